@@ -1,0 +1,154 @@
+"""Agency settings from the environment, and the factory that builds ready adapters.
+
+``CHECKS_AGENCY_MODE`` is ``sandbox`` (answers from fixtures, in process) or ``live`` (real
+HTTP to ``CHECKS_<AGENCY>_BASE_URL`` with credentials from ``CHECKS_<AGENCY>_<NAME>``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import httpx
+
+from agencies.contract import AgencyAdapter
+from agencies.http import AgencyClient, CircuitBreaker, HttpPolicy
+from agencies.registry import adapter_classes
+from agencies.sandbox import Fault, Sandbox, parse_faults, parse_latency
+
+AgencyMode = Literal["sandbox", "live"]
+
+
+class AgencyConfigError(ValueError):
+    """Agency configuration is missing or wrong; the message names what to set."""
+
+
+@dataclass(frozen=True)
+class AgencySettings:
+    """Everything needed to build the agency adapters."""
+
+    mode: AgencyMode = "sandbox"
+    latency_ms: Mapping[str, int] = field(default_factory=dict)
+    faults: Mapping[str, tuple[Fault, ...]] = field(default_factory=dict)
+    base_urls: Mapping[str, str] = field(default_factory=dict)
+    credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Per-agency policy changes, e.g. {"experian": {"quick_retries": 0}}.
+    policy_overrides: Mapping[str, Mapping[str, float | int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AgencySettings:
+        """Read settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        mode = env.get("CHECKS_AGENCY_MODE", "sandbox").strip().lower() or "sandbox"
+        if mode not in ("sandbox", "live"):
+            raise AgencyConfigError(
+                f"CHECKS_AGENCY_MODE must be 'sandbox' or 'live', not {mode!r}"
+            )
+        try:
+            latency = parse_latency(env.get("CHECKS_SANDBOX_LATENCY_MS"))
+            faults = parse_faults(env.get("CHECKS_SANDBOX_FAULTS"))
+        except ValueError as exc:
+            raise AgencyConfigError(str(exc)) from exc
+        base_urls: dict[str, str] = {}
+        credentials: dict[str, dict[str, str]] = {}
+        for name, adapter in adapter_classes().items():
+            prefix = f"CHECKS_{name.upper()}_"
+            if url := env.get(prefix + "BASE_URL"):
+                base_urls[name] = url
+            credentials[name] = {
+                key: env[prefix + key.upper()]
+                for key in adapter.credential_names
+                if env.get(prefix + key.upper())
+            }
+        return cls(
+            mode=mode,  # type: ignore[arg-type]
+            latency_ms=latency,
+            faults=faults,
+            base_urls=base_urls,
+            credentials=credentials,
+        )
+
+    def validate_live(self) -> None:
+        """In live mode, fail with every missing variable named; no-op in sandbox mode."""
+        if self.mode != "live":
+            return
+        missing: list[str] = []
+        for name, adapter in adapter_classes().items():
+            prefix = f"CHECKS_{name.upper()}_"
+            if name not in self.base_urls:
+                missing.append(prefix + "BASE_URL")
+            have = self.credentials.get(name, {})
+            missing += [prefix + k.upper() for k in adapter.credential_names if k not in have]
+        if missing:
+            raise AgencyConfigError(
+                "CHECKS_AGENCY_MODE=live needs agency credentials; missing: " + ", ".join(missing)
+            )
+
+
+class Agencies:
+    """The ready adapters by name, plus the sandbox when answers come from fixtures."""
+
+    def __init__(self, adapters: Mapping[str, AgencyAdapter], sandbox: Sandbox | None) -> None:
+        self.adapters = dict(adapters)
+        self.sandbox = sandbox
+
+    def __getitem__(self, name: str) -> AgencyAdapter:
+        return self.adapters[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.adapters
+
+    def names(self) -> set[str]:
+        """Names of every available agency."""
+        return set(self.adapters)
+
+    async def aclose(self) -> None:
+        """Close every HTTP client."""
+        for adapter in self.adapters.values():
+            await adapter.client.http.aclose()
+
+
+def build_sandbox(settings: AgencySettings | None = None) -> Sandbox:
+    """A sandbox serving every registered agency, with the settings' latency and faults."""
+    settings = settings or AgencySettings()
+    simulators = {
+        name: (cls.sandbox_base_url, cls.simulator()) for name, cls in adapter_classes().items()
+    }
+    return Sandbox(simulators, latency_ms=settings.latency_ms, faults=settings.faults)
+
+
+def build_agencies(
+    settings: AgencySettings | None = None, *, sandbox: Sandbox | None = None
+) -> Agencies:
+    """Build every registered adapter with its client, policy, breaker and auth."""
+    settings = settings or AgencySettings()
+    settings.validate_live()
+    if settings.mode == "sandbox" and sandbox is None:
+        sandbox = build_sandbox(settings)
+    adapters: dict[str, AgencyAdapter] = {}
+    for name, cls in adapter_classes().items():
+        policy: HttpPolicy = cls.default_policy().with_overrides(
+            **settings.policy_overrides.get(name, {})
+        )
+        if settings.mode == "sandbox":
+            assert sandbox is not None
+            base_url = cls.sandbox_base_url
+            transport: httpx.AsyncBaseTransport = sandbox.transport()
+            credentials: Mapping[str, str] = {k: "sandbox" for k in cls.credential_names}
+        else:
+            base_url = settings.base_urls[name]
+            transport = httpx.AsyncHTTPTransport(retries=0)
+            credentials = settings.credentials.get(name, {})
+        http = httpx.AsyncClient(base_url=base_url, transport=transport)
+        client = AgencyClient(
+            name,
+            http,
+            policy,
+            CircuitBreaker(policy.breaker_failures, policy.breaker_reset),
+            auth=cls.make_auth(base_url, credentials),
+            credentials=credentials,
+        )
+        adapters[name] = cls(client)
+    return Agencies(adapters, sandbox if settings.mode == "sandbox" else None)

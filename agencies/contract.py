@@ -1,0 +1,253 @@
+"""The contract between the domain and every agency adapter.
+
+The domain hands an adapter a :class:`SearchRequest` and gets back one of the result types
+below, whichever agency answered. Results are pydantic models so they can be stored (encrypted)
+and read back unchanged.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import httpx
+
+    from agencies.http import AgencyClient, HttpPolicy
+    from agencies.sandbox import AgencySimulator
+
+
+class AgencyKind(StrEnum):
+    """What an agency is for."""
+
+    CRA = "cra"  # credit reference agency
+    FRAUD = "fraud"  # fraud prevention agency (Cifas)
+    ALERT = "alert"  # retail fraud alert scheme (IMRG-style)
+
+
+class SearchType(StrEnum):
+    """The kind of search, which decides what footprint it leaves."""
+
+    HARD = "hard"  # application search: visible to other lenders
+    SOFT = "soft"  # quotation / account management: visible only to the consumer
+    FRAUD = "fraud"  # fraud-prevention search: leaves no credit-file footprint
+
+
+class Role(StrEnum):
+    """Whose details a search is for."""
+
+    APPLICANT = "applicant"
+    JOINT = "joint"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(_Frozen):
+    """A postal address with the dates the person lived there (``to`` is None if current)."""
+
+    line1: str
+    line2: str = ""
+    town: str
+    postcode: str
+    from_date: date
+    to_date: date | None = None
+
+
+class Person(_Frozen):
+    """The identity details an agency searches on."""
+
+    title: str = ""
+    forename: str
+    middle_names: str = ""
+    surname: str
+    date_of_birth: date
+    email: str = ""
+    phone: str = ""
+    addresses: tuple[Address, ...]
+    ip: str | None = None
+    device_id: str | None = None
+
+    @property
+    def current_address(self) -> Address:
+        """The address the person lives at now (listed first)."""
+        return self.addresses[0]
+
+
+class SearchRequest(_Frozen):
+    """One search at one agency, as the domain asks for it."""
+
+    client_ref: str = Field(description="Stable per step: a retry reuses it so it is recognised")
+    search_type: SearchType
+    purpose: str = Field(description="new_order, upgrade, renewal, quotation or in_life")
+    role: Role = Role.APPLICANT
+    person: Person
+    product_code: str
+    credit_amount: Decimal
+    term_months: int
+    channel: str
+    delivery_address: Address | None = None
+
+
+class ScoreBand(StrEnum):
+    """A bureau-independent score band, so the policy does not read raw scores."""
+
+    EXCELLENT = "excellent"
+    GOOD = "good"
+    FAIR = "fair"
+    POOR = "poor"
+    VERY_POOR = "very_poor"
+
+
+class Associate(_Frozen):
+    """A financial associate the agency reports (a reference, never a full identity)."""
+
+    name: str
+    source: str = ""
+
+
+class FraudMatch(_Frozen):
+    """A fraud-prevention case matching the searched identity."""
+
+    case_ref: str
+    member: str = ""
+    case_type: str = Field(description="e.g. Identity Fraud, False Application, Facility Takeover")
+    category: str = ""
+    subject_role: str = Field(description="e.g. applicant, victim, facility holder")
+    input_date: date | None = None
+    expiry_date: date | None = None
+
+
+class CreditResult(_Frozen):
+    """What a credit reference agency reports, mapped to one shape for every CRA."""
+
+    kind: Literal["credit"] = "credit"
+    agency: str
+    client_ref: str
+    agency_ref: str = ""
+    score: int | None = None
+    score_band: ScoreBand
+    identity_verified: bool
+    judgments: int = 0
+    insolvency_current: bool = False
+    defaults: int = 0
+    hard_searches_3m: int = 0
+    hard_searches_12m: int = 0
+    associates: tuple[Associate, ...] = ()
+    fraud_markers: tuple[str, ...] = ()
+    agency_decision: str = ""
+
+
+class FraudResult(_Frozen):
+    """What a fraud prevention agency reports: matching cases and protective markers."""
+
+    kind: Literal["fraud"] = "fraud"
+    agency: str
+    client_ref: str
+    agency_ref: str = ""
+    matches: tuple[FraudMatch, ...] = ()
+    protective_registration: bool = False
+
+    @property
+    def passed(self) -> bool:
+        """No match: the identity passed. A match means the case needs review."""
+        return not self.matches and not self.protective_registration
+
+
+class Alert(_Frozen):
+    """A retail fraud alert on one identifier."""
+
+    code: Literal["fraudulent", "chargeback", "suspect"]
+    identifier: Literal["address", "email", "ip", "device"]
+    member: str = ""
+    alerted_on: date | None = None
+
+
+class AlertResult(_Frozen):
+    """What a retail fraud alert scheme reports."""
+
+    kind: Literal["alert"] = "alert"
+    agency: str
+    client_ref: str
+    agency_ref: str = ""
+    alerts: tuple[Alert, ...] = ()
+
+
+SearchResult = Annotated[CreditResult | FraudResult | AlertResult, Field(discriminator="kind")]
+
+
+class ResultEnvelope(_Frozen):
+    """Wraps a result so any kind can be stored and read back (``model_validate_json``)."""
+
+    result: SearchResult
+
+
+class FraudCase(_Frozen):
+    """A confirmed fraud case to file with a fraud prevention agency (after human review)."""
+
+    client_ref: str
+    case_type: Literal[
+        "Identity Fraud",
+        "Facility Takeover",
+        "False Application",
+        "Misuse of Facility",
+        "Asset Conversion",
+    ]
+    person: Person
+    product_code: str
+    evidence_summary: str
+
+
+class AgencyAdapter(ABC):
+    """One agency behind one small contract: turn a search into its wire format and back.
+
+    Subclasses set the class attributes and implement :meth:`search`. They never touch the
+    database; the :class:`~agencies.http.AgencyClient` they are given owns timeouts, quick
+    retries, the circuit breaker and authentication.
+    """
+
+    #: Registry name, e.g. "experian".
+    name: ClassVar[str]
+    kind: ClassVar[AgencyKind]
+    #: Base URL the sandbox serves this agency on.
+    sandbox_base_url: ClassVar[str]
+    #: Names of the credentials live mode needs (read from CHECKS_<AGENCY>_<NAME>).
+    credential_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, client: AgencyClient) -> None:
+        self.client = client
+
+    @classmethod
+    def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth | None:
+        """Authentication for this agency's calls (e.g. a token flow); None if not needed."""
+        return None
+
+    @classmethod
+    @abstractmethod
+    def default_policy(cls) -> HttpPolicy:
+        """Timeouts, quick retries and breaker thresholds for this agency."""
+
+    @classmethod
+    @abstractmethod
+    def simulator(cls) -> AgencySimulator:
+        """The sandbox's stand-in for this agency, answering from ``fixtures/<name>/``."""
+
+    @abstractmethod
+    async def search(self, request: SearchRequest) -> CreditResult | FraudResult | AlertResult:
+        """Run one search; raise an :mod:`agencies.errors` error if no usable answer came."""
+
+    def purpose_code(self, request: SearchRequest) -> str:
+        """The agency's own code for this search, recorded in the footprint ledger."""
+        return request.search_type.value.upper()
+
+    async def file_case(self, case: FraudCase) -> str:
+        """File a confirmed fraud case; return the agency's case reference."""
+        raise NotImplementedError(f"{self.name} does not take fraud filings")

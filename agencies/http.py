@@ -1,0 +1,345 @@
+"""HTTP policy for agency calls: timeouts, quick retries, a circuit breaker, a size cap.
+
+Policy is data (:class:`HttpPolicy`), so each agency's rules can be read, compared and tested
+in one place; :class:`AgencyClient` applies it to every call an adapter makes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from agencies.errors import (
+    AgencyError,
+    AuthenticationFailed,
+    CircuitOpen,
+    PermanentAgencyError,
+    TransientAgencyError,
+    UnusableResponse,
+)
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """How one agency is called. Every field is a plain value so policies can be compared."""
+
+    connect_timeout: float = 3.0
+    read_timeout: float = 6.0
+    #: Extra tries inside one attempt, for transient errors only.
+    quick_retries: int = 2
+    #: First and largest pause between quick retries, in seconds (jittered exponential).
+    backoff_initial: float = 0.05
+    backoff_max: float = 1.0
+    #: A Retry-After longer than this ends the attempt; the message is retried later instead.
+    max_retry_after: float = 2.0
+    #: Bound on all tries of one call, well under the actor's time limit.
+    total_budget: float = 20.0
+    #: Consecutive transient failures that open the breaker, and how long it stays open.
+    breaker_failures: int = 5
+    breaker_reset: float = 30.0
+    #: Answers larger than this are refused unread.
+    max_response_bytes: int = 2_000_000
+    #: Content types the agency answers with (compared without parameters).
+    content_types: tuple[str, ...] = ("application/json",)
+
+    def with_overrides(self, **changes: Any) -> HttpPolicy:
+        """Return a copy with some fields changed (used by configuration and tests)."""
+        return replace(self, **changes)
+
+    @property
+    def call_timeout(self) -> float:
+        """Hard bound on one try, enforced even where the transport ignores timeouts."""
+        return self.connect_timeout + self.read_timeout
+
+
+@dataclass
+class CircuitBreaker:
+    """Counts consecutive transient failures; while open, calls fail fast without being sent.
+
+    It closes again on its own: after ``reset_after`` seconds one trial call is let through.
+    State is per process, which is fine: it only saves time, correctness never depends on it.
+    """
+
+    failures_to_open: int
+    reset_after: float
+    clock: Callable[[], float] = time.monotonic
+    _failures: int = 0
+    _opened_at: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, agency: str) -> None:
+        """Raise :class:`CircuitOpen` if calls should not be sent now."""
+        with self._lock:
+            if self._opened_at is None:
+                return
+            waited = self.clock() - self._opened_at
+            if waited >= self.reset_after:
+                # Half-open: let this call through as the trial; a failure re-opens at once.
+                self._opened_at = None
+                self._failures = self.failures_to_open - 1
+                return
+            raise CircuitOpen(agency, self.reset_after - waited)
+
+    def record_success(self) -> None:
+        """A usable answer closes the breaker."""
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+
+    def record_failure(self) -> None:
+        """A transient failure counts towards opening the breaker."""
+        with self._lock:
+            self._failures += 1
+            if self._failures >= self.failures_to_open:
+                self._opened_at = self.clock()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether calls are currently refused."""
+        with self._lock:
+            return self._opened_at is not None and (
+                self.clock() - self._opened_at < self.reset_after
+            )
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+ErrorDescriber = Callable[[httpx.Response], str]
+
+
+class AgencyClient:
+    """Sends an adapter's requests under its agency's :class:`HttpPolicy`.
+
+    Maps every transport failure and status code onto :mod:`agencies.errors`, so adapters only
+    parse successful answers.
+    """
+
+    def __init__(
+        self,
+        agency: str,
+        http: httpx.AsyncClient,
+        policy: HttpPolicy,
+        breaker: CircuitBreaker | None = None,
+        *,
+        auth: httpx.Auth | None = None,
+        credentials: Mapping[str, str] | None = None,
+    ) -> None:
+        self.agency = agency
+        self.http = http
+        self.policy = policy
+        self.breaker = breaker or CircuitBreaker(policy.breaker_failures, policy.breaker_reset)
+        self.auth = auth
+        self.credentials: Mapping[str, str] = credentials or {}
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        content_types: tuple[str, ...] | None = None,
+        describe_error: ErrorDescriber | None = None,
+        use_auth: bool = True,
+    ) -> httpx.Response:
+        """Send one logical call, with quick retries of transient failures.
+
+        Returns the response (body read, within the size cap) or raises an ``AgencyError``.
+        """
+        policy = self.policy
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            backoff = wait_exponential_jitter(
+                initial=policy.backoff_initial, max=policy.backoff_max
+            )(state)
+            if isinstance(exc, TransientAgencyError) and exc.retry_after is not None:
+                return max(backoff, exc.retry_after)
+            return backoff
+
+        def should_retry(exc: BaseException) -> bool:
+            if not isinstance(exc, TransientAgencyError) or isinstance(exc, CircuitOpen):
+                return False
+            # A long Retry-After is better served by a later message retry than by blocking.
+            return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + policy.quick_retries) | stop_after_delay(policy.total_budget),
+            wait=wait,
+            retry=retry_if_exception(should_retry),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(
+                    method,
+                    url,
+                    json=json,
+                    content=content,
+                    headers=headers,
+                    content_types=content_types or policy.content_types,
+                    describe_error=describe_error,
+                    use_auth=use_auth,
+                )
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any,
+        content: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        content_types: tuple[str, ...],
+        describe_error: ErrorDescriber | None,
+        use_auth: bool,
+    ) -> httpx.Response:
+        self.breaker.check(self.agency)
+        try:
+            response = await self._transmit(method, url, json, content, headers, use_auth)
+            self._check_status(response, describe_error)
+            self._check_content_type(response, content_types)
+        except TransientAgencyError:
+            self.breaker.record_failure()
+            raise
+        except UnusableResponse:
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        return response
+
+    async def _transmit(
+        self,
+        method: str,
+        url: str,
+        json: Any,
+        content: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        use_auth: bool,
+    ) -> httpx.Response:
+        policy = self.policy
+        timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
+        request = self.http.build_request(
+            method, url, json=json, content=content, headers=headers, timeout=timeout
+        )
+        try:
+            async with asyncio.timeout(policy.call_timeout):
+                response = await self.http.send(
+                    request, auth=self.auth if use_auth else None, stream=True
+                )
+                try:
+                    body = await self._read_capped(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise TransientAgencyError(
+                self.agency,
+                f"no answer within {policy.call_timeout:.1f}s",
+                code="agency_timeout",
+            ) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise TransientAgencyError(
+                self.agency, f"could not connect ({type(exc).__name__})", sent=False,
+                code="agency_unreachable",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise TransientAgencyError(
+                self.agency, f"timed out ({type(exc).__name__})", code="agency_timeout"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TransientAgencyError(
+                self.agency, f"connection failed ({type(exc).__name__})"
+            ) from exc
+        except AgencyError:
+            raise
+        # A fresh Response carries the already-read body, so callers can use .json()/.text.
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=body,
+            request=request,
+        )
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        limit = self.policy.max_response_bytes
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise UnusableResponse(self.agency, f"answer of {declared} bytes exceeds {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > limit:
+                raise UnusableResponse(self.agency, f"answer larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _check_status(self, response: httpx.Response, describe: ErrorDescriber | None) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        detail = ""
+        if describe is not None:
+            try:
+                detail = describe(response)
+            except Exception:  # an unreadable error body must not hide the status
+                detail = ""
+        suffix = f": {detail}" if detail else ""
+        if status == 429:
+            raise TransientAgencyError(
+                self.agency,
+                f"HTTP 429 too many requests{suffix}",
+                sent=False,
+                retry_after=_retry_after_seconds(response.headers.get("retry-after")),
+                code="agency_rate_limited",
+            )
+        if status == 503:
+            raise TransientAgencyError(
+                self.agency,
+                f"HTTP 503 service unavailable{suffix}",
+                sent=False,
+                retry_after=_retry_after_seconds(response.headers.get("retry-after")),
+            )
+        if status == 408 or status >= 500:
+            raise TransientAgencyError(self.agency, f"HTTP {status}{suffix}")
+        if status in (401, 403):
+            raise AuthenticationFailed(
+                self.agency, f"HTTP {status}: credentials rejected{suffix}", sent=False
+            )
+        raise PermanentAgencyError(self.agency, f"HTTP {status}: request refused{suffix}")
+
+    def _check_content_type(self, response: httpx.Response, allowed: tuple[str, ...]) -> None:
+        declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if declared not in allowed:
+            raise UnusableResponse(
+                self.agency,
+                f"unexpected content type {declared or 'none'!r}; expected {', '.join(allowed)}",
+            )

@@ -1,0 +1,67 @@
+"""The registry of agency adapters: built-ins by name, third parties by dotted path or entry point.
+
+A third-party adapter registers under the ``checks.agencies`` entry-point group, or is named
+directly as ``package.module:ClassName``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from agencies.contract import AgencyAdapter, AgencyKind
+
+ENTRY_POINT_GROUP = "checks.agencies"
+
+#: Built-in adapters, in the CRA fallback order where it matters.
+BUILTIN_ADAPTERS: dict[str, str] = {
+    "experian": "adapters.experian:ExperianAdapter",
+    "cifas": "adapters.cifas:CifasAdapter",
+}
+
+#: The order in which credit reference agencies are tried.
+CRA_ORDER: tuple[str, ...] = ("experian", "equifax", "callcredit")
+
+
+class UnknownAgency(LookupError):
+    """No adapter is registered under that name."""
+
+
+def _import(path: str) -> type[AgencyAdapter]:
+    module_name, _, attr = path.partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(cls, type) and issubclass(cls, AgencyAdapter)):
+        raise TypeError(f"{path} is not an AgencyAdapter")
+    return cls
+
+
+def adapter_paths() -> dict[str, str]:
+    """Every known adapter name with its dotted path (built-ins, then entry points)."""
+    paths = dict(BUILTIN_ADAPTERS)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        paths.setdefault(ep.name, ep.value)
+    return paths
+
+
+def load_adapter(name_or_path: str) -> type[AgencyAdapter]:
+    """The adapter class for a registered name or a ``module:Class`` path."""
+    if ":" in name_or_path:
+        return _import(name_or_path)
+    try:
+        return _import(adapter_paths()[name_or_path])
+    except KeyError:
+        known = ", ".join(sorted(adapter_paths()))
+        raise UnknownAgency(f"no agency adapter {name_or_path!r}; known: {known}") from None
+
+
+def adapter_classes() -> dict[str, type[AgencyAdapter]]:
+    """Every registered adapter class by name."""
+    return {name: load_adapter(name) for name in adapter_paths()}
+
+
+def cras_in_order(available: set[str] | None = None) -> list[str]:
+    """The credit reference agencies to try, in fallback order, limited to ``available``."""
+    names = adapter_classes()
+    order = [n for n in CRA_ORDER if n in names]
+    order += sorted(n for n, c in names.items() if c.kind is AgencyKind.CRA and n not in order)
+    return [n for n in order if available is None or n in available]

@@ -1,0 +1,196 @@
+"""The database tables (SQLAlchemy 2). Personal data lives only in encrypted columns.
+
+Times are stored in UTC (naive in the database, aware in Python). Audit rows keep check ids but
+no personal data and no foreign keys, so the audit trail outlives a purge.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC; returns them aware, whatever the backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Base of every table."""
+
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Subject(Base):
+    """A person searched on, found by a keyed hash of the normalised identity."""
+
+    __tablename__ = "subjects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    identity_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    pii: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted Person JSON
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    erased_at: Mapped[datetime | None]
+
+
+class Check(Base):
+    """One check request and its outcome."""
+
+    __tablename__ = "checks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    request_digest: Mapped[str] = mapped_column(String(64))
+    request_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted request JSON
+    purpose: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    product_code: Mapped[str] = mapped_column(String(40))
+    credit_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    notify: Mapped[dict[str, Any] | None]
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
+    joint_subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    decision: Mapped[str | None] = mapped_column(String(10))
+    automated: Mapped[bool] = mapped_column(Boolean, default=True)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reason: Mapped[str | None] = mapped_column(String(40))
+    flagged_at: Mapped[datetime | None]
+    retention_until: Mapped[datetime | None] = mapped_column(index=True)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    progress_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+
+    steps: Mapped[list[Step]] = relationship(
+        back_populates="check", order_by="Step.id", cascade="all, delete-orphan"
+    )
+    footprints: Mapped[list[Footprint]] = relationship(
+        order_by="Footprint.id", cascade="all, delete-orphan", overlaps="check"
+    )
+    reasons: Mapped[list[Reason]] = relationship(
+        order_by="Reason.position", cascade="all, delete-orphan"
+    )
+
+
+class Step(Base):
+    """One search at one agency for one check; its client reference never changes."""
+
+    __tablename__ = "steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), index=True)
+    slot: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10))
+    agency: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(10))
+    search_type: Mapped[str] = mapped_column(String(10))
+    client_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    result_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted result JSON
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    check: Mapped[Check] = relationship(back_populates="steps")
+
+
+class Footprint(Base):
+    """The ledger: exactly one row per search made at an agency."""
+
+    __tablename__ = "footprints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("steps.id"), unique=True)
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    agency: Mapped[str] = mapped_column(String(40))
+    search_type: Mapped[str] = mapped_column(String(10))
+    purpose_code: Mapped[str] = mapped_column(String(10))
+    searched_at: Mapped[datetime]
+    client_ref: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Reason(Base):
+    """One reason for a decision or a failure: a code, plain English, and the agency."""
+
+    __tablename__ = "reasons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    agency: Mapped[str | None] = mapped_column(String(40))
+
+
+class Association(Base):
+    """A financial association between two subjects, active until a disassociation."""
+
+    __tablename__ = "associations"
+    __table_args__ = (UniqueConstraint("subject_a", "subject_b", "linked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_a: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
+    subject_b: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
+    source: Mapped[str] = mapped_column(String(20))  # joint_application, declared, operator
+    source_check_id: Mapped[str | None] = mapped_column(String(36))
+    linked_at: Mapped[datetime]
+    disassociated_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Every state change and operator action, without personal data."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_check_at", "check_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    check_id: Mapped[str | None] = mapped_column(String(36))
+    detail: Mapped[dict[str, Any] | None]
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)

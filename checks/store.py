@@ -1,0 +1,671 @@
+"""The store: every read and write of checks, steps, footprints and the audit trail.
+
+Each public method is one transaction. The database is the source of truth: a check is written
+before its message is queued, a step's outcome and its footprint are written together, and
+leases live here, so any number of worker processes can share it safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, create_engine, event, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
+from checks.config import Settings
+from checks.crypto import Cipher
+from checks.errors import CheckNotFound, IdempotencyConflict, NotRerunnable
+from checks.inputs import CheckInputs, identity_of
+from checks.models import (
+    AuditEvent,
+    Association,
+    Check,
+    Footprint,
+    Reason,
+    Step,
+    Subject,
+    utcnow,
+)
+from checks.plans import PlannedStep
+from checks.policy import Verdict
+
+log = structlog.get_logger(__name__)
+
+TERMINAL = ("decided", "failed")
+#: Step states: a completed step is reused; retrying/running/pending are searched (again).
+STEP_OPEN = ("pending", "running", "retrying")
+STEP_DONE = ("completed", "failed", "superseded")
+
+
+@dataclass(frozen=True)
+class StepState:
+    """A step as the runner sees it."""
+
+    id: int
+    slot: str
+    kind: AgencyKind
+    agency: str
+    role: Role
+    search_type: SearchType
+    client_ref: str
+    status: str
+    attempts: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ClaimedCheck:
+    """A check a worker holds the lease on, with its decrypted inputs and steps."""
+
+    id: str
+    inputs: CheckInputs
+    steps: tuple[StepState, ...]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The result of a submission: the check id and whether it was new."""
+
+    check_id: str
+    created: bool
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_pre_ping=True
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            # WAL lets readers (checkctl show) proceed while a worker writes.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+class Store:
+    """Transactions over the checks database."""
+
+    def __init__(self, settings: Settings, cipher: Cipher | None = None) -> None:
+        self.settings = settings
+        self.cipher = cipher or Cipher(settings.encryption_keys)
+        self.engine = _engine(settings.database_url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest Alembic revision (once per process and URL)."""
+        with _migrate_lock:
+            if self.settings.database_url in _migrated:
+                return
+            from alembic import command
+            from alembic.config import Config
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            cfg.attributes["connection_url"] = self.settings.database_url
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Several workers may start at once: one migrates, the others wait.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724311)")
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            _migrated.add(self.settings.database_url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on error."""
+        with self._sessions.begin() as s:
+            yield s
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+    # -- audit ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _audit(
+        s: Session, actor: str, action: str, check_id: str | None, **detail: Any
+    ) -> None:
+        s.add(AuditEvent(at=utcnow(), actor=actor, action=action, check_id=check_id,
+                         detail=detail or None))
+
+    # -- submission -----------------------------------------------------------------------
+
+    def _upsert_subject(self, s: Session, inputs_person: Any, now: datetime) -> str:
+        identity = identity_of(inputs_person)
+        hashes = self.cipher.identity_hashes(identity)
+        found = s.scalars(select(Subject).where(Subject.identity_hash.in_(hashes))).first()
+        pii = self.cipher.encrypt(inputs_person.model_dump_json())
+        if found is not None:
+            # Keep the newest details and move the row onto the newest key's hash.
+            found.pii = pii
+            found.identity_hash = hashes[0]
+            found.erased_at = None
+            return found.id
+        subject = Subject(id=str(uuid.uuid4()), identity_hash=hashes[0], pii=pii, created_at=now)
+        s.add(subject)
+        s.flush()
+        return subject.id
+
+    def create_check(
+        self,
+        *,
+        idempotency_key: str,
+        canonical_request: str,
+        inputs: CheckInputs,
+        plan: Sequence[PlannedStep],
+        requested_by: str,
+        notify: dict[str, Any] | None,
+    ) -> Submitted:
+        """Insert a check, its subjects and its planned steps in one transaction.
+
+        The same idempotency key returns the existing check; a different request under a key
+        already used is refused rather than silently answered with another check's outcome.
+        """
+        digest = hashlib.sha256(canonical_request.encode()).hexdigest()
+        existing = self._by_key(idempotency_key, digest)
+        if existing is not None:
+            return Submitted(existing, created=False)
+        now = utcnow()
+        check_id = str(uuid.uuid4())
+        try:
+            with self.session() as s:
+                subject_id = self._upsert_subject(s, inputs.applicant, now)
+                joint_id = self._upsert_subject(s, inputs.joint, now) if inputs.joint else None
+                s.add(
+                    Check(
+                        id=check_id,
+                        idempotency_key=idempotency_key,
+                        request_digest=digest,
+                        request_enc=self.cipher.encrypt(inputs.model_dump_json()),
+                        purpose=inputs.purpose,
+                        channel=inputs.channel,
+                        product_code=inputs.product_code,
+                        credit_amount=inputs.credit_amount,
+                        requested_by=requested_by,
+                        notify=notify,
+                        subject_id=subject_id,
+                        joint_subject_id=joint_id,
+                        status="queued",
+                        created_at=now,
+                        updated_at=now,
+                        progress_at=now,
+                    )
+                )
+                s.flush()
+                for p in plan:
+                    s.add(self._new_step(check_id, p.slot, p.kind, p.agency, p.role, p.search_type))
+                self._audit(s, requested_by, "submitted", check_id,
+                            purpose=inputs.purpose, steps=[p.slot + "@" + p.agency for p in plan])
+        except IntegrityError:
+            # A concurrent submission with the same key won the race: answer with its check.
+            existing = self._by_key(idempotency_key, digest)
+            if existing is None:
+                raise
+            return Submitted(existing, created=False)
+        return Submitted(check_id, created=True)
+
+    def _by_key(self, key: str, digest: str) -> str | None:
+        with self.session() as s:
+            row = s.execute(
+                select(Check.id, Check.request_digest).where(Check.idempotency_key == key)
+            ).first()
+        if row is None:
+            return None
+        if row.request_digest != digest:
+            raise IdempotencyConflict(
+                f"idempotency_key {key!r} was already used for a different request (check {row.id})"
+            )
+        return str(row.id)
+
+    @staticmethod
+    def _new_step(
+        check_id: str, slot: str, kind: AgencyKind, agency: str, role: Role, search_type: SearchType
+    ) -> Step:
+        return Step(
+            check_id=check_id,
+            slot=slot,
+            kind=kind.value,
+            agency=agency,
+            role=role.value,
+            search_type=search_type.value,
+            # Stable for the life of the step: a retry sends the same reference, so an agency
+            # that already searched recognises the repeat instead of leaving a second footprint.
+            client_ref=uuid.uuid4().hex,
+            status="pending",
+            attempts=0,
+        )
+
+    # -- running --------------------------------------------------------------------------
+
+    def claim(self, check_id: str, owner: str, lease_seconds: float) -> ClaimedCheck | None:
+        """Take the lease on a check that is not terminal and not leased by a live worker.
+
+        Returns None if the check is terminal or another worker holds the lease.
+        """
+        now = utcnow()
+        with self.session() as s:
+            result = s.execute(
+                update(Check)
+                .where(
+                    Check.id == check_id,
+                    Check.status.in_(("queued", "running")),
+                    or_(Check.lease_until.is_(None), Check.lease_until < now,
+                        Check.lease_owner == owner),
+                )
+                .values(
+                    status="running",
+                    lease_owner=owner,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    runs=Check.runs + 1,
+                    updated_at=now,
+                    progress_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                if s.get(Check, check_id) is None:
+                    raise CheckNotFound(check_id)
+                return None
+            check = s.get_one(Check, check_id)
+            inputs = CheckInputs.model_validate_json(self.cipher.decrypt(check.request_enc or b""))
+            steps = tuple(self._state(st) for st in check.steps)
+            if check.runs == 1:
+                self._audit(s, owner, "started", check_id)
+            else:
+                self._audit(s, owner, "resumed", check_id, run=check.runs)
+        return ClaimedCheck(check_id, inputs, steps)
+
+    @staticmethod
+    def _state(st: Step) -> StepState:
+        return StepState(
+            id=st.id, slot=st.slot, kind=AgencyKind(st.kind), agency=st.agency,
+            role=Role(st.role), search_type=SearchType(st.search_type),
+            client_ref=st.client_ref, status=st.status, attempts=st.attempts, error=st.error,
+        )
+
+    def steps(self, check_id: str) -> list[StepState]:
+        """The check's steps now."""
+        with self.session() as s:
+            rows = s.scalars(select(Step).where(Step.check_id == check_id).order_by(Step.id))
+            return [self._state(r) for r in rows]
+
+    def start_step(self, step_id: int) -> None:
+        """Mark a step as being searched now (its outcome is unknown until recorded)."""
+        now = utcnow()
+        with self.session() as s:
+            step = s.get_one(Step, step_id)
+            step.status = "running"
+            step.attempts += 1
+            step.started_at = step.started_at or now
+            self._touch(s, step.check_id, now)
+
+    @staticmethod
+    def _touch(s: Session, check_id: str, now: datetime) -> None:
+        s.execute(
+            update(Check).where(Check.id == check_id).values(progress_at=now, updated_at=now)
+        )
+
+    def complete_step(self, step_id: int, result: ResultEnvelope, purpose_code: str) -> bool:
+        """Record a step's result and its footprint together.
+
+        Returns False (and writes nothing) if the step was already completed, so a duplicate
+        delivery can never add a second footprint.
+        """
+        now = utcnow()
+        with self.session() as s:
+            step = s.get_one(Step, step_id, with_for_update=True)
+            if step.status == "completed":
+                return False
+            check = s.get_one(Check, step.check_id)
+            step.status = "completed"
+            step.error = step.error_code = None
+            step.finished_at = now
+            step.result_enc = self.cipher.encrypt(result.model_dump_json())
+            s.add(
+                Footprint(
+                    step_id=step.id,
+                    check_id=step.check_id,
+                    subject_id=(check.joint_subject_id if step.role == "joint" else None)
+                    or check.subject_id,
+                    agency=step.agency,
+                    search_type=step.search_type,
+                    purpose_code=purpose_code,
+                    searched_at=now,
+                    client_ref=step.client_ref,
+                )
+            )
+            self._touch(s, step.check_id, now)
+            self._audit(s, "worker", "step_completed", step.check_id,
+                        agency=step.agency, slot=step.slot)
+        return True
+
+    def fail_step(self, step_id: int, *, permanent: bool, code: str, message: str) -> None:
+        """Record a failed try: ``retrying`` (transient) or ``failed`` (needs an operator)."""
+        now = utcnow()
+        with self.session() as s:
+            step = s.get_one(Step, step_id)
+            if step.status == "completed":
+                return
+            step.status = "failed" if permanent else "retrying"
+            step.error_code = code
+            step.error = message
+            step.finished_at = now
+            self._touch(s, step.check_id, now)
+            self._audit(s, "worker", "step_failed" if permanent else "step_retrying",
+                        step.check_id, agency=step.agency, code=code)
+
+    def supersede(self, step_id: int, next_agency: str, reason: str) -> StepState:
+        """Give up on a step's agency (certainly not searched) and add one for the next CRA."""
+        now = utcnow()
+        with self.session() as s:
+            old = s.get_one(Step, step_id)
+            old.status = "superseded"
+            old.error = reason
+            old.finished_at = now
+            new = self._new_step(
+                old.check_id, old.slot, AgencyKind(old.kind), next_agency, Role(old.role),
+                SearchType(old.search_type),
+            )
+            s.add(new)
+            s.flush()
+            self._touch(s, old.check_id, now)
+            self._audit(s, "worker", "fallback", old.check_id,
+                        slot=old.slot, from_agency=old.agency, to_agency=next_agency)
+            return self._state(new)
+
+    def results(self, check_id: str) -> list[tuple[Role, Any]]:
+        """The decrypted results of every completed step."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(Step).where(Step.check_id == check_id, Step.status == "completed")
+                .order_by(Step.id)
+            ).all()
+            return [
+                (Role(r.role),
+                 ResultEnvelope.model_validate_json(self.cipher.decrypt(r.result_enc or b"")).result)
+                for r in rows
+            ]
+
+    def record_decision(self, check_id: str, verdict: Verdict, owner: str) -> bool:
+        """Write the decision, reasons, flag, retention date and associations; end the check.
+
+        Returns False if the check had already ended (a duplicate delivery).
+        """
+        now = utcnow()
+        st = self.settings
+        with self.session() as s:
+            check = s.get_one(Check, check_id, with_for_update=True)
+            if check.status in TERMINAL:
+                return False
+            check.status = "decided"
+            check.decision = verdict.decision.value
+            check.automated = True
+            check.finished_at = now
+            check.updated_at = check.progress_at = now
+            check.lease_owner = None
+            check.lease_until = None
+            check.failure_reason = None
+            if verdict.flag is not None:
+                check.flagged = True
+                check.flag_reason = verdict.flag.value
+                check.flagged_at = now
+                check.retention_until = _add_years(now, st.flagged_retention_years)
+            else:
+                check.retention_until = now + timedelta(days=st.retention_days)
+            s.execute(Reason.__table__.delete().where(Reason.check_id == check_id))
+            for i, r in enumerate(verdict.reasons):
+                s.add(Reason(check_id=check_id, position=i, code=r.code, text=r.text,
+                             agency=r.agency))
+            if check.joint_subject_id:
+                self._link(s, check.subject_id, check.joint_subject_id, "joint_application",
+                           check_id, now)
+            self._audit(s, owner, "decided", check_id, decision=verdict.decision.value,
+                        flagged=verdict.flag is not None,
+                        reasons=[r.code for r in verdict.reasons])
+        return True
+
+    def _link(self, s: Session, a: str, b: str, source: str, check_id: str | None,
+              now: datetime) -> None:
+        a, b = sorted((a, b))
+        active = s.scalars(
+            select(Association).where(
+                Association.subject_a == a, Association.subject_b == b,
+                Association.disassociated_at.is_(None),
+            )
+        ).first()
+        if active is None:
+            s.add(Association(subject_a=a, subject_b=b, source=source, source_check_id=check_id,
+                              linked_at=now))
+            self._audit(s, "worker", "association_linked", check_id, source=source)
+
+    def mark_failed(self, check_id: str, reason: str, actor: str) -> bool:
+        """End a check as failed with a specific reason; never a decline."""
+        now = utcnow()
+        with self.session() as s:
+            check = s.get(Check, check_id, with_for_update=True)
+            if check is None or check.status in TERMINAL:
+                return False
+            check.status = "failed"
+            check.failure_reason = reason
+            check.finished_at = now
+            check.updated_at = check.progress_at = now
+            check.lease_owner = None
+            check.lease_until = None
+            check.retention_until = now + timedelta(days=self.settings.retention_days)
+            self._audit(s, actor, "failed", check_id, reason=reason)
+        return True
+
+    def release(self, check_id: str, owner: str) -> None:
+        """Give up the lease so a retry (from any worker) can claim the check at once."""
+        with self.session() as s:
+            s.execute(
+                update(Check)
+                .where(Check.id == check_id, Check.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None, updated_at=utcnow())
+            )
+
+    # -- operators ------------------------------------------------------------------------
+
+    def prepare_rerun(self, check_id: str, actor: str) -> list[str]:
+        """Reopen a failed check: failed and retrying steps go back to pending.
+
+        Completed steps are kept, so nothing already searched is searched again. Returns the
+        agencies that will be searched.
+        """
+        now = utcnow()
+        with self.session() as s:
+            check = s.get(Check, check_id, with_for_update=True)
+            if check is None:
+                raise CheckNotFound(check_id)
+            if check.status != "failed":
+                raise NotRerunnable(
+                    f"check {check_id} is {check.status}; only failed checks can be rerun"
+                )
+            again: list[str] = []
+            for step in check.steps:
+                if step.status in ("failed", "retrying", "running"):
+                    step.status = "pending"
+                    again.append(step.agency)
+            check.status = "queued"
+            check.failure_reason = None
+            check.finished_at = None
+            check.updated_at = check.progress_at = now
+            check.lease_owner = check.lease_until = None
+            self._audit(s, actor, "rerun", check_id, agencies=again)
+        return again
+
+    def find(
+        self,
+        *,
+        status: str | None = None,
+        agency: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[Check]:
+        """Checks matching the filters, newest first (``agency``: any step at that agency)."""
+        with self.session() as s:
+            q = select(Check).order_by(Check.created_at.desc()).limit(limit)
+            if status:
+                q = q.where(Check.status == status)
+            if since:
+                q = q.where(Check.created_at >= since)
+            if agency:
+                q = q.where(Check.id.in_(select(Step.check_id).where(Step.agency == agency)))
+            return list(s.scalars(q))
+
+    def failed_for_agency(self, agency: str | None, since: datetime | None) -> list[str]:
+        """Failed checks whose failure involves ``agency`` (any, if None)."""
+        with self.session() as s:
+            q = select(Check.id).where(Check.status == "failed").order_by(Check.created_at)
+            if since:
+                q = q.where(Check.created_at >= since)
+            if agency:
+                q = q.where(Check.id.in_(
+                    select(Step.check_id).where(
+                        Step.agency == agency, Step.status.in_(("failed", "retrying", "running"))
+                    )
+                ))
+            return list(s.scalars(q))
+
+    def status(self, check_id: str) -> str:
+        """The check's status."""
+        with self.session() as s:
+            value = s.scalar(select(Check.status).where(Check.id == check_id))
+        if value is None:
+            raise CheckNotFound(check_id)
+        return value
+
+    def view(self, check_id: str) -> dict[str, Any]:
+        """Everything ``checkctl show`` prints, without personal data."""
+        with self.session() as s:
+            c = s.get(Check, check_id)
+            if c is None:
+                raise CheckNotFound(check_id)
+            timeline = s.scalars(
+                select(AuditEvent).where(AuditEvent.check_id == check_id).order_by(AuditEvent.id)
+            ).all()
+            iso = _iso
+            return {
+                "id": c.id,
+                "idempotency_key": c.idempotency_key,
+                "status": c.status,
+                "decision": c.decision,
+                "reasons": [{"code": r.code, "text": r.text, "agency": r.agency} for r in c.reasons],
+                "failure_reason": c.failure_reason,
+                "purpose": c.purpose,
+                "channel": c.channel,
+                "product_code": c.product_code,
+                "credit_amount": str(c.credit_amount),
+                "requested_by": c.requested_by,
+                "steps": [
+                    {"agency": st.agency, "slot": st.slot, "role": st.role,
+                     "search_type": st.search_type, "status": st.status,
+                     "attempts": st.attempts, "error": st.error, "client_ref": st.client_ref}
+                    for st in c.steps
+                ],
+                "footprints": [
+                    {"agency": f.agency, "search_type": f.search_type,
+                     "purpose_code": f.purpose_code, "searched_at": iso(f.searched_at),
+                     "client_ref": f.client_ref}
+                    for f in c.footprints
+                ],
+                "flagged": c.flagged,
+                "flag_reason": c.flag_reason,
+                "flagged_at": iso(c.flagged_at),
+                "retention_until": iso(c.retention_until),
+                "legal_hold": c.legal_hold,
+                "subject_id": c.subject_id,
+                "joint_subject_id": c.joint_subject_id,
+                "automated_decision": c.automated and c.decision is not None,
+                "review_available": c.decision == "decline",
+                "created_at": iso(c.created_at),
+                "finished_at": iso(c.finished_at),
+                "runs": c.runs,
+                "timeline": [
+                    {"at": iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
+                    for e in timeline
+                ],
+            }
+
+    def footprint_count(self, check_id: str | None = None) -> int:
+        """Rows in the footprint ledger (for one check, or all)."""
+        with self.session() as s:
+            q = select(func.count(Footprint.id))
+            if check_id:
+                q = q.where(Footprint.check_id == check_id)
+            return int(s.scalar(q) or 0)
+
+    # -- reconciliation -------------------------------------------------------------------
+
+    def claim_stale(self, stale_after: timedelta, limit: int = 500) -> list[str]:
+        """Checks not terminal, unleased and with no progress for ``stale_after``.
+
+        Each is stamped as touched so that concurrent reconcilers re-queue it only once.
+        """
+        now = utcnow()
+        cutoff = now - stale_after
+        claimed: list[str] = []
+        with self.session() as s:
+            ids = s.scalars(
+                select(Check.id).where(
+                    Check.status.in_(("queued", "running")),
+                    Check.progress_at <= cutoff,
+                    or_(Check.lease_until.is_(None), Check.lease_until < now),
+                ).limit(limit)
+            ).all()
+            for cid in ids:
+                res = s.execute(
+                    update(Check)
+                    .where(Check.id == cid, Check.progress_at <= cutoff)
+                    .values(progress_at=now, updated_at=now)
+                )
+                if res.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(cid)
+                    self._audit(s, "reconciler", "requeued", cid)
+        return claimed
+
+    def overdue(self, deadline: timedelta) -> list[str]:
+        """Non-terminal checks submitted longer ago than the deadline."""
+        cutoff = utcnow() - deadline
+        with self.session() as s:
+            return list(s.scalars(
+                select(Check.id).where(
+                    Check.status.in_(("queued", "running")), Check.created_at <= cutoff
+                )
+            ))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _add_years(when: datetime, years: int) -> datetime:
+    try:
+        return when.replace(year=when.year + years)
+    except ValueError:  # 29 February
+        return when.replace(year=when.year + years, day=28)
