@@ -58,7 +58,7 @@ class Address(_Frozen):
     line2: str = ""
     town: str
     postcode: str
-    from_date: date
+    from_date: date | None = None  # None for a delivery address
     to_date: date | None = None
 
 

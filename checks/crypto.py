@@ -76,10 +76,9 @@ class Cipher:
         """The keyed hash under the newest key (what new rows store)."""
         return self.identity_hashes(identity)[0]
 
-    def sign(self, payload: bytes) -> str:
-        """An HMAC-SHA256 signature with a key derived from the newest encryption key."""
-        key = hashlib.sha256(b"notify-signature:" + self._hash_keys[0]).digest()
-        return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    def derived_key(self, purpose: bytes) -> bytes:
+        """A key for another purpose (e.g. signing), derived from the newest encryption key."""
+        return hashlib.sha256(purpose + b":" + self._hash_keys[0]).digest()
 
 
 def normalise_identity(forename: str, surname: str, date_of_birth: date, postcode: str) -> str:

@@ -66,10 +66,11 @@ class CheckInputs(BaseModel):
         )
 
 
-def _address(a: rq.Address) -> Address:
+def _address(a: rq.Address | rq.DeliveryAddress) -> Address:
+    dated = isinstance(a, rq.Address)
     return Address(
         line1=a.line1, line2=a.line2 or "", town=a.town, postcode=a.postcode,
-        from_date=a.from_, to_date=a.to,
+        from_date=a.from_ if dated else None, to_date=a.to if dated else None,
     )
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "Address",
     "Channel",
     "CheckRequest",
+    "DeliveryAddress",
     "Device",
     "Employment",
     "EmploymentStatus",
@@ -363,6 +364,15 @@ class Address(_RequestModel):
         return value
 
 
+class DeliveryAddress(_RequestModel):
+    """Where goods are sent, when not to the applicant's current address (no dates)."""
+
+    line1: AddressLine
+    line2: OptionalAddressLine = ""
+    town: Town
+    postcode: Postcode
+
+
 class Employment(_RequestModel):
     """The applicant's employment status and gross annual income in pounds."""
 
@@ -503,7 +513,7 @@ class CheckRequest(_RequestModel):
     applicant: Person
     joint_applicant: Person | None = None
     financial_associates: list[Person] = Field(default_factory=list, max_length=10)
-    delivery_address: Address | None = None
+    delivery_address: DeliveryAddress | None = None
     requested_by: RequestedBy
     notify: Notify | None = None
 

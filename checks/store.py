@@ -612,6 +612,17 @@ class Store:
                 ],
             }
 
+    def notify_target(self, check_id: str) -> dict[str, Any] | None:
+        """Where the requester asked for the outcome (``{"actor": ...}`` or ``{"url": ...}``)."""
+        with self.session() as s:
+            return s.scalar(select(Check.notify).where(Check.id == check_id))
+
+    def audit_action(self, check_id: str | None, action: str, actor: str = "worker",
+                     **detail: Any) -> None:
+        """Record an action in the audit trail (no personal data in ``detail``)."""
+        with self.session() as s:
+            self._audit(s, actor, action, check_id, **detail)
+
     def footprint_count(self, check_id: str | None = None) -> int:
         """Rows in the footprint ledger (for one check, or all)."""
         with self.session() as s:

@@ -1,0 +1,397 @@
+"""Cifas: National Fraud Database search and filing, modelled as a JSON REST service.
+
+Cifas publishes no API, so this follows AGENCIES.md: ``POST /nfd/v2/search`` returns the
+matching cases in Cifas's own field names (``casereferenceno``, ``fraudcategory``...) plus any
+Protective Registration, and ``POST /nfd/v2/cases`` files a confirmed case. Calls carry the
+member's API key in ``X-API-Key``. :class:`CifasSimulator` answers from ``fixtures/cifas/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, ClassVar
+
+import httpx
+
+from agencies.contract import (
+    AgencyAdapter,
+    AgencyKind,
+    FraudCase,
+    FraudMatch,
+    FraudResult,
+    Person,
+    SearchRequest,
+    SearchType,
+)
+from agencies.errors import UnusableResponse
+from agencies.http import HttpPolicy
+from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+
+SEARCH_PATH = "/nfd/v2/search"
+CASES_PATH = "/nfd/v2/cases"
+API_KEY_HEADER = "X-API-Key"
+
+#: What the footprint ledger records for a National Fraud Database search.
+PURPOSE_CODE = "NFD"
+
+#: Cifas fraud categories: the code on a case and the case type it stands for.
+FRAUD_CATEGORIES: Mapping[str, str] = {
+    "01": "Identity Fraud",
+    "02": "Facility Takeover",
+    "03": "False Application",
+    "04": "Misuse of Facility",
+    "05": "Asset Conversion",
+}
+CATEGORY_OF_CASE_TYPE: Mapping[str, str] = {v: k for k, v in FRAUD_CATEGORIES.items()}
+
+RESULT_PASSED = "passed"
+RESULT_REVIEW = "review"
+_PROTECTIVE_REGISTRATION = "protective registration"
+_MAX_DETAIL = 200
+
+
+def describe_error(response: httpx.Response) -> str:
+    """A short description of a Cifas error answer ``{"error": {"code", "message"}}``."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return ""
+    parts = [str(error.get(k, "")) for k in ("code", "message")]
+    return " ".join(p for p in parts if p)[:_MAX_DETAIL]
+
+
+def case_type_of(description: str, category: str) -> str:
+    """The contract's case type for a Cifas case: from its description, else its category.
+
+    An unknown description is kept as given rather than dropped: a match Cifas reports must
+    reach the policy even if its category is new to us.
+    """
+    text = description.strip().casefold()
+    for case_type in FRAUD_CATEGORIES.values():
+        if text.startswith(case_type.casefold()):
+            return case_type
+    return FRAUD_CATEGORIES.get(category.strip(), description.strip())
+
+
+def wire_applicant(person: Person) -> dict[str, Any]:
+    """The ``applicant`` (search) or ``subject`` (filing) object for one person."""
+    return {
+        "forename": person.forename,
+        "middleNames": person.middle_names,
+        "surname": person.surname,
+        "dateOfBirth": person.date_of_birth.isoformat(),
+        "addresses": [
+            {
+                "addressType": "current" if i == 0 else "previous",
+                "addressLine1": address.line1,
+                "addressLine2": address.line2,
+                "town": address.town,
+                "postcode": address.postcode,
+            }
+            for i, address in enumerate(person.addresses)
+        ],
+        "email": person.email or None,
+        "phone": person.phone or None,
+        "ipAddress": person.ip,
+    }
+
+
+class CifasAdapter(AgencyAdapter):
+    """Fraud-prevention searches and case filing at Cifas (National Fraud Database)."""
+
+    name: ClassVar[str] = "cifas"
+    kind: ClassVar[AgencyKind] = AgencyKind.FRAUD
+    sandbox_base_url: ClassVar[str] = "https://sandbox.cifas.test"
+    credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_number")
+
+    @classmethod
+    def default_policy(cls) -> HttpPolicy:
+        """Like Experian's: connect 3 s; a fraud search answers faster, so read 5 s."""
+        return HttpPolicy(connect_timeout=3.0, read_timeout=5.0)
+
+    @classmethod
+    def simulator(cls) -> CifasSimulator:
+        """The sandbox's Cifas, answering from ``fixtures/cifas/``."""
+        return CifasSimulator()
+
+    def purpose_code(self, request: SearchRequest) -> str:
+        """Every Cifas search is a National Fraud Database search: ``NFD``."""
+        return PURPOSE_CODE
+
+    def _headers(self) -> dict[str, str]:
+        # The API key is a static credential, so a plain header is enough (no token flow).
+        return {API_KEY_HEADER: self.client.credentials.get("api_key", ""), "Accept": "application/json"}
+
+    async def search(self, request: SearchRequest) -> FraudResult:
+        """Search the National Fraud Database for the applicant; map cases to matches."""
+        body = {
+            "memberNumber": self.client.credentials.get("member_number", ""),
+            "memberSearchReference": request.client_ref,
+            "product": request.product_code,
+            "applicant": wire_applicant(request.person),
+        }
+        response = await self.client.request(
+            "POST", SEARCH_PATH, json=body, headers=self._headers(), describe_error=describe_error
+        )
+        return self.read_search_answer(response, request.client_ref)
+
+    async def file_case(self, case: FraudCase) -> str:
+        """File a confirmed case (a person has already confirmed it); return Cifas's reference."""
+        body = {
+            "memberNumber": self.client.credentials.get("member_number", ""),
+            # Lets Cifas recognise a repeated filing of the same case.
+            "memberCaseReference": case.client_ref,
+            "fraudcategory": CATEGORY_OF_CASE_TYPE[case.case_type],
+            "frauddesc": case.case_type,
+            "productcode": case.product_code,
+            "subjectrole": "Applicant",
+            "subject": wire_applicant(case.person),
+            "evidenceSummary": case.evidence_summary,
+        }
+        response = await self.client.request(
+            "POST", CASES_PATH, json=body, headers=self._headers(), describe_error=describe_error
+        )
+        try:
+            data = _obj(json.loads(response.content), "answer")
+            reference = _text(data, "casereferenceno", "answer")
+        except ValueError as exc:
+            raise UnusableResponse(self.name, f"filing answer is unusable: {exc}") from None
+        if not reference:
+            raise UnusableResponse(self.name, "filing answer has an empty casereferenceno")
+        return reference
+
+    def read_search_answer(self, response: httpx.Response, client_ref: str) -> FraudResult:
+        """Map a search answer to a :class:`FraudResult`; raise if it cannot be used."""
+        try:
+            data = json.loads(response.content)
+        except ValueError as exc:
+            raise UnusableResponse(self.name, f"answer is not valid JSON ({exc})") from None
+        try:
+            return self._map(data, client_ref)
+        except _BadShape as exc:
+            raise UnusableResponse(self.name, f"answer is not a Cifas search result: {exc}") from None
+
+    def _map(self, data: Any, client_ref: str) -> FraudResult:
+        root = _obj(data, "answer")
+        echoed = _text(root, "memberSearchReference", "answer")
+        if echoed != client_ref:
+            # An answer for another search must never be stored against this one.
+            raise UnusableResponse(
+                self.name, f"answer is for memberSearchReference {echoed!r}, not {client_ref!r}"
+            )
+        search_ref = _text(root, "searchReference", "answer")
+        if not search_ref:
+            raise _BadShape("searchReference is empty")
+        result = _text(root, "result", "answer")
+        if result not in (RESULT_PASSED, RESULT_REVIEW):
+            raise _BadShape(f"result {result!r} is neither passed nor review")
+        raw_cases = _field(root, "cases", "answer")
+        if not isinstance(raw_cases, list):
+            raise _BadShape("cases is not a list")
+
+        registration = _obj(
+            _field(root, "protectiveRegistration", "answer"), "protectiveRegistration"
+        )
+        registered = _field(registration, "registered", "protectiveRegistration")
+        if not isinstance(registered, bool):
+            raise _BadShape("protectiveRegistration.registered is not true or false")
+
+        matches: list[FraudMatch] = []
+        for i, item in enumerate(raw_cases):
+            case = _obj(item, f"cases[{i}]")
+            description = _text(case, "frauddesc", f"cases[{i}]")
+            # A Protective Registration is a victim's marker, never fraud by the person, even
+            # if it arrives listed among the cases.
+            if _PROTECTIVE_REGISTRATION in description.casefold():
+                registered = True
+                continue
+            matches.append(_match(case, f"cases[{i}]"))
+
+        # "passed" with cases, or "review" with nothing to review, is a contradiction: never
+        # guess which half is right.
+        if (result == RESULT_REVIEW) != bool(matches or registered):
+            raise _BadShape(
+                f"result {result!r} contradicts {len(matches)} case(s) and "
+                f"protective registration {registered}"
+            )
+        return FraudResult(
+            agency=self.name,
+            client_ref=client_ref,
+            agency_ref=search_ref,
+            matches=tuple(matches),
+            protective_registration=registered,
+        )
+
+
+def _match(case: Mapping[str, Any], where: str) -> FraudMatch:
+    reference = _text(case, "casereferenceno", where)
+    if not reference:
+        raise _BadShape(f"{where}.casereferenceno is empty")
+    category = _text(case, "fraudcategory", where)
+    case_type = case_type_of(_text(case, "frauddesc", where), category)
+    if not case_type:
+        raise _BadShape(f"{where} has neither a known fraudcategory nor a frauddesc")
+    return FraudMatch(
+        case_ref=reference,
+        member=_text(case, "membername", where) or _text(case, "membernumber", where),
+        case_type=case_type,
+        category=category,
+        # Lower case, as the contract's examples ("applicant", "victim", "facility holder").
+        subject_role=_text(case, "subjectrole", where).strip().lower(),
+        input_date=_date(case, "inputdate", where),
+        expiry_date=_date(case, "expirydate", where),
+    )
+
+
+# -- reading JSON defensively: every wrong shape becomes _BadShape with the path in it -------
+
+
+class _BadShape(ValueError):
+    """The answer is JSON but not the shape we asked for."""
+
+
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _BadShape(f"{where} is not an object")
+    return value
+
+
+def _field(obj: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in obj:
+        raise _BadShape(f"{where}.{key} is missing")
+    return obj[key]
+
+
+def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
+    value = _field(obj, key, where)
+    if not isinstance(value, str):
+        raise _BadShape(f"{where}.{key} is not a string")
+    return value
+
+
+def _date(obj: Mapping[str, Any], key: str, where: str) -> date | None:
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _BadShape(f"{where}.{key} is not a date")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _BadShape(f"{where}.{key} {value!r} is not a YYYY-MM-DD date") from None
+
+
+# -- the sandbox's Cifas ---------------------------------------------------------------------
+
+
+_ERROR_TEXT: Mapping[int, str] = {
+    400: "The request could not be read",
+    401: "API key missing or not recognised",
+    403: "Member is not permitted to use this service",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service temporarily unavailable",
+}
+
+
+def _reference(prefix: str, member_ref: str) -> str:
+    # Stable per member reference, so a repeated search or filing gets the same Cifas reference.
+    digits = int(hashlib.sha256(member_ref.encode()).hexdigest(), 16) % 10**10
+    return f"{prefix}{digits:010d}"
+
+
+class CifasSimulator(AgencySimulator):
+    """The sandbox's Cifas: search and case filing, answering from fixtures."""
+
+    agency = "cifas"
+    content_type = "application/json"
+
+    def routes(self) -> list[SimRoute]:
+        """The search endpoint and the case filing endpoint."""
+        return [
+            SimRoute("POST", SEARCH_PATH, "search", self._search),
+            SimRoute("POST", CASES_PATH, "file", self._file),
+        ]
+
+    def error_body(self, status: int) -> bytes:
+        """Cifas's error envelope ``{"error": {"code", "message"}}``."""
+        message = _ERROR_TEXT.get(status, "Error")
+        return json.dumps({"error": {"code": f"NFD-{status}", "message": message}}).encode()
+
+    def _reply(self, status: int, body: bytes) -> httpx.Response:
+        return httpx.Response(status, headers={"content-type": self.content_type}, content=body)
+
+    def _refuse(
+        self, ctx: SimulatorContext, operation: str, request: httpx.Request
+    ) -> httpx.Response | None:
+        """A 401 answer if the API key is missing, else None."""
+        if request.headers.get(API_KEY_HEADER, "").strip():
+            return None
+        ctx.record(RecordedCall(self.agency, operation, status=401))
+        return self._reply(401, self.error_body(401))
+
+    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        if refused := self._refuse(ctx, "search", request):
+            return refused
+        try:
+            body = json.loads(request.content)
+            reference = _required(body, "memberSearchReference")
+            _required(body, "memberNumber")
+            surname, dob = _identity(body["applicant"])
+        except (ValueError, KeyError, TypeError):
+            ctx.record(RecordedCall(self.agency, "search", status=400))
+            return self._reply(400, self.error_body(400))
+        persona = ctx.fixtures.match(surname, dob)
+        ctx.record_search(reference, SearchType.FRAUD.value, persona)
+        answer = json.loads(ctx.fixtures.read(self.agency, persona))
+        answer["searchReference"] = _reference("NFDS", reference)
+        answer["memberSearchReference"] = reference
+        return self._reply(200, json.dumps(answer).encode())
+
+    async def _file(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        if refused := self._refuse(ctx, "file", request):
+            return refused
+        try:
+            body = json.loads(request.content)
+            reference = _required(body, "memberCaseReference")
+            _required(body, "memberNumber")
+            if body["fraudcategory"] not in FRAUD_CATEGORIES:
+                raise ValueError("unknown fraud category")
+            surname, dob = _identity(body["subject"])
+        except (ValueError, KeyError, TypeError):
+            ctx.record(RecordedCall(self.agency, "file", status=400))
+            return self._reply(400, self.error_body(400))
+        persona = ctx.fixtures.match(surname, dob)
+        ctx.record(
+            RecordedCall(
+                self.agency,
+                "file",
+                client_ref=reference,
+                persona=persona.key if persona else "",
+                status=201,
+            )
+        )
+        answer = {
+            "casereferenceno": _reference("CIF", reference),
+            "memberCaseReference": reference,
+            "status": "filed",
+        }
+        return self._reply(201, json.dumps(answer).encode())
+
+
+def _required(body: Any, key: str) -> str:
+    value = body[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} missing")
+    return value
+
+
+def _identity(person: Any) -> tuple[str, date]:
+    surname = _required(person, "surname")
+    return surname, date.fromisoformat(_required(person, "dateOfBirth"))

@@ -1,0 +1,597 @@
+"""Experian: CrossCore-style JSON decisions behind an OAuth password-grant token.
+
+The wire format follows AGENCIES.md. One check call asks for two decision elements: the
+``Delphi`` credit element (score on Experian's 0-999 scale, adverse data and search counts
+as ``dataCounts``, financial associates as ``matches``, relayed Cifas markers as rules) and
+the ``Authenticate`` identity element. :class:`ExperianSimulator` answers the same format
+from ``fixtures/experian/<persona>.json`` for the sandbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from agencies.auth import BearerTokenAuth
+from agencies.contract import (
+    Address,
+    AgencyAdapter,
+    AgencyKind,
+    Associate,
+    CreditResult,
+    Role,
+    ScoreBand,
+    SearchRequest,
+    SearchType,
+)
+from agencies.errors import PermanentAgencyError, UnusableResponse
+from agencies.http import HttpPolicy
+from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+
+TOKEN_PATH = "/oauth2/v1/token"
+CHECK_PATH = "/decisionanalytics/crosscore/v1/application"
+#: The JSON fields of the token request.
+TOKEN_FIELDS = ("username", "password", "client_id", "client_secret")
+
+#: The CrossCore workflow our account is configured with: credit decision plus identity.
+REQUEST_TYPE = "CreditCheck"
+CREDIT_SERVICE = "Delphi"
+IDENTITY_SERVICE = "Authenticate"
+
+#: Application type codes: telecoms mobile / fixed line are hard searches, QT is a quotation.
+HARD_MOBILE = "TM"
+HARD_FIXED_LINE = "TF"
+QUOTATION = "QT"
+SEARCH_TYPE_OF_CODE: Mapping[str, SearchType] = {
+    HARD_MOBILE: SearchType.HARD,
+    HARD_FIXED_LINE: SearchType.HARD,
+    QUOTATION: SearchType.SOFT,
+}
+
+#: Lowest Experian score (0-999) in each band, best band first.
+SCORE_BANDS: tuple[tuple[int, ScoreBand], ...] = (
+    (961, ScoreBand.EXCELLENT),
+    (881, ScoreBand.GOOD),
+    (721, ScoreBand.FAIR),
+    (561, ScoreBand.POOR),
+    (0, ScoreBand.VERY_POOR),
+)
+
+#: ``dataCounts`` of the credit element that the contract needs; every one must be present,
+#: because reading a missing CCJ count as zero could accept someone it should not.
+COUNT_JUDGMENTS = "CCJCount"
+COUNT_INSOLVENCY = "CurrentInsolvency"
+COUNT_DEFAULTS = "DefaultCount"
+COUNT_HARD_3M = "HardSearches3Months"
+COUNT_HARD_12M = "HardSearches12Months"
+REQUIRED_COUNTS = (COUNT_JUDGMENTS, COUNT_INSOLVENCY, COUNT_DEFAULTS, COUNT_HARD_3M, COUNT_HARD_12M)
+
+MATCH_ASSOCIATE = "FinancialAssociate"
+#: Rules whose id starts with this are Cifas markers Experian relays; triggered ones become
+#: ``fraud_markers`` (e.g. ``CIFAS_PROTECTIVE_REGISTRATION``).
+CIFAS_RULE_PREFIX = "CIFAS"
+
+#: Error response codes that mean the request itself was refused (validation), so repeating
+#: it unchanged cannot help. Any other ERROR leaves us without a decision we can read.
+REJECTED_CODE_PREFIX = "R01"
+
+_CHANNEL_SOURCES: Mapping[str, str] = {
+    "online": "WEB",
+    "store": "BRANCH",
+    "retail": "BRANCH",
+    "phone": "TELEPHONE",
+    "telesales": "TELEPHONE",
+}
+# "10 High Street", "10a High Street", "10-12 High Street", "10, High Street".
+_NUMBERED_LINE = re.compile(r"^(\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?),?\s+(\S.*)$")
+_MAX_DETAIL = 200
+
+
+def score_band(score: int) -> ScoreBand:
+    """The contract's band for an Experian score on the 0-999 scale."""
+    for lowest, band in SCORE_BANDS:
+        if score >= lowest:
+            return band
+    return ScoreBand.VERY_POOR
+
+
+def describe_error(response: httpx.Response) -> str:
+    """A short description of an Experian error answer, for the error message.
+
+    CrossCore errors come as a ``responseHeader`` with ``responseType`` ERROR; the API
+    gateway in front of it (token, throttling, auth) answers ``{"errors": [...]}``.
+    """
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    header = data.get("responseHeader")
+    if isinstance(header, dict):
+        parts = [str(header.get(k, "")) for k in ("responseCode", "responseMessage")]
+        return " ".join(p for p in parts if p)[:_MAX_DETAIL]
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        parts = [str(first.get(k, "")) for k in ("errorType", "message")]
+        return ": ".join(p for p in parts if p)[:_MAX_DETAIL]
+    return ""
+
+
+class ExperianAdapter(AgencyAdapter):
+    """Credit searches at Experian (CrossCore-style JSON, OAuth bearer token)."""
+
+    name: ClassVar[str] = "experian"
+    kind: ClassVar[AgencyKind] = AgencyKind.CRA
+    sandbox_base_url: ClassVar[str] = "https://sandbox.experian.test"
+    credential_names: ClassVar[tuple[str, ...]] = (
+        "username",
+        "password",
+        "client_id",
+        "client_secret",
+        "tenant_id",
+    )
+
+    @classmethod
+    def default_policy(cls) -> HttpPolicy:
+        """Experian's public client timeouts: connect 3 s, response 6 s."""
+        return HttpPolicy(connect_timeout=3.0, read_timeout=6.0)
+
+    @classmethod
+    def simulator(cls) -> ExperianSimulator:
+        """The sandbox's Experian, answering from ``fixtures/experian/``."""
+        return ExperianSimulator()
+
+    @classmethod
+    def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
+        """A bearer token from ``POST /oauth2/v1/token`` (password grant), reused until near
+        expiry and refreshed once on a 401."""
+        token_url = base_url.rstrip("/") + TOKEN_PATH
+        body = {key: credentials.get(key, "") for key in TOKEN_FIELDS}
+        policy = cls.default_policy()
+        # Built outside the client, so the token call carries its own timeouts.
+        timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
+
+        def build_token_request() -> httpx.Request:
+            return httpx.Request(
+                "POST",
+                token_url,
+                json=body,
+                headers={"Accept": "application/json", "Grant_type": "password"},
+                extensions={"timeout": timeout.as_dict()},
+            )
+
+        return BearerTokenAuth(cls.name, build_token_request, parse_token)
+
+    def purpose_code(self, request: SearchRequest) -> str:
+        """``TM`` (mobile) or ``TF`` (fixed line) for a hard search, ``QT`` for a soft one."""
+        if request.search_type is SearchType.HARD:
+            mobile = request.product_code.strip().upper().startswith("MOBILE")
+            return HARD_MOBILE if mobile else HARD_FIXED_LINE
+        if request.search_type is SearchType.SOFT:
+            return QUOTATION
+        raise ValueError(f"experian runs hard or soft searches, not {request.search_type.value}")
+
+    async def search(self, request: SearchRequest) -> CreditResult:
+        """Run one CrossCore credit check and map the answer to a :class:`CreditResult`."""
+        try:
+            application_type = self.purpose_code(request)
+        except ValueError as exc:
+            raise PermanentAgencyError(
+                self.name, str(exc), sent=False, code="unsupported_search"
+            ) from None
+        body = build_check_body(
+            request,
+            tenant_id=self.client.credentials.get("tenant_id", ""),
+            application_type=application_type,
+            message_time=_now(),
+        )
+        response = await self.client.request(
+            "POST",
+            CHECK_PATH,
+            json=body,
+            headers={"X-Correlation-Id": str(uuid.uuid4()), "Accept": "application/json"},
+            describe_error=describe_error,
+        )
+        return self.read_answer(response, request.client_ref)
+
+    def read_answer(self, response: httpx.Response, client_ref: str) -> CreditResult:
+        """Map a CrossCore answer to the contract; raise an agency error if it is unusable."""
+        try:
+            data = json.loads(response.content)
+        except ValueError as exc:
+            # Covers garbage, truncated bodies and bad encodings alike.
+            raise UnusableResponse(self.name, f"answer is not valid JSON ({exc})") from None
+        try:
+            return self._map(data, client_ref)
+        except _BadShape as exc:
+            raise UnusableResponse(self.name, f"answer is not a CrossCore decision: {exc}") from None
+
+    def _map(self, data: Any, client_ref: str) -> CreditResult:
+        root = _obj(data, "answer")
+        header = _obj(_field(root, "responseHeader", "answer"), "responseHeader")
+        if header.get("responseType") == "ERROR":
+            self._raise_error(header)
+        echoed = _text(header, "clientReferenceId", "responseHeader")
+        if echoed != client_ref:
+            # An answer for another search must never be stored against this one.
+            raise UnusableResponse(
+                self.name, f"answer is for clientReferenceId {echoed!r}, not {client_ref!r}"
+            )
+        agency_ref = _text(header, "expRequestId", "responseHeader")
+        if not agency_ref:
+            raise _BadShape("responseHeader.expRequestId is empty")
+        overall = _obj(_field(header, "overallResponse", "responseHeader"), "overallResponse")
+        decision = _text(overall, "decision", "overallResponse")
+
+        payload = _obj(_field(root, "clientResponsePayload", "answer"), "clientResponsePayload")
+        elements = [
+            _obj(item, f"decisionElements[{i}]")
+            for i, item in enumerate(_list(payload, "decisionElements", "clientResponsePayload"))
+        ]
+        credit = _element(elements, CREDIT_SERVICE)
+        identity = _element(elements, IDENTITY_SERVICE)
+
+        score = _count(_field(credit, "score", CREDIT_SERVICE), f"{CREDIT_SERVICE}.score")
+        if score > 999:
+            raise _BadShape(f"{CREDIT_SERVICE}.score {score} is outside 0-999")
+        counts = _name_values(credit, "dataCounts", CREDIT_SERVICE)
+        missing = [name for name in REQUIRED_COUNTS if name not in counts]
+        if missing:
+            raise _BadShape(f"{CREDIT_SERVICE}.dataCounts lacks {', '.join(missing)}")
+        number = {name: _count(counts[name], f"dataCounts.{name}") for name in REQUIRED_COUNTS}
+
+        associates = tuple(
+            Associate(name=str(value), source=self.name)
+            for name, value in _pairs(credit, "matches", CREDIT_SERVICE)
+            if name == MATCH_ASSOCIATE and str(value).strip()
+        )
+        return CreditResult(
+            agency=self.name,
+            client_ref=client_ref,
+            agency_ref=agency_ref,
+            score=score,
+            score_band=score_band(score),
+            # The identity element decides: ACCEPT means name, date of birth and address
+            # were authenticated against primary data; anything else needs validation.
+            identity_verified=_text(identity, "decision", IDENTITY_SERVICE) == "ACCEPT",
+            judgments=number[COUNT_JUDGMENTS],
+            insolvency_current=number[COUNT_INSOLVENCY] > 0,
+            defaults=number[COUNT_DEFAULTS],
+            hard_searches_3m=number[COUNT_HARD_3M],
+            hard_searches_12m=number[COUNT_HARD_12M],
+            associates=associates,
+            fraud_markers=_fraud_markers(elements),
+            agency_decision=decision,
+        )
+
+    def _raise_error(self, header: Mapping[str, Any]) -> None:
+        code = str(header.get("responseCode", ""))
+        message = str(header.get("responseMessage", ""))[:_MAX_DETAIL]
+        detail = f"{code} {message}".strip() or "no detail"
+        if code.startswith(REJECTED_CODE_PREFIX):
+            raise PermanentAgencyError(self.name, f"request refused: {detail}")
+        raise UnusableResponse(self.name, f"answered ERROR without a decision: {detail}")
+
+
+def parse_token(response: httpx.Response) -> tuple[str, float]:
+    """Read ``access_token`` and ``expires_in`` (seconds, sent as a string) from a token answer.
+
+    Raises ``ValueError`` if the answer is not usable; the auth flow turns that into
+    :class:`~agencies.errors.UnusableResponse`.
+    """
+    data = response.json()
+    if not isinstance(data, dict):
+        raise ValueError("token answer is not a JSON object")
+    token = data.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise ValueError("token answer has no access_token")
+    lifetime = float(data.get("expires_in", ""))
+    if lifetime <= 0:
+        raise ValueError("token answer has no positive expires_in")
+    return token, lifetime
+
+
+def build_check_body(
+    request: SearchRequest, *, tenant_id: str, application_type: str, message_time: str
+) -> dict[str, Any]:
+    """The CrossCore request for one search (see AGENCIES.md for the shape)."""
+    person = request.person
+    contact_id = "MAINCONTACT_1"
+    contact = {
+        "id": contact_id,
+        "person": {
+            "personDetails": {"dateOfBirth": person.date_of_birth.isoformat()},
+            "names": [
+                {
+                    "type": "CURRENT",
+                    "firstName": person.forename,
+                    "middleNames": person.middle_names,
+                    "surName": person.surname,
+                }
+            ],
+        },
+        "addresses": [
+            wire_address(address, "CURRENT" if i == 0 else "PREVIOUS", i + 1)
+            for i, address in enumerate(person.addresses)
+        ],
+    }
+    return {
+        "header": {
+            "tenantId": tenant_id,
+            "requestType": REQUEST_TYPE,
+            "clientReferenceId": request.client_ref,
+            # Experian assigns it and returns it in the answer.
+            "expRequestId": "",
+            "messageTime": message_time,
+            "options": {},
+        },
+        "payload": {
+            "source": _CHANNEL_SOURCES.get(request.channel.lower(), request.channel.upper()),
+            "contacts": [contact],
+            "application": {
+                "type": application_type,
+                "applicants": [
+                    {
+                        "id": "APPLICANT_1",
+                        "contactId": contact_id,
+                        "applicantType": (
+                            "CO_APPLICANT" if request.role is Role.JOINT else "APPLICANT"
+                        ),
+                        # Only searches the applicant agreed to are ever sent.
+                        "consent": True,
+                    }
+                ],
+                "productDetails": {"productCode": request.product_code},
+            },
+        },
+    }
+
+
+def wire_address(address: Address, address_type: str, number: int) -> dict[str, Any]:
+    """One CrossCore address; a leading house number is split from the street."""
+    line1 = address.line1.strip()
+    line2 = address.line2.strip()
+    wire: dict[str, Any] = {"id": f"MAIN_ADDRESS_{number}", "addressType": address_type}
+    numbered = _NUMBERED_LINE.match(line1)
+    if numbered:
+        wire["buildingNumber"], wire["street"] = numbered.group(1), numbered.group(2)
+        if line2:
+            wire["street2"] = line2
+    else:
+        # "Rose Cottage", "Flat 2, Mill House": a building name, the street follows.
+        wire["buildingName"] = line1
+        if line2:
+            wire["street"] = line2
+    wire["postTown"] = address.town
+    wire["postal"] = address.postcode
+    return wire
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- reading JSON defensively: every wrong shape becomes _BadShape with the path in it -------
+
+
+class _BadShape(ValueError):
+    """The answer is JSON but not the shape we asked for."""
+
+
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _BadShape(f"{where} is not an object")
+    return value
+
+
+def _field(obj: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in obj:
+        raise _BadShape(f"{where}.{key} is missing")
+    return obj[key]
+
+
+def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
+    value = _field(obj, key, where)
+    if not isinstance(value, str):
+        raise _BadShape(f"{where}.{key} is not a string")
+    return value
+
+
+def _list(obj: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> list[Any]:
+    if optional and obj.get(key) is None:
+        return []
+    value = _field(obj, key, where)
+    if not isinstance(value, list):
+        raise _BadShape(f"{where}.{key} is not a list")
+    return value
+
+
+def _count(value: Any, where: str) -> int:
+    # bool is an int in Python, but "true" is not a count.
+    if isinstance(value, bool):
+        raise _BadShape(f"{where} is not a whole number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    else:
+        raise _BadShape(f"{where} is not a whole number")
+    if number < 0:
+        raise _BadShape(f"{where} is negative")
+    return number
+
+
+def _pairs(obj: Mapping[str, Any], key: str, where: str) -> list[tuple[str, Any]]:
+    pairs = []
+    for i, item in enumerate(_list(obj, key, where, optional=True)):
+        entry = _obj(item, f"{where}.{key}[{i}]")
+        pairs.append((_text(entry, "name", f"{where}.{key}[{i}]"), entry.get("value")))
+    return pairs
+
+
+def _name_values(obj: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    _field(obj, key, where)
+    return dict(_pairs(obj, key, where))
+
+
+def _element(elements: list[dict[str, Any]], service: str) -> dict[str, Any]:
+    for element in elements:
+        if element.get("serviceName") == service:
+            for i, item in enumerate(_list(element, "warningsErrors", service, optional=True)):
+                problem = _obj(item, f"{service}.warningsErrors[{i}]")
+                if problem.get("responseType") == "ERROR":
+                    detail = str(problem.get("responseMessage", ""))[:_MAX_DETAIL]
+                    raise _BadShape(f"{service} element failed: {detail}")
+            return element
+    raise _BadShape(f"no {service} decision element")
+
+
+def _fraud_markers(elements: list[dict[str, Any]]) -> tuple[str, ...]:
+    markers: list[str] = []
+    for element in elements:
+        where = str(element.get("serviceName", "element"))
+        for i, item in enumerate(_list(element, "rules", where, optional=True)):
+            rule = _obj(item, f"{where}.rules[{i}]")
+            rule_id = _text(rule, "ruleId", f"{where}.rules[{i}]")
+            score = rule.get("ruleScore", 0)
+            if isinstance(score, bool) or not isinstance(score, int | float):
+                raise _BadShape(f"{where}.rules[{i}].ruleScore is not a number")
+            # A rule counts as triggered when its score is above 0.
+            if score > 0 and rule_id.upper().startswith(CIFAS_RULE_PREFIX):
+                markers.append(rule_id)
+    return tuple(dict.fromkeys(markers))
+
+
+# -- the sandbox's Experian ------------------------------------------------------------------
+
+
+_SANDBOX_TOKEN_PREFIX = "sandbox-token"
+
+_ERROR_TEXT: Mapping[int, tuple[str, str]] = {
+    400: ("R0102", "Invalid request format"),
+    401: ("Unauthorized", "Invalid or expired access token"),
+    403: ("Forbidden", "Access to this resource is denied"),
+    429: ("TooManyRequests", "Rate limit exceeded"),
+    500: ("R0901", "Internal processing error"),
+    503: ("R0903", "Service temporarily unavailable"),
+}
+
+
+def _reference(prefix: str, client_ref: str) -> str:
+    # Stable per client reference, so a repeated search gets the same Experian reference.
+    digits = int(hashlib.sha256(client_ref.encode()).hexdigest(), 16) % 10**10
+    return f"{prefix}{digits:010d}"
+
+
+class ExperianSimulator(AgencySimulator):
+    """The sandbox's Experian: token and CrossCore check endpoints, answering from fixtures."""
+
+    agency = "experian"
+    content_type = "application/json"
+
+    def routes(self) -> list[SimRoute]:
+        """The token endpoint and the check endpoint."""
+        return [
+            SimRoute("POST", TOKEN_PATH, "token", self._token),
+            SimRoute("POST", CHECK_PATH, "search", self._check),
+        ]
+
+    def error_body(self, status: int) -> bytes:
+        """Gateway errors (auth, throttling) as ``{"errors": [...]}``, the rest as CrossCore."""
+        code, message = _ERROR_TEXT.get(status, (f"R09{status % 100:02d}", "Error"))
+        if status in (401, 403, 429):
+            body: dict[str, Any] = {"errors": [{"errorType": code, "message": message}]}
+        else:
+            body = {
+                "responseHeader": {
+                    "responseCode": code,
+                    "responseType": "ERROR",
+                    "responseMessage": message,
+                }
+            }
+        return json.dumps(body).encode()
+
+    def _reply(
+        self, status: int, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        return httpx.Response(
+            status, headers={"content-type": self.content_type, **(headers or {})}, content=body
+        )
+
+    async def _token(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        try:
+            sent = json.loads(request.content)
+            complete = isinstance(sent, dict) and all(
+                isinstance(sent.get(k), str) and sent[k] for k in TOKEN_FIELDS
+            )
+        except ValueError:
+            complete = False
+        if not complete:
+            ctx.record(RecordedCall(self.agency, "token", status=401))
+            return self._reply(401, self.error_body(401))
+        ctx.record(RecordedCall(self.agency, "token", status=200))
+        answer = {
+            "access_token": f"{_SANDBOX_TOKEN_PREFIX}-{uuid.uuid4().hex}",
+            "token_type": "Bearer",
+            "issued_at": str(int(datetime.now(UTC).timestamp() * 1000)),
+            "expires_in": "1800",
+            "refresh_token": uuid.uuid4().hex,
+        }
+        return self._reply(200, json.dumps(answer).encode())
+
+    async def _check(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        if not request.headers.get("authorization", "").startswith(
+            f"Bearer {_SANDBOX_TOKEN_PREFIX}"
+        ):
+            ctx.record(RecordedCall(self.agency, "search", status=401))
+            return self._reply(401, self.error_body(401))
+        try:
+            sent = _read_check(request)
+        except (ValueError, KeyError, TypeError, IndexError, StopIteration):
+            ctx.record(RecordedCall(self.agency, "search", status=400))
+            return self._reply(400, self.error_body(400))
+        client_ref, application_type, surname, dob = sent
+        persona = ctx.fixtures.match(surname, dob)
+        ctx.record_search(client_ref, SEARCH_TYPE_OF_CODE[application_type].value, persona)
+        answer = json.loads(ctx.fixtures.read(self.agency, persona))
+        header = answer["responseHeader"]
+        header["clientReferenceId"] = client_ref
+        header["expRequestId"] = _reference("RB", client_ref)
+        header["messageTime"] = _now()
+        return self._reply(
+            200,
+            json.dumps(answer).encode(),
+            {"x-correlation-id": request.headers["x-correlation-id"]},
+        )
+
+
+def _read_check(request: httpx.Request) -> tuple[str, str, str, date]:
+    """(clientReferenceId, application type, surname, date of birth) of a check request."""
+    if not request.headers.get("x-correlation-id"):
+        raise ValueError("X-Correlation-Id header missing")
+    body = json.loads(request.content)
+    header = body["header"]
+    client_ref = header["clientReferenceId"]
+    if not isinstance(client_ref, str) or not client_ref or not isinstance(header["tenantId"], str):
+        raise ValueError("header incomplete")
+    application = body["payload"]["application"]
+    application_type = application["type"]
+    if application_type not in SEARCH_TYPE_OF_CODE:
+        raise ValueError(f"unknown application type {application_type!r}")
+    contact_id = application["applicants"][0]["contactId"]
+    contact = next(c for c in body["payload"]["contacts"] if c["id"] == contact_id)
+    person = contact["person"]
+    surname = person["names"][0]["surName"]
+    if not isinstance(surname, str) or not surname:
+        raise ValueError("surName missing")
+    dob = date.fromisoformat(person["personDetails"]["dateOfBirth"])
+    return client_ref, application_type, surname, dob

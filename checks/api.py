@@ -1,0 +1,134 @@
+"""The Python API for order flows: submit a check, read it, wait for its outcome.
+
+The service never imports a broker: it is given a :class:`Dispatcher` that queues one message
+per check (the ``workers`` package provides the Dramatiq one). The check is committed before
+the message is sent, so a lost message is only ever a delay: the reconciler re-queues it.
+
+Example (configured from the environment)::
+
+    from workers.runtime import get_runtime
+    service = get_runtime().service
+    sub = service.submit(request_json_dict)
+    outcome = service.wait(sub.check_id, timeout=60)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from checks.errors import CheckError
+from checks.inputs import inputs_from_request
+from checks.plans import PlanInput, plan_steps
+from checks.request import CheckRequest, parse_check_request
+from checks.store import TERMINAL, Submitted, Store
+
+log = structlog.get_logger(__name__)
+
+
+class Dispatcher(Protocol):
+    """Queues the work for a check (one message per check)."""
+
+    def send_run(self, check_id: str) -> None:
+        """Queue a run of the check."""
+
+
+class WaitTimeout(CheckError, TimeoutError):
+    """The check did not end within the time given; it carries on in the background."""
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What one reconciliation pass did."""
+
+    requeued: list[str]
+    failed: list[str]
+
+
+class CheckService:
+    """Submit, read, wait for, rerun and reconcile checks."""
+
+    def __init__(
+        self, store: Store, dispatcher: Dispatcher, available_agencies: Collection[str]
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.available_agencies = set(available_agencies)
+
+    def submit(self, data: object, *, actor: str | None = None) -> Submitted:
+        """Validate and queue a check; the same idempotency key returns the same check.
+
+        Raises :class:`~checks.errors.InvalidRequest` (writing nothing) if the request is bad.
+        """
+        request = data if isinstance(data, CheckRequest) else parse_check_request(data)
+        inputs = inputs_from_request(request)
+        plan = plan_steps(
+            PlanInput(
+                purpose=inputs.purpose,
+                channel=inputs.channel,
+                credit_amount=inputs.credit_amount,
+                has_joint=inputs.joint is not None,
+                delivery_differs=inputs.delivery_differs,
+            ),
+            self.available_agencies,
+        )
+        submitted = self.store.create_check(
+            idempotency_key=request.idempotency_key,
+            canonical_request=request.canonical_json(),
+            inputs=inputs,
+            plan=plan,
+            requested_by=actor or request.requested_by,
+            notify=request.notify.model_dump(mode="json", exclude_none=True)
+            if request.notify
+            else None,
+        )
+        if submitted.created:
+            # Sent after the commit: if this send is lost, the reconciler re-queues the check.
+            self.dispatcher.send_run(submitted.check_id)
+            log.info("check.submitted", check_id=submitted.check_id, steps=len(plan))
+        else:
+            log.info("check.duplicate_submission", check_id=submitted.check_id)
+        return submitted
+
+    def get(self, check_id: str) -> dict[str, Any]:
+        """Status, steps, footprints, decision and reasons, timeline."""
+        return self.store.view(check_id)
+
+    def wait(self, check_id: str, timeout: float = 60.0, poll: float = 0.05) -> dict[str, Any]:
+        """Block until the check is decided or failed; raise :class:`WaitTimeout` if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.store.status(check_id) in TERMINAL:
+                return self.get(check_id)
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"check {check_id} has not ended after {timeout:g}s")
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            poll = min(poll * 1.5, 0.5)
+
+    def rerun(self, check_id: str, actor: str) -> list[str]:
+        """Reopen a failed check and queue it; only unfinished steps are searched again."""
+        again = self.store.prepare_rerun(check_id, actor)
+        self.dispatcher.send_run(check_id)
+        log.info("check.rerun", check_id=check_id, agencies=again)
+        return again
+
+    def reconcile(self, stale_after: timedelta, deadline: timedelta) -> ReconcileReport:
+        """Fail checks past their deadline; re-queue the others that made no progress."""
+        failed = [
+            cid
+            for cid in self.store.overdue(deadline)
+            if self.store.mark_failed(
+                cid, f"not finished within the deadline of {deadline}", actor="reconciler"
+            )
+        ]
+        requeued = self.store.claim_stale(stale_after)
+        for cid in requeued:
+            self.dispatcher.send_run(cid)
+        if requeued or failed:
+            log.warning("reconcile.acted", requeued=len(requeued), failed=len(failed))
+        return ReconcileReport(requeued, failed)

@@ -1,0 +1,178 @@
+"""Running one check: search every unfinished step concurrently, then decide.
+
+The runner is broker-agnostic: the ``run_check`` actor calls :meth:`CheckRunner.run`, and so
+can a test, without Dramatiq. Every step outcome is written as it arrives (result and footprint
+in one transaction), so a crash loses at most the step that was in the air, and that one is
+retried with the same client reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+
+from agencies.config import Agencies
+from agencies.contract import AgencyKind, ResultEnvelope, Role
+from agencies.errors import AgencyError, TransientAgencyError
+from checks.plans import fallback_agency
+from checks.policy import PolicyThresholds, decide
+from checks.store import STEP_OPEN, ClaimedCheck, StepState, Store
+
+log = structlog.get_logger(__name__)
+
+
+class StepsPending(Exception):
+    """Some steps failed transiently: the check should be run again later.
+
+    The actor lets this propagate so the broker's retry policy schedules the next attempt.
+    """
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How one run ended."""
+
+    check_id: str
+    status: Literal["decided", "failed", "skipped"]
+
+
+def new_owner() -> str:
+    """A lease owner id unique to this run: host, process and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class CheckRunner:
+    """Runs checks against the configured agencies and records everything in the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        agencies: Agencies,
+        *,
+        lease_seconds: float = 180.0,
+        thresholds: PolicyThresholds | None = None,
+    ) -> None:
+        self.store = store
+        self.agencies = agencies
+        self.lease_seconds = lease_seconds
+        self.thresholds = thresholds
+
+    async def run(self, check_id: str) -> RunResult:
+        """Search what is unfinished, then decide, fail, or raise :class:`StepsPending`."""
+        owner = new_owner()
+        claimed = await asyncio.to_thread(self.store.claim, check_id, owner, self.lease_seconds)
+        if claimed is None:
+            # Terminal already, or another worker holds the lease (a duplicate delivery).
+            log.info("check.skipped", check_id=check_id)
+            return RunResult(check_id, "skipped")
+        log.info("check.running", check_id=check_id,
+                 open_steps=sum(s.status in STEP_OPEN for s in claimed.steps))
+        try:
+            used = self._agencies_in_use(claimed.steps)
+            await asyncio.gather(
+                *(self._run_step(claimed, st, used) for st in claimed.steps
+                  if st.status in STEP_OPEN)
+            )
+            return await asyncio.to_thread(self._conclude, check_id, owner)
+        finally:
+            await asyncio.to_thread(self.store.release, check_id, owner)
+
+    @staticmethod
+    def _agencies_in_use(steps: tuple[StepState, ...]) -> dict[Role, set[str]]:
+        used: dict[Role, set[str]] = {}
+        for st in steps:
+            if st.kind is AgencyKind.CRA:
+                used.setdefault(st.role, set()).add(st.agency)
+        return used
+
+    async def _run_step(
+        self, claimed: ClaimedCheck, step: StepState, used: dict[Role, set[str]]
+    ) -> None:
+        while True:
+            adapter = self.agencies.adapters.get(step.agency)
+            if adapter is None:
+                await asyncio.to_thread(
+                    self.store.fail_step, step.id, permanent=True, code="agency_not_configured",
+                    message=f"{step.agency}: no adapter is configured for this agency",
+                )
+                return
+            request = claimed.inputs.search_request(step.role, step.search_type, step.client_ref)
+            await asyncio.to_thread(self.store.start_step, step.id)
+            try:
+                result = await adapter.search(request)
+            except AgencyError as exc:
+                nxt = self._fallback(step, exc, used)
+                if nxt is not None:
+                    log.warning("step.fallback", check_id=claimed.id, slot=step.slot,
+                                from_agency=step.agency, to_agency=nxt, code=exc.code)
+                    used.setdefault(step.role, set()).add(nxt)
+                    step = await asyncio.to_thread(self.store.supersede, step.id, nxt, str(exc))
+                    continue
+                log.warning("step.failed", check_id=claimed.id, agency=step.agency,
+                            code=exc.code, retryable=exc.retryable)
+                await asyncio.to_thread(
+                    self.store.fail_step, step.id, permanent=not exc.retryable,
+                    code=exc.code, message=str(exc),
+                )
+                return
+            except Exception as exc:  # an adapter bug must fail the step, not the worker
+                log.exception("step.adapter_error", check_id=claimed.id, agency=step.agency,
+                              error_type=type(exc).__name__)
+                await asyncio.to_thread(
+                    self.store.fail_step, step.id, permanent=True, code="adapter_error",
+                    message=f"{step.agency}: internal error in adapter ({type(exc).__name__})",
+                )
+                return
+            await asyncio.to_thread(
+                self.store.complete_step, step.id, ResultEnvelope(result=result),
+                adapter.purpose_code(request),
+            )
+            log.info("step.completed", check_id=claimed.id, agency=step.agency,
+                     search_type=step.search_type.value)
+            return
+
+    def _fallback(
+        self, step: StepState, exc: AgencyError, used: dict[Role, set[str]]
+    ) -> str | None:
+        # Only a CRA that was certainly not searched may be replaced: falling back after an
+        # unknown outcome could leave two hard footprints for one application.
+        if step.kind is not AgencyKind.CRA or exc.sent or not isinstance(exc, TransientAgencyError):
+            return None
+        return fallback_agency(used.get(step.role, set()), self.agencies.names())
+
+    def _conclude(self, check_id: str, owner: str) -> RunResult:
+        steps = [s for s in self.store.steps(check_id) if s.status != "superseded"]
+        failed = [s for s in steps if s.status == "failed"]
+        if failed:
+            reason = failure_summary(failed)
+            self.store.mark_failed(check_id, reason, actor="worker")
+            log.warning("check.failed", check_id=check_id, steps=[s.agency for s in failed])
+            return RunResult(check_id, "failed")
+        pending = [s for s in steps if s.status in STEP_OPEN]
+        if pending:
+            raise StepsPending(failure_summary(pending))
+        verdict = decide(self.store.results(check_id), self.thresholds)
+        self.store.record_decision(check_id, verdict, owner="worker")
+        log.info("check.decided", check_id=check_id, decision=verdict.decision.value,
+                 flagged=verdict.flag is not None)
+        return RunResult(check_id, "decided")
+
+    def give_up(self, check_id: str, why: str) -> bool:
+        """Mark a check failed once retries are exhausted, naming each unfinished step."""
+        steps = [s for s in self.store.steps(check_id) if s.status in STEP_OPEN]
+        detail = failure_summary(steps) if steps else "no step outcome recorded"
+        return self.store.mark_failed(check_id, f"{why}: {detail}", actor="worker")
+
+
+def failure_summary(steps: list[StepState]) -> str:
+    """One line per step: agency, slot, what went wrong and how many attempts were made."""
+    return "; ".join(
+        f"{s.agency} ({s.slot}): {s.error or s.status} after {s.attempts} attempt(s)"
+        for s in steps
+    )

@@ -1,0 +1,49 @@
+"""Logging set-up: structlog events through the standard library, always to stderr.
+
+Log events carry ids (check, step, agency) and codes, never personal data: the domain logs
+no names, dates of birth or addresses, and agency bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+_configured = False
+
+
+def configure_logging(level: str | None = None, *, json_lines: bool | None = None) -> None:
+    """Send every log line to stderr (stdout is reserved for command output)."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    level = (level or os.environ.get("CHECKS_LOG_LEVEL", "WARNING")).upper()
+    if json_lines is None:
+        json_lines = os.environ.get("CHECKS_LOG_FORMAT", "console") == "json"
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request URL at INFO; URLs carry no personal data, but they are noise.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,76 @@
+"""Telling the requester the outcome: a Dramatiq message to their actor, or a signed POST.
+
+A POST carries ``X-Checks-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` so
+the receiver can check it came from us and is fresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+import httpx
+from dramatiq.message import Message
+
+if TYPE_CHECKING:
+    from workers.runtime import Runtime
+
+SIGNATURE_HEADER = "X-Checks-Signature"
+
+
+def outcome_payload(view: dict[str, Any]) -> dict[str, Any]:
+    """The outcome sent to the requester: ids, status, decision and reasons, no personal data."""
+    return {
+        "id": view["id"],
+        "idempotency_key": view["idempotency_key"],
+        "status": view["status"],
+        "decision": view["decision"],
+        "reasons": view["reasons"],
+        "flagged": view["flagged"],
+        "failure_reason": view["failure_reason"],
+    }
+
+
+def signing_key(rt: Runtime) -> bytes:
+    """``CHECKS_NOTIFY_SIGNING_KEY``, or a key derived from the newest encryption key."""
+    if rt.settings.notify_signing_key:
+        return rt.settings.notify_signing_key.encode()
+    return rt.store.cipher.derived_key(b"notify-signature")
+
+
+def signature(key: bytes, body: bytes, timestamp: int) -> str:
+    """The signature header value for a body sent at ``timestamp``."""
+    digest = hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def send_to_actor(broker: dramatiq.Broker, target: str, payload: dict[str, Any]) -> None:
+    """Send the outcome as a message to ``queue_name:actor_name``."""
+    queue_name, _, actor_name = target.partition(":")
+    broker.declare_queue(queue_name)
+    broker.enqueue(
+        Message(queue_name=queue_name, actor_name=actor_name, args=(payload,), kwargs={},
+                options={})
+    )
+
+
+def post_signed(
+    url: str,
+    payload: dict[str, Any],
+    key: bytes,
+    *,
+    timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
+    """POST the outcome with a signature; raise on anything but a 2xx so the actor retries."""
+    body = json.dumps(payload, sort_keys=True).encode()
+    headers = {
+        "content-type": "application/json",
+        SIGNATURE_HEADER: signature(key, body, int(time.time())),
+    }
+    with httpx.Client(timeout=timeout, transport=transport) as client:
+        client.post(url, content=body, headers=headers).raise_for_status()
