@@ -126,7 +126,10 @@ class CifasAdapter(AgencyAdapter):
 
     def _headers(self) -> dict[str, str]:
         # The API key is a static credential, so a plain header is enough (no token flow).
-        return {API_KEY_HEADER: self.client.credentials.get("api_key", ""), "Accept": "application/json"}
+        return {
+            API_KEY_HEADER: self.client.credentials.get("api_key", ""),
+            "Accept": "application/json",
+        }
 
     async def search(self, request: SearchRequest) -> FraudResult:
         """Search the National Fraud Database for the applicant; map cases to matches."""
@@ -175,7 +178,9 @@ class CifasAdapter(AgencyAdapter):
         try:
             return self._map(data, client_ref)
         except _BadShape as exc:
-            raise UnusableResponse(self.name, f"answer is not a Cifas search result: {exc}") from None
+            raise UnusableResponse(
+                self.name, f"answer is not a Cifas search result: {exc}"
+            ) from None
 
     def _map(self, data: Any, client_ref: str) -> FraudResult:
         root = _obj(data, "answer")
@@ -302,7 +307,7 @@ _ERROR_TEXT: Mapping[int, str] = {
 
 def _reference(prefix: str, member_ref: str) -> str:
     # Stable per member reference, so a repeated search or filing gets the same Cifas reference.
-    digits = int(hashlib.sha256(member_ref.encode()).hexdigest(), 16) % 10**10
+    digits = int(hashlib.sha256(f"cifas:{member_ref}".encode()).hexdigest(), 16) % 10**10
     return f"{prefix}{digits:010d}"
 
 

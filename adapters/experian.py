@@ -213,7 +213,9 @@ class ExperianAdapter(AgencyAdapter):
         try:
             return self._map(data, client_ref)
         except _BadShape as exc:
-            raise UnusableResponse(self.name, f"answer is not a CrossCore decision: {exc}") from None
+            raise UnusableResponse(
+                self.name, f"answer is not a CrossCore decision: {exc}"
+            ) from None
 
     def _map(self, data: Any, client_ref: str) -> CreditResult:
         root = _obj(data, "answer")
@@ -488,7 +490,7 @@ _ERROR_TEXT: Mapping[int, tuple[str, str]] = {
 
 def _reference(prefix: str, client_ref: str) -> str:
     # Stable per client reference, so a repeated search gets the same Experian reference.
-    digits = int(hashlib.sha256(client_ref.encode()).hexdigest(), 16) % 10**10
+    digits = int(hashlib.sha256(f"experian:{client_ref}".encode()).hexdigest(), 16) % 10**10
     return f"{prefix}{digits:010d}"
 
 

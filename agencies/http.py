@@ -290,6 +290,15 @@ class AgencyClient:
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         limit = self.policy.max_response_bytes
+        try:
+            # Already read (an auth flow that inspects bodies reads them): just check the size.
+            body = response.content
+        except httpx.ResponseNotRead:
+            pass
+        else:
+            if len(body) > limit:
+                raise UnusableResponse(self.agency, f"answer larger than {limit} bytes")
+            return body
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise UnusableResponse(self.agency, f"answer of {declared} bytes exceeds {limit}")

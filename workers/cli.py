@@ -1,0 +1,432 @@
+"""``checkctl``: submit, show, list, rerun and run checks; run the worker; run the demo.
+
+Every command takes ``--json``. Exit status: 0 success, 2 invalid input (every problem listed
+on stderr), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agencies.config import AgencyConfigError
+from checks.config import ConfigError
+from checks.errors import CheckError, CheckNotFound, InvalidRequest, Problem
+from checks.models import utcnow
+from checks.request import load_check_request
+from workers.logs import configure_logging
+
+app = typer.Typer(
+    name="checkctl",
+    help="Credit reference and fraud-prevention checks: submit, inspect, rerun, work.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _invalid(problems: list[Problem], as_json: bool) -> NoReturn:
+    if as_json:
+        print(json.dumps({"error": "invalid_request",
+                          "problems": [{"field": p.field, "message": p.message}
+                                       for p in problems]}))
+    err.print(f"[bold red]invalid request[/]: {len(problems)} problem(s)", highlight=False)
+    for p in problems:
+        err.print(f"  {p.field}: {p.message}", highlight=False, markup=False)
+    raise typer.Exit(2)
+
+
+def _runtime() -> Any:
+    from workers.runtime import get_runtime
+
+    try:
+        # Importing the actors declares them on the broker (needed for in-process runs).
+        import workers.actors  # noqa: F401
+
+        return get_runtime()
+    except (ConfigError, AgencyConfigError) as exc:
+        _fail(str(exc))
+
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``6h``, ``2d``, ``1w`` -> timedelta."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise typer.BadParameter(f"{text!r} is not a duration like 30m, 6h, 2d or 1w")
+    n, unit = int(m.group(1)), m.group(2)
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days",
+                         "w": "weeks"}[unit]: n})
+
+
+@contextmanager
+def in_process_worker(rt: Any) -> Iterator[None]:
+    """With the stub broker, run a Dramatiq worker in this process; otherwise do nothing."""
+    if not rt.worker_settings.is_stub:
+        yield
+        return
+    import dramatiq
+
+    worker = dramatiq.Worker(rt.broker, worker_threads=8, worker_timeout=50)
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.stop()
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _status_style(status: str | None) -> str:
+    return {"accept": "green", "decided": "green", "refer": "yellow", "decline": "red",
+            "failed": "red", "running": "cyan", "queued": "cyan"}.get(status or "", "white")
+
+
+def _show_human(view: dict[str, Any]) -> None:
+    decision = view["decision"] or "-"
+    out.print(f"[bold]check[/] {view['id']}  key {view['idempotency_key']}", highlight=False)
+    out.print(
+        f"status [{_status_style(view['status'])}]{view['status']}[/]   decision "
+        f"[{_status_style(view['decision'])}]{decision}[/]   flagged {view['flagged']}   "
+        f"retention until {view['retention_until'] or '-'}",
+        highlight=False,
+    )
+    if view["failure_reason"]:
+        out.print(f"[red]failure:[/] {view['failure_reason']}", highlight=False, markup=False)
+    if view["reasons"]:
+        t = Table(title="reasons", title_justify="left")
+        for col in ("code", "text", "agency"):
+            t.add_column(col)
+        for r in view["reasons"]:
+            t.add_row(r["code"], r["text"], r["agency"] or "")
+        out.print(t)
+    t = Table(title="steps", title_justify="left")
+    for col in ("agency", "slot", "search", "status", "attempts", "error"):
+        t.add_column(col)
+    for s in view["steps"]:
+        t.add_row(s["agency"], s["slot"], s["search_type"], s["status"], str(s["attempts"]),
+                  s["error"] or "")
+    out.print(t)
+    t = Table(title="footprints", title_justify="left")
+    for col in ("agency", "search", "code", "searched at", "client ref"):
+        t.add_column(col)
+    for f in view["footprints"]:
+        t.add_row(f["agency"], f["search_type"], f["purpose_code"], f["searched_at"],
+                  f["client_ref"])
+    out.print(t)
+    t = Table(title="timeline", title_justify="left")
+    for col in ("at", "actor", "action"):
+        t.add_column(col)
+    for e in view["timeline"]:
+        t.add_row(e["at"], e["actor"], e["action"])
+    out.print(t)
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+@app.command()
+def submit(
+    file: Annotated[str, typer.Argument(help="Check request JSON file, or - for stdin.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the outcome.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 300.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate and queue a check; print its id (and with --wait, its outcome)."""
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    try:
+        request = load_check_request(text)
+    except InvalidRequest as exc:
+        _invalid(exc.problems, as_json)
+    rt = _runtime()
+    with in_process_worker(rt):
+        try:
+            sub = rt.service.submit(request)
+        except InvalidRequest as exc:
+            _invalid(exc.problems, as_json)
+        except CheckError as exc:
+            _fail(str(exc))
+        if not wait:
+            if as_json:
+                _print_json({"id": sub.check_id, "created": sub.created})
+            else:
+                note = "" if sub.created else " (existing check for this idempotency key)"
+                out.print(f"{sub.check_id}{note}", highlight=False)
+            return
+        try:
+            view = rt.service.wait(sub.check_id, timeout=timeout)
+        except TimeoutError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(view)
+    else:
+        _show_human(view)
+
+
+@app.command()
+def show(check_id: str, as_json: JsonOpt = False) -> None:
+    """Status, steps, footprints, decision and reasons, timeline."""
+    rt = _runtime()
+    try:
+        view = rt.service.get(check_id)
+    except CheckNotFound:
+        _fail(f"no check {check_id}")
+    if as_json:
+        _print_json(view)
+    else:
+        _show_human(view)
+
+
+@app.command("list")
+def list_checks(
+    status: Annotated[str | None, typer.Option(help="queued, running, decided or failed")] = None,
+    agency: Annotated[str | None, typer.Option(help="Only checks that searched this agency")] = None,
+    since: Annotated[str | None, typer.Option(help="Only checks newer than e.g. 6h, 2d")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many")] = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """List checks, newest first."""
+    if status and status not in ("queued", "running", "decided", "failed"):
+        _invalid([Problem("--status", "must be queued, running, decided or failed")], as_json)
+    rt = _runtime()
+    after = utcnow() - parse_duration(since) if since else None
+    rows = rt.store.find(status=status, agency=agency, since=after, limit=limit)
+    data = [
+        {"id": c.id, "idempotency_key": c.idempotency_key, "status": c.status,
+         "decision": c.decision, "purpose": c.purpose, "flagged": c.flagged,
+         "created_at": c.created_at.isoformat(), "failure_reason": c.failure_reason}
+        for c in rows
+    ]
+    if as_json:
+        _print_json(data)
+        return
+    t = Table()
+    for col in ("id", "key", "purpose", "status", "decision", "flagged", "created"):
+        t.add_column(col)
+    for d in data:
+        t.add_row(d["id"], d["idempotency_key"], d["purpose"],
+                  f"[{_status_style(d['status'])}]{d['status']}[/]",
+                  f"[{_status_style(d['decision'])}]{d['decision'] or '-'}[/]",
+                  "yes" if d["flagged"] else "", d["created_at"][:19])
+    out.print(t)
+
+
+@app.command()
+def rerun(
+    check_id: Annotated[str | None, typer.Argument(help="The failed check to rerun.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Rerun every failed check.")] = False,
+    agency: Annotated[str | None, typer.Option(help="With --failed: only this agency's.")] = None,
+    since: Annotated[str | None, typer.Option(help="With --failed: newer than e.g. 6h.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, change nothing.")] = False,
+    timeout: Annotated[float, typer.Option(help="In-process: seconds to wait.")] = 600.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rerun failed checks; only steps that have not completed are searched again."""
+    if bool(check_id) == failed:
+        _invalid([Problem("CHECK_ID", "give one check id, or --failed (not both)")], as_json)
+    if check_id and (agency or since or dry_run):
+        _invalid([Problem("--agency/--since/--dry-run", "only apply with --failed")], as_json)
+    rt = _runtime()
+    after = utcnow() - parse_duration(since) if since else None
+    ids = [check_id] if check_id else rt.store.failed_for_agency(agency, after)
+    if dry_run:
+        if as_json:
+            _print_json({"dry_run": True, "would_rerun": ids})
+        else:
+            out.print(f"would rerun {len(ids)} check(s)")
+            for cid in ids:
+                out.print(f"  {cid}", highlight=False)
+        return
+    results: dict[str, Any] = {}
+    with in_process_worker(rt), Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=as_json or not ids,
+    ) as progress:
+        task = progress.add_task("rerunning", total=len(ids))
+        for cid in ids:
+            try:
+                results[cid] = {"searched_again": rt.service.rerun(cid, actor="operator")}
+            except CheckError as exc:
+                if check_id:
+                    _fail(str(exc))
+                results[cid] = {"error": str(exc)}
+            progress.advance(task)
+        if rt.worker_settings.is_stub:
+            waiting = progress.add_task("waiting for outcomes", total=len(ids))
+            for cid in ids:
+                if "error" not in results[cid]:
+                    try:
+                        v = rt.service.wait(cid, timeout=timeout)
+                        results[cid].update(status=v["status"], decision=v["decision"])
+                    except TimeoutError:
+                        results[cid].update(status="running")
+                progress.advance(waiting)
+    if as_json:
+        _print_json(results if failed else {"id": check_id, **results[check_id]})  # type: ignore[index]
+        return
+    for cid, r in results.items():
+        outcome = r.get("error") or (
+            f"{r.get('status', 'queued')} {r.get('decision') or ''}".strip()
+            + f"  (searched again: {', '.join(r['searched_again']) or 'nothing'})"
+        )
+        out.print(f"{cid}  {outcome}", highlight=False)
+    if any("error" in r for r in results.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reconcile(as_json: JsonOpt = False) -> None:
+    """Re-queue stuck checks and fail overdue ones, once (workers do this every minute)."""
+    rt = _runtime()
+    with in_process_worker(rt):
+        report = rt.service.reconcile(rt.stale_after, rt.deadline)
+    data = {"requeued": report.requeued, "failed": report.failed}
+    if as_json:
+        _print_json(data)
+    else:
+        out.print(f"requeued {len(report.requeued)}, failed {len(report.failed)}")
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the Dramatiq worker (Redis or RabbitMQ broker), and the reconciler schedule."""
+    from workers.settings import WorkerSettings
+
+    ws = WorkerSettings.from_env()
+    if ws.is_stub:
+        _fail("the embedded broker (stub://) has no separate worker: submit --wait and rerun "
+              "run it in-process. Set CHECKS_BROKER_URL=redis://... to run a worker.")
+    rt = _runtime()  # fail fast on configuration, and migrate once before forking
+    rt.store.dispose()
+    stop = threading.Event()
+    threading.Thread(target=_schedule, args=(ws.reconcile_every_s, stop), daemon=True).start()
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    args = make_argument_parser().parse_args(
+        ["workers.actors", "--processes", str(processes), "--threads", str(threads),
+         "--skip-logging"]
+    )
+    try:
+        code = dramatiq_main(args)
+    finally:
+        stop.set()
+    raise typer.Exit(code or 0)
+
+
+def _schedule(every: int, stop: threading.Event) -> None:
+    """Send the reconcile job every ``every`` seconds (harmless if several workers do)."""
+    from workers.actors import reconcile_checks
+
+    while not stop.wait(every):
+        try:
+            reconcile_checks.send()
+        except Exception as exc:  # a broker blip must not kill the schedule
+            err.print(f"reconcile schedule: {type(exc).__name__}", highlight=False)
+
+
+@app.command()
+def demo(as_json: JsonOpt = False) -> None:
+    """Run the persona catalogue end to end on the sandbox and print the decisions."""
+    from agencies.sandbox import default_fixtures
+    from checks.samples import persona_request
+
+    rt = _runtime()
+    fixtures = default_fixtures()
+    run = uuid.uuid4().hex[:8]
+    available = rt.agencies.names()
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    with in_process_worker(rt):
+        submitted: list[tuple[Any, str]] = []
+        for p in fixtures.personas:
+            if p.expected is None:
+                continue  # only appears as someone's joint applicant
+            missing = [r for r in p.requires if r != "joint" and r not in available]
+            if missing:
+                rows.append({"persona": f"{p.forename} {p.surname}", "expected": p.expected,
+                             "status": "skipped", "note": f"needs {', '.join(missing)}"})
+                continue
+            sub = rt.service.submit(persona_request(p.key, f"DEMO-{run}-{p.key}"))
+            submitted.append((p, sub.check_id))
+        for p, cid in submitted:
+            v = rt.service.wait(cid, timeout=120)
+            rows.append({
+                "persona": f"{p.forename} {p.surname}", "story": p.story, "id": cid,
+                "expected": p.expected, "expected_flagged": p.flagged,
+                "status": v["status"], "decision": v["decision"], "flagged": v["flagged"],
+                "reasons": [r["code"] for r in v["reasons"]],
+                "footprints": len(v["footprints"]),
+                "ok": v["decision"] == p.expected and v["flagged"] == p.flagged,
+            })
+    mismatches = [r for r in rows if r.get("ok") is False]
+    if as_json:
+        _print_json({"run": run, "seconds": round(time.monotonic() - started, 2),
+                     "results": rows, "mismatches": len(mismatches)})
+    else:
+        t = Table(title=f"persona catalogue (new_order, sandbox) run {run}")
+        for col in ("persona", "expected", "decision", "flagged", "footprints", "reasons", ""):
+            t.add_column(col)
+        for r in rows:
+            if r["status"] == "skipped":
+                t.add_row(r["persona"], r["expected"], "[dim]skipped[/]", "", "", r["note"], "")
+                continue
+            t.add_row(
+                r["persona"], r["expected"],
+                f"[{_status_style(r['decision'] or r['status'])}]"
+                f"{r['decision'] or r['status']}[/]",
+                "yes" if r["flagged"] else "", str(r["footprints"]), ", ".join(r["reasons"]),
+                "[green]ok[/]" if r["ok"] else "[red]MISMATCH[/]",
+            )
+        out.print(t)
+        out.print(f"{len(rows) - len(mismatches)} of {len(rows)} as expected "
+                  f"in {time.monotonic() - started:.1f}s")
+    if mismatches:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    configure_logging()
+    try:
+        app()
+    except (ConfigError, AgencyConfigError) as exc:
+        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
+        sys.exit(1)
