@@ -58,9 +58,12 @@ class CircuitOpen(TransientAgencyError):
 
     code = "agency_circuit_open"
 
-    def __init__(self, agency: str, reopens_in: float) -> None:
+    def __init__(self, agency: str, reopens_in: float, last_error: str = "") -> None:
+        cause = f" (last: {last_error})" if last_error else ""
         super().__init__(
-            agency, f"circuit open after repeated failures; retry in {reopens_in:.0f}s", sent=False
+            agency,
+            f"circuit open after repeated failures{cause}; retry in {reopens_in:.0f}s",
+            sent=False,
         )
 
 

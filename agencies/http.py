@@ -80,6 +80,7 @@ class CircuitBreaker:
     clock: Callable[[], float] = time.monotonic
     _failures: int = 0
     _opened_at: float | None = None
+    _last_error: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, agency: str) -> None:
@@ -93,7 +94,7 @@ class CircuitBreaker:
                 self._opened_at = None
                 self._failures = self.failures_to_open - 1
                 return
-            raise CircuitOpen(agency, self.reset_after - waited)
+            raise CircuitOpen(agency, self.reset_after - waited, self._last_error)
 
     def record_success(self) -> None:
         """A usable answer closes the breaker."""
@@ -101,10 +102,11 @@ class CircuitBreaker:
             self._failures = 0
             self._opened_at = None
 
-    def record_failure(self) -> None:
+    def record_failure(self, error: str = "") -> None:
         """A transient failure counts towards opening the breaker."""
         with self._lock:
             self._failures += 1
+            self._last_error = error or self._last_error
             if self._failures >= self.failures_to_open:
                 self._opened_at = self.clock()
 
@@ -178,7 +180,8 @@ class AgencyClient:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             backoff = wait_exponential_jitter(
-                initial=policy.backoff_initial, max=policy.backoff_max
+                multiplier=policy.backoff_initial, max=policy.backoff_max,
+                jitter=policy.backoff_initial,
             )(state)
             if isinstance(exc, TransientAgencyError) and exc.retry_after is not None:
                 return max(backoff, exc.retry_after)
@@ -227,11 +230,8 @@ class AgencyClient:
             response = await self._transmit(method, url, json, content, headers, use_auth)
             self._check_status(response, describe_error)
             self._check_content_type(response, content_types)
-        except TransientAgencyError:
-            self.breaker.record_failure()
-            raise
-        except UnusableResponse:
-            self.breaker.record_failure()
+        except (TransientAgencyError, UnusableResponse) as exc:
+            self.breaker.record_failure(exc.message)
             raise
         self.breaker.record_success()
         return response

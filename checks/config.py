@@ -34,9 +34,11 @@ class Settings:
     #: Records flagged as fraud or money-laundering risk are kept this many years from the flag.
     flagged_retention_years: int = 6
     #: The reconciler re-queues a non-terminal check with no progress for this long.
-    stale_after_seconds: int = 300
+    stale_after_seconds: int = 900
     #: A check not terminal this long after it was submitted is failed by the reconciler.
     deadline_seconds: int = 6 * 3600
+    #: A running check's lease, renewed every third of it; a dead worker's lapses this fast.
+    lease_seconds: int = 60
     #: Key for signing HTTPS notifications (defaults to one derived from the encryption key).
     notify_signing_key: str = ""
 
@@ -50,8 +52,9 @@ class Settings:
             database_url=url,
             encryption_keys=keys,
             retention_days=_int(env, "CHECKS_RETENTION_DAYS", 365),
-            stale_after_seconds=_int(env, "CHECKS_STALE_AFTER_SECONDS", 300),
+            stale_after_seconds=_int(env, "CHECKS_STALE_AFTER_SECONDS", 900),
             deadline_seconds=_int(env, "CHECKS_DEADLINE_SECONDS", 6 * 3600),
+            lease_seconds=_int(env, "CHECKS_LEASE_SECONDS", 60),
             notify_signing_key=env.get("CHECKS_NOTIFY_SIGNING_KEY", ""),
         )
 

@@ -8,6 +8,9 @@
     ├── CheckNotFound         no check with that id
     ├── NotRerunnable         rerun asked for a check that is not failed
     └── ErasureRefused        erasure blocked by a fraud flag or a legal hold
+
+    StepsPending              not an error for callers: the run must be tried again later
+    └── CheckBusy             another worker holds the check's lease
 """
 
 from __future__ import annotations
@@ -52,3 +55,19 @@ class NotRerunnable(CheckError):
 
 class ErasureRefused(CheckError):
     """A subject's data cannot be erased yet; the message says why."""
+
+
+class StepsPending(Exception):
+    """Some steps failed transiently: the check should be run again later.
+
+    The ``run_check`` actor lets this propagate so the broker's retry policy schedules the
+    next attempt.
+    """
+
+
+class CheckBusy(StepsPending):
+    """Another worker holds a live lease on the check (a duplicate delivery).
+
+    Retrying later, rather than dropping the message, means a redelivery after a worker died
+    still finishes the check once the dead worker's lease has lapsed.
+    """

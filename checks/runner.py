@@ -22,16 +22,10 @@ from agencies.contract import AgencyKind, ResultEnvelope, Role
 from agencies.errors import AgencyError, TransientAgencyError
 from checks.plans import fallback_agency
 from checks.policy import PolicyThresholds, decide
+from checks.errors import StepsPending
 from checks.store import STEP_OPEN, ClaimedCheck, StepState, Store
 
 log = structlog.get_logger(__name__)
-
-
-class StepsPending(Exception):
-    """Some steps failed transiently: the check should be run again later.
-
-    The actor lets this propagate so the broker's retry policy schedules the next attempt.
-    """
 
 
 @dataclass(frozen=True)
@@ -55,7 +49,7 @@ class CheckRunner:
         store: Store,
         agencies: Agencies,
         *,
-        lease_seconds: float = 180.0,
+        lease_seconds: float = 60.0,
         thresholds: PolicyThresholds | None = None,
     ) -> None:
         self.store = store
@@ -66,11 +60,12 @@ class CheckRunner:
     async def run(self, check_id: str) -> RunResult:
         """Search what is unfinished, then decide, fail, or raise :class:`StepsPending`."""
         owner = new_owner()
+        # Raises CheckBusy if another worker holds the lease: the message is retried later.
         claimed = await asyncio.to_thread(self.store.claim, check_id, owner, self.lease_seconds)
         if claimed is None:
-            # Terminal already, or another worker holds the lease (a duplicate delivery).
-            log.info("check.skipped", check_id=check_id)
+            log.info("check.skipped", check_id=check_id, why="already ended")
             return RunResult(check_id, "skipped")
+        renewer = asyncio.create_task(self._keep_lease(check_id, owner))
         log.info("check.running", check_id=check_id,
                  open_steps=sum(s.status in STEP_OPEN for s in claimed.steps))
         try:
@@ -81,7 +76,14 @@ class CheckRunner:
             )
             return await asyncio.to_thread(self._conclude, check_id, owner)
         finally:
+            renewer.cancel()
             await asyncio.to_thread(self.store.release, check_id, owner)
+
+    async def _keep_lease(self, check_id: str, owner: str) -> None:
+        # A short lease renewed while working: if this worker dies, another can take over soon.
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            await asyncio.to_thread(self.store.renew, check_id, owner, self.lease_seconds)
 
     @staticmethod
     def _agencies_in_use(steps: tuple[StepState, ...]) -> dict[Role, set[str]]:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
 from checks.config import Settings
 from checks.crypto import Cipher
-from checks.errors import CheckNotFound, IdempotencyConflict, NotRerunnable
+from checks.errors import CheckBusy, CheckNotFound, IdempotencyConflict, NotRerunnable
 from checks.inputs import CheckInputs, identity_of
 from checks.models import (
     AuditEvent,
@@ -265,7 +265,8 @@ class Store:
     def claim(self, check_id: str, owner: str, lease_seconds: float) -> ClaimedCheck | None:
         """Take the lease on a check that is not terminal and not leased by a live worker.
 
-        Returns None if the check is terminal or another worker holds the lease.
+        Returns None if the check is terminal; raises :class:`CheckBusy` if another worker
+        holds a live lease on it.
         """
         now = utcnow()
         with self.session() as s:
@@ -288,9 +289,12 @@ class Store:
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
-                if s.get(Check, check_id) is None:
+                current = s.get(Check, check_id)
+                if current is None:
                     raise CheckNotFound(check_id)
-                return None
+                if current.status in TERMINAL:
+                    return None
+                raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
             check = s.get_one(Check, check_id)
             inputs = CheckInputs.model_validate_json(self.cipher.decrypt(check.request_enc or b""))
             steps = tuple(self._state(st) for st in check.steps)
@@ -479,6 +483,17 @@ class Store:
             check.retention_until = now + timedelta(days=self.settings.retention_days)
             self._audit(s, actor, "failed", check_id, reason=reason)
         return True
+
+    def renew(self, check_id: str, owner: str, lease_seconds: float) -> bool:
+        """Extend a lease this owner holds; False if it was lost."""
+        now = utcnow()
+        with self.session() as s:
+            res = s.execute(
+                update(Check)
+                .where(Check.id == check_id, Check.lease_owner == owner)
+                .values(lease_until=now + timedelta(seconds=lease_seconds))
+            )
+            return bool(res.rowcount)  # type: ignore[attr-defined]
 
     def release(self, check_id: str, owner: str) -> None:
         """Give up the lease so a retry (from any worker) can claim the check at once."""

@@ -10,8 +10,7 @@ from typing import Any
 import dramatiq
 import structlog
 
-from checks.errors import CheckNotFound
-from checks.runner import StepsPending
+from checks.errors import CheckNotFound, StepsPending
 from workers.broker import CHECKS_QUEUE, HOUSEKEEPING_QUEUE, setup_broker
 from workers.logs import configure_logging
 from workers.notify import outcome_payload, post_signed, send_to_actor, signing_key

@@ -59,14 +59,13 @@ def build_runtime(
     store.migrate()
     agencies = agencies or build_agencies(agency_settings or AgencySettings.from_env())
     broker = broker or setup_broker(worker_settings)
-    lease = worker_settings.time_limit_ms / 1000 + 30
     return Runtime(
         settings=settings,
         worker_settings=worker_settings,
         store=store,
         agencies=agencies,
         broker=broker,
-        runner=CheckRunner(store, agencies, lease_seconds=lease),
+        runner=CheckRunner(store, agencies, lease_seconds=settings.lease_seconds),
         service=CheckService(store, BrokerDispatcher(broker), agencies.names()),
     )
 
