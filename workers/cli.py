@@ -101,6 +101,10 @@ def in_process_worker(rt: Any) -> Iterator[None]:
         yield
     finally:
         worker.stop()
+        # The stopped worker's hook would otherwise stay on the broker for the process's life.
+        rt.broker.middleware[:] = [
+            m for m in rt.broker.middleware if getattr(m, "worker", None) is not worker
+        ]
 
 
 def _print_json(data: Any) -> None:
