@@ -355,7 +355,7 @@ class Sandbox:
         for fault in faults:
             if fault.kind == "timeout":
                 # The agency did the work; only the answer is lost, so the outcome is unknown.
-                self._record(RecordedCall(agency, route.operation, fault="timeout"))
+                self._record(RecordedCall(agency, "answer_lost", fault="timeout"))
                 raise httpx.ReadTimeout("sandbox fault: timeout", request=request)
             if fault.kind == "garbage":
                 return httpx.Response(
