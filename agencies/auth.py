@@ -53,7 +53,7 @@ class BearerTokenAuth(httpx.Auth):
     def _needs_token(self) -> bool:
         return self.token is None or self.clock() >= self.token.expires_at - self.refresh_margin
 
-    def _accept(self, response: httpx.Response) -> None:
+    def _accept(self, response: httpx.Response) -> Token:
         status = response.status_code
         if status in (400, 401, 403):
             # Wrong credentials never get better by asking again: alert instead of looping.
@@ -69,6 +69,7 @@ class BearerTokenAuth(httpx.Auth):
         except (KeyError, TypeError, ValueError) as exc:
             raise UnusableResponse(self.agency, "token answer is not readable", sent=False) from exc
         self.token = Token(value, self.clock() + float(lifetime))
+        return self.token
 
     def _token_request(self) -> httpx.Request:
         self.token_requests += 1
@@ -83,13 +84,13 @@ class BearerTokenAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Attach a valid token; on a 401, refresh once and resend."""
-        if self._needs_token():
-            self._accept((yield self._token_request()))
-        assert self.token is not None
-        request.headers["Authorization"] = f"Bearer {self.token.value}"
+        token = self.token
+        if token is None or self._needs_token():
+            token = self._accept((yield self._token_request()))
+        request.headers["Authorization"] = f"Bearer {token.value}"
         response = yield request
         if response.status_code == 401:
             self.token = None
-            self._accept((yield self._token_request()))
-            request.headers["Authorization"] = f"Bearer {self.token.value}"
+            token = self._accept((yield self._token_request()))
+            request.headers["Authorization"] = f"Bearer {token.value}"
             yield request

@@ -43,9 +43,7 @@ class AgencySettings:
         env = os.environ if env is None else env
         mode = env.get("CHECKS_AGENCY_MODE", "sandbox").strip().lower() or "sandbox"
         if mode not in ("sandbox", "live"):
-            raise AgencyConfigError(
-                f"CHECKS_AGENCY_MODE must be 'sandbox' or 'live', not {mode!r}"
-            )
+            raise AgencyConfigError(f"CHECKS_AGENCY_MODE must be 'sandbox' or 'live', not {mode!r}")
         try:
             latency = parse_latency(env.get("CHECKS_SANDBOX_LATENCY_MS"))
             faults = parse_faults(env.get("CHECKS_SANDBOX_FAULTS"))

@@ -180,7 +180,8 @@ class AgencyClient:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             backoff = wait_exponential_jitter(
-                multiplier=policy.backoff_initial, max=policy.backoff_max,
+                multiplier=policy.backoff_initial,
+                max=policy.backoff_max,
                 jitter=policy.backoff_initial,
             )(state)
             if isinstance(exc, TransientAgencyError) and exc.retry_after is not None:
@@ -194,7 +195,8 @@ class AgencyClient:
             return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(1 + policy.quick_retries) | stop_after_delay(policy.total_budget),
+            stop=stop_after_attempt(1 + policy.quick_retries)
+            | stop_after_delay(policy.total_budget),
             wait=wait,
             retry=retry_if_exception(should_retry),
             reraise=True,
@@ -267,7 +269,9 @@ class AgencyClient:
             ) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise TransientAgencyError(
-                self.agency, f"could not connect ({type(exc).__name__})", sent=False,
+                self.agency,
+                f"could not connect ({type(exc).__name__})",
+                sent=False,
                 code="agency_unreachable",
             ) from exc
         except httpx.TimeoutException as exc:

@@ -13,7 +13,7 @@ import json
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -115,9 +115,7 @@ class FixtureStore:
             )
             for p in raw
         )
-        self._by_identity = {
-            (p.surname.casefold(), p.date_of_birth): p for p in self.personas
-        }
+        self._by_identity = {(p.surname.casefold(), p.date_of_birth): p for p in self.personas}
 
     def persona(self, key: str) -> Persona:
         """The persona with that key."""
@@ -275,7 +273,8 @@ class Sandbox:
         """Calls one agency received, optionally only one operation."""
         with self._lock:
             return [
-                c for c in self.calls
+                c
+                for c in self.calls
                 if c.agency == agency and (operation is None or c.operation == operation)
             ]
 

@@ -26,7 +26,7 @@ from checks.errors import CheckError
 from checks.inputs import inputs_from_request
 from checks.plans import PlanInput, plan_steps
 from checks.request import CheckRequest, parse_check_request
-from checks.store import TERMINAL, Submitted, Store
+from checks.store import TERMINAL, Store, Submitted
 
 log = structlog.get_logger(__name__)
 

@@ -47,7 +47,9 @@ class Settings:
         """Read settings from ``env`` (default: the process environment)."""
         env = os.environ if env is None else env
         url = env.get("CHECKS_DATABASE_URL", "").strip() or default_database_url()
-        keys = tuple(k.strip() for k in env.get("CHECKS_ENCRYPTION_KEYS", "").split(",") if k.strip())
+        keys = tuple(
+            k.strip() for k in env.get("CHECKS_ENCRYPTION_KEYS", "").split(",") if k.strip()
+        )
         return cls(
             database_url=url,
             encryption_keys=keys,

@@ -61,7 +61,9 @@ class Cipher:
         try:
             return self._multi.decrypt(token).decode("utf-8")
         except InvalidToken:
-            raise EncryptionKeyError("data was encrypted with a key that is no longer configured") from None
+            raise EncryptionKeyError(
+                "data was encrypted with a key that is no longer configured"
+            ) from None
 
     def rotate(self, token: bytes) -> bytes:
         """Re-encrypt with the newest key."""

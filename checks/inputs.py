@@ -67,11 +67,16 @@ class CheckInputs(BaseModel):
 
 
 def _address(a: rq.Address | rq.DeliveryAddress) -> Address:
-    dated = isinstance(a, rq.Address)
-    return Address(
-        line1=a.line1, line2=a.line2 or "", town=a.town, postcode=a.postcode,
-        from_date=a.from_ if dated else None, to_date=a.to if dated else None,
-    )
+    if isinstance(a, rq.Address):
+        return Address(
+            line1=a.line1,
+            line2=a.line2 or "",
+            town=a.town,
+            postcode=a.postcode,
+            from_date=a.from_,
+            to_date=a.to,
+        )
+    return Address(line1=a.line1, line2=a.line2 or "", town=a.town, postcode=a.postcode)
 
 
 def _person(p: rq.Person) -> Person:

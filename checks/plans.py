@@ -83,14 +83,18 @@ def plan_steps(
             )
         if plan.cifas and "cifas" in available:
             steps.append(
-                PlannedStep(f"fraud:{role.value}", AgencyKind.FRAUD, "cifas", role, SearchType.FRAUD)
+                PlannedStep(
+                    f"fraud:{role.value}", AgencyKind.FRAUD, "cifas", role, SearchType.FRAUD
+                )
             )
     wants_imrg = plan.imrg == "online_or_redirected" and (
         facts.channel == "online" or facts.delivery_differs
     )
     if wants_imrg and "imrg" in available:
         steps.append(
-            PlannedStep("alert:applicant", AgencyKind.ALERT, "imrg", Role.APPLICANT, SearchType.FRAUD)
+            PlannedStep(
+                "alert:applicant", AgencyKind.ALERT, "imrg", Role.APPLICANT, SearchType.FRAUD
+            )
         )
     return steps
 

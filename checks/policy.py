@@ -82,7 +82,9 @@ def _credit_findings(role: Role, r: CreditResult, t: PolicyThresholds) -> Iterat
     adverse = Decision.DECLINE if role is Role.APPLICANT else Decision.REFER
     who = _who(role)
     if r.insolvency_current:
-        yield Finding(adverse, Reason("INSOLVENCY", f"Current insolvency recorded for {who}", r.agency))
+        yield Finding(
+            adverse, Reason("INSOLVENCY", f"Current insolvency recorded for {who}", r.agency)
+        )
     if r.judgments >= t.decline_judgments:
         yield Finding(
             adverse,
@@ -98,13 +100,15 @@ def _credit_findings(role: Role, r: CreditResult, t: PolicyThresholds) -> Iterat
             adverse, Reason("DEFAULTS", f"{r.defaults} defaults recorded for {who}", r.agency)
         )
     elif r.defaults:
-        yield Finding(
-            Decision.REFER, Reason("DEFAULT", f"Defaults recorded for {who}", r.agency)
-        )
+        yield Finding(Decision.REFER, Reason("DEFAULT", f"Defaults recorded for {who}", r.agency))
     if r.score_band is ScoreBand.VERY_POOR:
-        yield Finding(adverse, Reason("LOW_SCORE", f"Credit score for {who} is very poor", r.agency))
+        yield Finding(
+            adverse, Reason("LOW_SCORE", f"Credit score for {who} is very poor", r.agency)
+        )
     elif r.score_band is ScoreBand.POOR:
-        yield Finding(Decision.REFER, Reason("LOW_SCORE", f"Credit score for {who} is poor", r.agency))
+        yield Finding(
+            Decision.REFER, Reason("LOW_SCORE", f"Credit score for {who} is poor", r.agency)
+        )
     if not r.identity_verified:
         yield Finding(
             Decision.REFER,
@@ -151,7 +155,11 @@ def _alert_findings(r: AlertResult) -> Iterator[Finding]:
     for a in r.alerts:
         yield Finding(
             Decision.REFER,
-            Reason("RETAIL_FRAUD_ALERT", f"Retail fraud alert ({a.code}) on the {a.identifier}", r.agency),
+            Reason(
+                "RETAIL_FRAUD_ALERT",
+                f"Retail fraud alert ({a.code}) on the {a.identifier}",
+                r.agency,
+            ),
         )
 
 
@@ -184,7 +192,5 @@ def decide(
         # A protective registration means the person may be a victim of impersonation:
         # never refuse automatically, have a person validate the identity instead.
         decision = Decision.REFER
-    reasons = tuple(
-        f.reason for f in sorted(findings, key=lambda f: -f.outcome.severity)
-    )
+    reasons = tuple(f.reason for f in sorted(findings, key=lambda f: -f.outcome.severity))
     return Verdict(decision, reasons, flag)

@@ -20,9 +20,9 @@ import structlog
 from agencies.config import Agencies
 from agencies.contract import AgencyKind, ResultEnvelope, Role
 from agencies.errors import AgencyError, TransientAgencyError
+from checks.errors import StepsPending
 from checks.plans import fallback_agency
 from checks.policy import PolicyThresholds, decide
-from checks.errors import StepsPending
 from checks.store import STEP_OPEN, ClaimedCheck, StepState, Store
 
 log = structlog.get_logger(__name__)
@@ -66,13 +66,19 @@ class CheckRunner:
             log.info("check.skipped", check_id=check_id, why="already ended")
             return RunResult(check_id, "skipped")
         renewer = asyncio.create_task(self._keep_lease(check_id, owner))
-        log.info("check.running", check_id=check_id,
-                 open_steps=sum(s.status in STEP_OPEN for s in claimed.steps))
+        log.info(
+            "check.running",
+            check_id=check_id,
+            open_steps=sum(s.status in STEP_OPEN for s in claimed.steps),
+        )
         try:
             used = self._agencies_in_use(claimed.steps)
             await asyncio.gather(
-                *(self._run_step(claimed, st, used) for st in claimed.steps
-                  if st.status in STEP_OPEN)
+                *(
+                    self._run_step(claimed, st, used)
+                    for st in claimed.steps
+                    if st.status in STEP_OPEN
+                )
             )
             return await asyncio.to_thread(self._conclude, check_id, owner)
         finally:
@@ -100,7 +106,10 @@ class CheckRunner:
             adapter = self.agencies.adapters.get(step.agency)
             if adapter is None:
                 await asyncio.to_thread(
-                    self.store.fail_step, step.id, permanent=True, code="agency_not_configured",
+                    self.store.fail_step,
+                    step.id,
+                    permanent=True,
+                    code="agency_not_configured",
                     message=f"{step.agency}: no adapter is configured for this agency",
                 )
                 return
@@ -111,32 +120,59 @@ class CheckRunner:
             except AgencyError as exc:
                 nxt = self._fallback(step, exc, used)
                 if nxt is not None:
-                    log.warning("step.fallback", check_id=claimed.id, slot=step.slot,
-                                from_agency=step.agency, to_agency=nxt, code=exc.code)
+                    log.warning(
+                        "step.fallback",
+                        check_id=claimed.id,
+                        slot=step.slot,
+                        from_agency=step.agency,
+                        to_agency=nxt,
+                        code=exc.code,
+                    )
                     used.setdefault(step.role, set()).add(nxt)
                     step = await asyncio.to_thread(self.store.supersede, step.id, nxt, str(exc))
                     continue
-                log.warning("step.failed", check_id=claimed.id, agency=step.agency,
-                            code=exc.code, retryable=exc.retryable)
+                log.warning(
+                    "step.failed",
+                    check_id=claimed.id,
+                    agency=step.agency,
+                    code=exc.code,
+                    retryable=exc.retryable,
+                )
                 await asyncio.to_thread(
-                    self.store.fail_step, step.id, permanent=not exc.retryable,
-                    code=exc.code, message=str(exc),
+                    self.store.fail_step,
+                    step.id,
+                    permanent=not exc.retryable,
+                    code=exc.code,
+                    message=str(exc),
                 )
                 return
             except Exception as exc:  # an adapter bug must fail the step, not the worker
-                log.exception("step.adapter_error", check_id=claimed.id, agency=step.agency,
-                              error_type=type(exc).__name__)
+                log.exception(
+                    "step.adapter_error",
+                    check_id=claimed.id,
+                    agency=step.agency,
+                    error_type=type(exc).__name__,
+                )
                 await asyncio.to_thread(
-                    self.store.fail_step, step.id, permanent=True, code="adapter_error",
+                    self.store.fail_step,
+                    step.id,
+                    permanent=True,
+                    code="adapter_error",
                     message=f"{step.agency}: internal error in adapter ({type(exc).__name__})",
                 )
                 return
             await asyncio.to_thread(
-                self.store.complete_step, step.id, ResultEnvelope(result=result),
+                self.store.complete_step,
+                step.id,
+                ResultEnvelope(result=result),
                 adapter.purpose_code(request),
             )
-            log.info("step.completed", check_id=claimed.id, agency=step.agency,
-                     search_type=step.search_type.value)
+            log.info(
+                "step.completed",
+                check_id=claimed.id,
+                agency=step.agency,
+                search_type=step.search_type.value,
+            )
             return
 
     def _fallback(
@@ -161,8 +197,12 @@ class CheckRunner:
             raise StepsPending(failure_summary(pending))
         verdict = decide(self.store.results(check_id), self.thresholds)
         self.store.record_decision(check_id, verdict, owner="worker")
-        log.info("check.decided", check_id=check_id, decision=verdict.decision.value,
-                 flagged=verdict.flag is not None)
+        log.info(
+            "check.decided",
+            check_id=check_id,
+            decision=verdict.decision.value,
+            flagged=verdict.flag is not None,
+        )
         return RunResult(check_id, "decided")
 
     def give_up(self, check_id: str, why: str) -> bool:
@@ -175,6 +215,5 @@ class CheckRunner:
 def failure_summary(steps: list[StepState]) -> str:
     """One line per step: agency, slot, what went wrong and how many attempts were made."""
     return "; ".join(
-        f"{s.agency} ({s.slot}): {s.error or s.status} after {s.attempts} attempt(s)"
-        for s in steps
+        f"{s.agency} ({s.slot}): {s.error or s.status} after {s.attempts} attempt(s)" for s in steps
     )

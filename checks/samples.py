@@ -8,10 +8,22 @@ from typing import Any
 from agencies.sandbox import FixtureStore, Persona, default_fixtures
 
 _ADDRESSES = [
-    {"line1": "10 High Street", "line2": "", "town": "Leeds", "postcode": "LS1 4AP",
-     "from": "2021-06-01", "to": None},
-    {"line1": "4 Mill Lane", "line2": "", "town": "York", "postcode": "YO1 7HH",
-     "from": "2016-02-01", "to": "2021-05-31"},
+    {
+        "line1": "10 High Street",
+        "line2": "",
+        "town": "Leeds",
+        "postcode": "LS1 4AP",
+        "from": "2021-06-01",
+        "to": None,
+    },
+    {
+        "line1": "4 Mill Lane",
+        "line2": "",
+        "town": "York",
+        "postcode": "YO1 7HH",
+        "from": "2016-02-01",
+        "to": "2021-05-31",
+    },
 ]
 
 
@@ -63,7 +75,10 @@ def persona_request(
     if key == "erin":
         request["channel"] = "online"
         request["delivery_address"] = {
-            "line1": "Unit 7 Dock Road", "line2": "", "town": "Hull", "postcode": "HU1 1AA",
+            "line1": "Unit 7 Dock Road",
+            "line2": "",
+            "town": "Hull",
+            "postcode": "HU1 1AA",
         }
     if persona.joint_with:
         request["joint_applicant"] = person_fields(fx.persona(persona.joint_with))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, create_engine, event, func, or_, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,8 +28,8 @@ from checks.crypto import Cipher
 from checks.errors import CheckBusy, CheckNotFound, IdempotencyConflict, NotRerunnable
 from checks.inputs import CheckInputs, identity_of
 from checks.models import (
-    AuditEvent,
     Association,
+    AuditEvent,
     Check,
     Footprint,
     Reason,
@@ -147,11 +147,12 @@ class Store:
     # -- audit ----------------------------------------------------------------------------
 
     @staticmethod
-    def _audit(
-        s: Session, actor: str, action: str, check_id: str | None, **detail: Any
-    ) -> None:
-        s.add(AuditEvent(at=utcnow(), actor=actor, action=action, check_id=check_id,
-                         detail=detail or None))
+    def _audit(s: Session, actor: str, action: str, check_id: str | None, **detail: Any) -> None:
+        s.add(
+            AuditEvent(
+                at=utcnow(), actor=actor, action=action, check_id=check_id, detail=detail or None
+            )
+        )
 
     # -- submission -----------------------------------------------------------------------
 
@@ -219,8 +220,14 @@ class Store:
                 s.flush()
                 for p in plan:
                     s.add(self._new_step(check_id, p.slot, p.kind, p.agency, p.role, p.search_type))
-                self._audit(s, requested_by, "submitted", check_id,
-                            purpose=inputs.purpose, steps=[p.slot + "@" + p.agency for p in plan])
+                self._audit(
+                    s,
+                    requested_by,
+                    "submitted",
+                    check_id,
+                    purpose=inputs.purpose,
+                    steps=[p.slot + "@" + p.agency for p in plan],
+                )
         except IntegrityError:
             # A concurrent submission with the same key won the race: answer with its check.
             existing = self._by_key(idempotency_key, digest)
@@ -275,8 +282,11 @@ class Store:
                 .where(
                     Check.id == check_id,
                     Check.status.in_(("queued", "running")),
-                    or_(Check.lease_until.is_(None), Check.lease_until < now,
-                        Check.lease_owner == owner),
+                    or_(
+                        Check.lease_until.is_(None),
+                        Check.lease_until < now,
+                        Check.lease_owner == owner,
+                    ),
                 )
                 .values(
                     status="running",
@@ -307,9 +317,16 @@ class Store:
     @staticmethod
     def _state(st: Step) -> StepState:
         return StepState(
-            id=st.id, slot=st.slot, kind=AgencyKind(st.kind), agency=st.agency,
-            role=Role(st.role), search_type=SearchType(st.search_type),
-            client_ref=st.client_ref, status=st.status, attempts=st.attempts, error=st.error,
+            id=st.id,
+            slot=st.slot,
+            kind=AgencyKind(st.kind),
+            agency=st.agency,
+            role=Role(st.role),
+            search_type=SearchType(st.search_type),
+            client_ref=st.client_ref,
+            status=st.status,
+            attempts=st.attempts,
+            error=st.error,
         )
 
     def steps(self, check_id: str) -> list[StepState]:
@@ -330,9 +347,7 @@ class Store:
 
     @staticmethod
     def _touch(s: Session, check_id: str, now: datetime) -> None:
-        s.execute(
-            update(Check).where(Check.id == check_id).values(progress_at=now, updated_at=now)
-        )
+        s.execute(update(Check).where(Check.id == check_id).values(progress_at=now, updated_at=now))
 
     def complete_step(self, step_id: int, result: ResultEnvelope, purpose_code: str) -> bool:
         """Record a step's result and its footprint together.
@@ -364,8 +379,9 @@ class Store:
                 )
             )
             self._touch(s, step.check_id, now)
-            self._audit(s, "worker", "step_completed", step.check_id,
-                        agency=step.agency, slot=step.slot)
+            self._audit(
+                s, "worker", "step_completed", step.check_id, agency=step.agency, slot=step.slot
+            )
         return True
 
     def fail_step(self, step_id: int, *, permanent: bool, code: str, message: str) -> None:
@@ -380,8 +396,14 @@ class Store:
             step.error = message
             step.finished_at = now
             self._touch(s, step.check_id, now)
-            self._audit(s, "worker", "step_failed" if permanent else "step_retrying",
-                        step.check_id, agency=step.agency, code=code)
+            self._audit(
+                s,
+                "worker",
+                "step_failed" if permanent else "step_retrying",
+                step.check_id,
+                agency=step.agency,
+                code=code,
+            )
 
     def supersede(self, step_id: int, next_agency: str, reason: str) -> StepState:
         """Give up on a step's agency (certainly not searched) and add one for the next CRA."""
@@ -392,26 +414,42 @@ class Store:
             old.error = reason
             old.finished_at = now
             new = self._new_step(
-                old.check_id, old.slot, AgencyKind(old.kind), next_agency, Role(old.role),
+                old.check_id,
+                old.slot,
+                AgencyKind(old.kind),
+                next_agency,
+                Role(old.role),
                 SearchType(old.search_type),
             )
             s.add(new)
             s.flush()
             self._touch(s, old.check_id, now)
-            self._audit(s, "worker", "fallback", old.check_id,
-                        slot=old.slot, from_agency=old.agency, to_agency=next_agency)
+            self._audit(
+                s,
+                "worker",
+                "fallback",
+                old.check_id,
+                slot=old.slot,
+                from_agency=old.agency,
+                to_agency=next_agency,
+            )
             return self._state(new)
 
     def results(self, check_id: str) -> list[tuple[Role, Any]]:
         """The decrypted results of every completed step."""
         with self.session() as s:
             rows = s.scalars(
-                select(Step).where(Step.check_id == check_id, Step.status == "completed")
+                select(Step)
+                .where(Step.check_id == check_id, Step.status == "completed")
                 .order_by(Step.id)
             ).all()
             return [
-                (Role(r.role),
-                 ResultEnvelope.model_validate_json(self.cipher.decrypt(r.result_enc or b"")).result)
+                (
+                    Role(r.role),
+                    ResultEnvelope.model_validate_json(
+                        self.cipher.decrypt(r.result_enc or b"")
+                    ).result,
+                )
                 for r in rows
             ]
 
@@ -441,30 +479,43 @@ class Store:
                 check.retention_until = _add_years(now, st.flagged_retention_years)
             else:
                 check.retention_until = now + timedelta(days=st.retention_days)
-            s.execute(Reason.__table__.delete().where(Reason.check_id == check_id))
+            s.execute(delete(Reason).where(Reason.check_id == check_id))
             for i, r in enumerate(verdict.reasons):
-                s.add(Reason(check_id=check_id, position=i, code=r.code, text=r.text,
-                             agency=r.agency))
+                s.add(
+                    Reason(check_id=check_id, position=i, code=r.code, text=r.text, agency=r.agency)
+                )
             if check.joint_subject_id:
-                self._link(s, check.subject_id, check.joint_subject_id, "joint_application",
-                           check_id, now)
-            self._audit(s, owner, "decided", check_id, decision=verdict.decision.value,
-                        flagged=verdict.flag is not None,
-                        reasons=[r.code for r in verdict.reasons])
+                self._link(
+                    s, check.subject_id, check.joint_subject_id, "joint_application", check_id, now
+                )
+            self._audit(
+                s,
+                owner,
+                "decided",
+                check_id,
+                decision=verdict.decision.value,
+                flagged=verdict.flag is not None,
+                reasons=[r.code for r in verdict.reasons],
+            )
         return True
 
-    def _link(self, s: Session, a: str, b: str, source: str, check_id: str | None,
-              now: datetime) -> None:
+    def _link(
+        self, s: Session, a: str, b: str, source: str, check_id: str | None, now: datetime
+    ) -> None:
         a, b = sorted((a, b))
         active = s.scalars(
             select(Association).where(
-                Association.subject_a == a, Association.subject_b == b,
+                Association.subject_a == a,
+                Association.subject_b == b,
                 Association.disassociated_at.is_(None),
             )
         ).first()
         if active is None:
-            s.add(Association(subject_a=a, subject_b=b, source=source, source_check_id=check_id,
-                              linked_at=now))
+            s.add(
+                Association(
+                    subject_a=a, subject_b=b, source=source, source_check_id=check_id, linked_at=now
+                )
+            )
             self._audit(s, "worker", "association_linked", check_id, source=source)
 
     def mark_failed(self, check_id: str, reason: str, actor: str) -> bool:
@@ -560,11 +611,14 @@ class Store:
             if since:
                 q = q.where(Check.created_at >= since)
             if agency:
-                q = q.where(Check.id.in_(
-                    select(Step.check_id).where(
-                        Step.agency == agency, Step.status.in_(("failed", "retrying", "running"))
+                q = q.where(
+                    Check.id.in_(
+                        select(Step.check_id).where(
+                            Step.agency == agency,
+                            Step.status.in_(("failed", "retrying", "running")),
+                        )
                     )
-                ))
+                )
             return list(s.scalars(q))
 
     def status(self, check_id: str) -> str:
@@ -590,7 +644,9 @@ class Store:
                 "idempotency_key": c.idempotency_key,
                 "status": c.status,
                 "decision": c.decision,
-                "reasons": [{"code": r.code, "text": r.text, "agency": r.agency} for r in c.reasons],
+                "reasons": [
+                    {"code": r.code, "text": r.text, "agency": r.agency} for r in c.reasons
+                ],
                 "failure_reason": c.failure_reason,
                 "purpose": c.purpose,
                 "channel": c.channel,
@@ -598,15 +654,26 @@ class Store:
                 "credit_amount": str(c.credit_amount),
                 "requested_by": c.requested_by,
                 "steps": [
-                    {"agency": st.agency, "slot": st.slot, "role": st.role,
-                     "search_type": st.search_type, "status": st.status,
-                     "attempts": st.attempts, "error": st.error, "client_ref": st.client_ref}
+                    {
+                        "agency": st.agency,
+                        "slot": st.slot,
+                        "role": st.role,
+                        "search_type": st.search_type,
+                        "status": st.status,
+                        "attempts": st.attempts,
+                        "error": st.error,
+                        "client_ref": st.client_ref,
+                    }
                     for st in c.steps
                 ],
                 "footprints": [
-                    {"agency": f.agency, "search_type": f.search_type,
-                     "purpose_code": f.purpose_code, "searched_at": iso(f.searched_at),
-                     "client_ref": f.client_ref}
+                    {
+                        "agency": f.agency,
+                        "search_type": f.search_type,
+                        "purpose_code": f.purpose_code,
+                        "searched_at": iso(f.searched_at),
+                        "client_ref": f.client_ref,
+                    }
                     for f in c.footprints
                 ],
                 "flagged": c.flagged,
@@ -632,8 +699,9 @@ class Store:
         with self.session() as s:
             return s.scalar(select(Check.notify).where(Check.id == check_id))
 
-    def audit_action(self, check_id: str | None, action: str, actor: str = "worker",
-                     **detail: Any) -> None:
+    def audit_action(
+        self, check_id: str | None, action: str, actor: str = "worker", **detail: Any
+    ) -> None:
         """Record an action in the audit trail (no personal data in ``detail``)."""
         with self.session() as s:
             self._audit(s, actor, action, check_id, **detail)
@@ -658,11 +726,13 @@ class Store:
         claimed: list[str] = []
         with self.session() as s:
             ids = s.scalars(
-                select(Check.id).where(
+                select(Check.id)
+                .where(
                     Check.status.in_(("queued", "running")),
                     Check.progress_at <= cutoff,
                     or_(Check.lease_until.is_(None), Check.lease_until < now),
-                ).limit(limit)
+                )
+                .limit(limit)
             ).all()
             for cid in ids:
                 res = s.execute(
@@ -679,11 +749,13 @@ class Store:
         """Non-terminal checks submitted longer ago than the deadline."""
         cutoff = utcnow() - deadline
         with self.session() as s:
-            return list(s.scalars(
-                select(Check.id).where(
-                    Check.status.in_(("queued", "running")), Check.created_at <= cutoff
+            return list(
+                s.scalars(
+                    select(Check.id).where(
+                        Check.status.in_(("queued", "running")), Check.created_at <= cutoff
+                    )
                 )
-            ))
+            )
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -33,7 +33,10 @@ REDIS_URL = os.environ.get("CHECKS_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 
 #: Fast quick-retries for every agency, so fault tests do not sleep.
 FAST_POLICY = {
-    "backoff_initial": 0.001, "backoff_max": 0.005, "max_retry_after": 0.0, "breaker_reset": 0.05,
+    "backoff_initial": 0.001,
+    "backoff_max": 0.005,
+    "max_retry_after": 0.0,
+    "breaker_reset": 0.05,
 }
 
 

@@ -54,17 +54,37 @@ def _check_rows(db: Path) -> int:
 
 
 INVALID_CASES = {
-    "postcode": (lambda r: r["applicant"]["addresses"][0].update(postcode="ZZ99 ZZZZ"),
-                 "applicant.addresses.0.postcode"),
-    "under 18": (lambda r: r["applicant"].update(date_of_birth="2015-01-01"),
-                 "applicant.date_of_birth"),
-    "future date": (lambda r: r["applicant"]["addresses"][0].update(**{"from": "2999-01-01"}),
-                    "applicant.addresses.0.from"),
-    "short history": (lambda r: r["applicant"].update(addresses=[
-        {"line1": "1 New Road", "line2": "", "town": "Leeds", "postcode": "LS1 4AP",
-         "from": "2025-06-01", "to": None}]), "applicant.addresses"),
-    "money as a number": (lambda r: r["product"].update(credit_amount=720.5),
-                          "product.credit_amount"),
+    "postcode": (
+        lambda r: r["applicant"]["addresses"][0].update(postcode="ZZ99 ZZZZ"),
+        "applicant.addresses.0.postcode",
+    ),
+    "under 18": (
+        lambda r: r["applicant"].update(date_of_birth="2015-01-01"),
+        "applicant.date_of_birth",
+    ),
+    "future date": (
+        lambda r: r["applicant"]["addresses"][0].update(**{"from": "2999-01-01"}),
+        "applicant.addresses.0.from",
+    ),
+    "short history": (
+        lambda r: r["applicant"].update(
+            addresses=[
+                {
+                    "line1": "1 New Road",
+                    "line2": "",
+                    "town": "Leeds",
+                    "postcode": "LS1 4AP",
+                    "from": "2025-06-01",
+                    "to": None,
+                }
+            ]
+        ),
+        "applicant.addresses",
+    ),
+    "money as a number": (
+        lambda r: r["product"].update(credit_amount=720.5),
+        "product.credit_amount",
+    ),
     "unknown field": (lambda r: r.update(colour="blue"), "colour"),
     "nested unknown field": (lambda r: r["applicant"].update(shoe_size=9), "applicant.shoe_size"),
     "overlong name": (lambda r: r["applicant"].update(surname="X" * 500), "applicant.surname"),
@@ -101,12 +121,23 @@ def test_malformed_json_exits_2(cli: Any, tmp_path: Path) -> None:
     assert result.exit_code == 2 and _check_rows(cli.db) == 0
 
 
-def test_submit_wait_prints_the_outcome_with_the_keys_spec_promises(cli: Any, tmp_path: Path) -> None:
+def test_submit_wait_prints_the_outcome_with_the_keys_spec_promises(
+    cli: Any, tmp_path: Path
+) -> None:
     result = cli("submit", "--wait", "--json", _write(tmp_path, request_for("dan")))
     assert result.exit_code == 0, result.output
     view = json.loads(result.stdout)
-    for key in ("id", "status", "decision", "reasons", "steps", "footprints", "flagged",
-                "retention_until", "subject_id"):
+    for key in (
+        "id",
+        "status",
+        "decision",
+        "reasons",
+        "steps",
+        "footprints",
+        "flagged",
+        "retention_until",
+        "subject_id",
+    ):
         assert key in view
     assert view["status"] == "decided" and view["decision"] == "decline" and view["flagged"]
     assert {"code", "text", "agency"} <= set(view["reasons"][0])

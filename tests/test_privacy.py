@@ -26,9 +26,23 @@ class _Recorder:
 
 
 PERSONAL = [
-    "Alice", "Clean", "Carol", "Adverse", "Frank", "Grace", "1980-01-01", "1975-07-07",
-    "1970-03-03", "LS1 4AP", "LS14AP", "High Street", "Mill Lane", "YO1 7HH",
-    "alice.clean@example.com", "+447700900123", "203.0.113.7",
+    "Alice",
+    "Clean",
+    "Carol",
+    "Adverse",
+    "Frank",
+    "Grace",
+    "1980-01-01",
+    "1975-07-07",
+    "1970-03-03",
+    "LS1 4AP",
+    "LS14AP",
+    "High Street",
+    "Mill Lane",
+    "YO1 7HH",
+    "alice.clean@example.com",
+    "+447700900123",
+    "203.0.113.7",
 ]
 
 

@@ -38,12 +38,19 @@ def _run(rt: Runtime, persona: str, **kw: object) -> dict:
 
 @pytest.mark.parametrize(
     ("persona", "decision", "flagged"),
-    [("alice", "accept", False), ("bob", "refer", False), ("carol", "decline", False),
-     ("dan", "decline", True), ("frank", "refer", False), ("hana", "refer", False),
-     ("ivan", "refer", False)],
+    [
+        ("alice", "accept", False),
+        ("bob", "refer", False),
+        ("carol", "decline", False),
+        ("dan", "decline", True),
+        ("frank", "refer", False),
+        ("hana", "refer", False),
+        ("ivan", "refer", False),
+    ],
 )
-def test_personas_get_their_spec_outcome(rt: Runtime, persona: str, decision: str,
-                                         flagged: bool) -> None:
+def test_personas_get_their_spec_outcome(
+    rt: Runtime, persona: str, decision: str, flagged: bool
+) -> None:
     view = _run(rt, persona)
     assert (view["status"], view["decision"], view["flagged"]) == ("decided", decision, flagged)
     assert all(r["code"] and r["text"] for r in view["reasons"])
@@ -56,10 +63,13 @@ def test_a_fraud_flag_keeps_the_record_six_years_from_the_flag_date(rt: Runtime)
     flagged_at = datetime.fromisoformat(view["flagged_at"])
     until = datetime.fromisoformat(view["retention_until"])
     assert until.year - flagged_at.year == 6 and (until.month, until.day) == (
-        flagged_at.month, flagged_at.day)
+        flagged_at.month,
+        flagged_at.day,
+    )
     alice = _run(rt, "alice")
     assert datetime.fromisoformat(alice["retention_until"]) - datetime.fromisoformat(
-        alice["finished_at"]) == timedelta(days=rt.settings.retention_days)
+        alice["finished_at"]
+    ) == timedelta(days=rt.settings.retention_days)
 
 
 def test_a_joint_application_records_the_financial_association(rt: Runtime) -> None:
@@ -72,8 +82,10 @@ def test_a_joint_application_records_the_financial_association(rt: Runtime) -> N
     with rt.store.session() as s:
         links = s.scalars(select(Association)).all()
     assert len(links) == 1 and links[0].disassociated_at is None
-    assert {links[0].subject_a, links[0].subject_b} == {view["subject_id"],
-                                                      view["joint_subject_id"]}
+    assert {links[0].subject_a, links[0].subject_b} == {
+        view["subject_id"],
+        view["joint_subject_id"],
+    }
 
 
 def test_an_unknown_outcome_is_retried_with_the_same_client_reference(rt: Runtime) -> None:
@@ -92,7 +104,8 @@ def test_an_unknown_outcome_is_retried_with_the_same_client_reference(rt: Runtim
     refs = {c.client_ref for c in sandbox.calls_to("experian", "search")}
     assert len(refs) == 1 and len(sandbox.footprints("experian")) == 1
     assert [f["client_ref"] for f in view["footprints"] if f["agency"] == "experian"] == [
-        refs.pop()]
+        refs.pop()
+    ]
 
 
 def test_a_completed_step_is_never_searched_again_when_the_check_runs_twice(rt: Runtime) -> None:

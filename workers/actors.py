@@ -57,7 +57,10 @@ def check_retries_exhausted(message_data: dict[str, Any], retry_info: dict[str, 
 
 
 @dramatiq.actor(
-    broker=broker, queue_name=HOUSEKEEPING_QUEUE, max_retries=8, min_backoff=2_000,
+    broker=broker,
+    queue_name=HOUSEKEEPING_QUEUE,
+    max_retries=8,
+    min_backoff=2_000,
     max_backoff=300_000,
 )
 def notify_requester(check_id: str) -> None:

@@ -44,7 +44,7 @@ def build_broker(settings: WorkerSettings) -> dramatiq.Broker:
     if url.startswith(("redis:", "rediss:")):
         from dramatiq.brokers.redis import RedisBroker
 
-        return RedisBroker(
+        return RedisBroker(  # type: ignore[no-untyped-call]
             url=url,
             middleware=_middleware(),
             heartbeat_timeout=settings.heartbeat_timeout_ms,

@@ -53,9 +53,14 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 def _invalid(problems: list[Problem], as_json: bool) -> NoReturn:
     if as_json:
-        print(json.dumps({"error": "invalid_request",
-                          "problems": [{"field": p.field, "message": p.message}
-                                       for p in problems]}))
+        print(
+            json.dumps(
+                {
+                    "error": "invalid_request",
+                    "problems": [{"field": p.field, "message": p.message} for p in problems],
+                }
+            )
+        )
     err.print(f"[bold red]invalid request[/]: {len(problems)} problem(s)", highlight=False)
     for p in problems:
         err.print(f"  {p.field}: {p.message}", highlight=False, markup=False)
@@ -83,8 +88,9 @@ def parse_duration(text: str) -> timedelta:
     if not m:
         raise typer.BadParameter(f"{text!r} is not a duration like 30m, 6h, 2d or 1w")
     n, unit = int(m.group(1)), m.group(2)
-    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days",
-                         "w": "weeks"}[unit]: n})
+    return timedelta(
+        **{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: n}
+    )
 
 
 @contextmanager
@@ -112,8 +118,15 @@ def _print_json(data: Any) -> None:
 
 
 def _status_style(status: str | None) -> str:
-    return {"accept": "green", "decided": "green", "refer": "yellow", "decline": "red",
-            "failed": "red", "running": "cyan", "queued": "cyan"}.get(status or "", "white")
+    return {
+        "accept": "green",
+        "decided": "green",
+        "refer": "yellow",
+        "decline": "red",
+        "failed": "red",
+        "running": "cyan",
+        "queued": "cyan",
+    }.get(status or "", "white")
 
 
 def _show_human(view: dict[str, Any]) -> None:
@@ -138,15 +151,22 @@ def _show_human(view: dict[str, Any]) -> None:
     for col in ("agency", "slot", "search", "status", "attempts", "error"):
         t.add_column(col)
     for s in view["steps"]:
-        t.add_row(s["agency"], s["slot"], s["search_type"], s["status"], str(s["attempts"]),
-                  s["error"] or "")
+        t.add_row(
+            s["agency"],
+            s["slot"],
+            s["search_type"],
+            s["status"],
+            str(s["attempts"]),
+            s["error"] or "",
+        )
     out.print(t)
     t = Table(title="footprints", title_justify="left")
     for col in ("agency", "search", "code", "searched at", "client ref"):
         t.add_column(col)
     for f in view["footprints"]:
-        t.add_row(f["agency"], f["search_type"], f["purpose_code"], f["searched_at"],
-                  f["client_ref"])
+        t.add_row(
+            f["agency"], f["search_type"], f["purpose_code"], f["searched_at"], f["client_ref"]
+        )
     out.print(t)
     t = Table(title="timeline", title_justify="left")
     for col in ("at", "actor", "action"):
@@ -217,7 +237,9 @@ def show(check_id: str, as_json: JsonOpt = False) -> None:
 @app.command("list")
 def list_checks(
     status: Annotated[str | None, typer.Option(help="queued, running, decided or failed")] = None,
-    agency: Annotated[str | None, typer.Option(help="Only checks that searched this agency")] = None,
+    agency: Annotated[
+        str | None, typer.Option(help="Only checks that searched this agency")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Only checks newer than e.g. 6h, 2d")] = None,
     limit: Annotated[int, typer.Option(help="At most this many")] = 200,
     as_json: JsonOpt = False,
@@ -229,9 +251,16 @@ def list_checks(
     after = utcnow() - parse_duration(since) if since else None
     rows = rt.store.find(status=status, agency=agency, since=after, limit=limit)
     data = [
-        {"id": c.id, "idempotency_key": c.idempotency_key, "status": c.status,
-         "decision": c.decision, "purpose": c.purpose, "flagged": c.flagged,
-         "created_at": c.created_at.isoformat(), "failure_reason": c.failure_reason}
+        {
+            "id": c.id,
+            "idempotency_key": c.idempotency_key,
+            "status": c.status,
+            "decision": c.decision,
+            "purpose": c.purpose,
+            "flagged": c.flagged,
+            "created_at": c.created_at.isoformat(),
+            "failure_reason": c.failure_reason,
+        }
         for c in rows
     ]
     if as_json:
@@ -241,10 +270,15 @@ def list_checks(
     for col in ("id", "key", "purpose", "status", "decision", "flagged", "created"):
         t.add_column(col)
     for d in data:
-        t.add_row(d["id"], d["idempotency_key"], d["purpose"],
-                  f"[{_status_style(d['status'])}]{d['status']}[/]",
-                  f"[{_status_style(d['decision'])}]{d['decision'] or '-'}[/]",
-                  "yes" if d["flagged"] else "", d["created_at"][:19])
+        t.add_row(
+            d["id"],
+            d["idempotency_key"],
+            d["purpose"],
+            f"[{_status_style(d['status'])}]{d['status']}[/]",
+            f"[{_status_style(d['decision'])}]{d['decision'] or '-'}[/]",
+            "yes" if d["flagged"] else "",
+            d["created_at"][:19],
+        )
     out.print(t)
 
 
@@ -275,10 +309,17 @@ def rerun(
                 out.print(f"  {cid}", highlight=False)
         return
     results: dict[str, Any] = {}
-    with in_process_worker(rt), Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=as_json or not ids,
-    ) as progress:
+    with (
+        in_process_worker(rt),
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=as_json or not ids,
+        ) as progress,
+    ):
         task = progress.add_task("rerunning", total=len(ids))
         for cid in ids:
             try:
@@ -335,8 +376,10 @@ def worker(
 
     ws = WorkerSettings.from_env()
     if ws.is_stub:
-        _fail("the embedded broker (stub://) has no separate worker: submit --wait and rerun "
-              "run it in-process. Set CHECKS_BROKER_URL=redis://... to run a worker.")
+        _fail(
+            "the embedded broker (stub://) has no separate worker: submit --wait and rerun "
+            "run it in-process. Set CHECKS_BROKER_URL=redis://... to run a worker."
+        )
     rt = _runtime()  # fail fast on configuration, and migrate once before forking
     rt.store.dispose()
     stop = threading.Event()
@@ -344,12 +387,18 @@ def worker(
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    args = make_argument_parser().parse_args(
-        ["workers.actors", "--processes", str(processes), "--threads", str(threads),
-         "--skip-logging"]
+    args = make_argument_parser().parse_args(  # type: ignore[no-untyped-call]
+        [
+            "workers.actors",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+            "--skip-logging",
+        ]
     )
     try:
-        code = dramatiq_main(args)
+        code = dramatiq_main(args)  # type: ignore[no-untyped-call]
     finally:
         stop.set()
     raise typer.Exit(code or 0)
@@ -385,25 +434,44 @@ def demo(as_json: JsonOpt = False) -> None:
                 continue  # only appears as someone's joint applicant
             missing = [r for r in p.requires if r != "joint" and r not in available]
             if missing:
-                rows.append({"persona": f"{p.forename} {p.surname}", "expected": p.expected,
-                             "status": "skipped", "note": f"needs {', '.join(missing)}"})
+                rows.append(
+                    {
+                        "persona": f"{p.forename} {p.surname}",
+                        "expected": p.expected,
+                        "status": "skipped",
+                        "note": f"needs {', '.join(missing)}",
+                    }
+                )
                 continue
             sub = rt.service.submit(persona_request(p.key, f"DEMO-{run}-{p.key}"))
             submitted.append((p, sub.check_id))
         for p, cid in submitted:
             v = rt.service.wait(cid, timeout=120)
-            rows.append({
-                "persona": f"{p.forename} {p.surname}", "story": p.story, "id": cid,
-                "expected": p.expected, "expected_flagged": p.flagged,
-                "status": v["status"], "decision": v["decision"], "flagged": v["flagged"],
-                "reasons": [r["code"] for r in v["reasons"]],
-                "footprints": len(v["footprints"]),
-                "ok": v["decision"] == p.expected and v["flagged"] == p.flagged,
-            })
+            rows.append(
+                {
+                    "persona": f"{p.forename} {p.surname}",
+                    "story": p.story,
+                    "id": cid,
+                    "expected": p.expected,
+                    "expected_flagged": p.flagged,
+                    "status": v["status"],
+                    "decision": v["decision"],
+                    "flagged": v["flagged"],
+                    "reasons": [r["code"] for r in v["reasons"]],
+                    "footprints": len(v["footprints"]),
+                    "ok": v["decision"] == p.expected and v["flagged"] == p.flagged,
+                }
+            )
     mismatches = [r for r in rows if r.get("ok") is False]
     if as_json:
-        _print_json({"run": run, "seconds": round(time.monotonic() - started, 2),
-                     "results": rows, "mismatches": len(mismatches)})
+        _print_json(
+            {
+                "run": run,
+                "seconds": round(time.monotonic() - started, 2),
+                "results": rows,
+                "mismatches": len(mismatches),
+            }
+        )
     else:
         t = Table(title=f"persona catalogue (new_order, sandbox) run {run}")
         for col in ("persona", "expected", "decision", "flagged", "footprints", "reasons", ""):
@@ -413,15 +481,19 @@ def demo(as_json: JsonOpt = False) -> None:
                 t.add_row(r["persona"], r["expected"], "[dim]skipped[/]", "", "", r["note"], "")
                 continue
             t.add_row(
-                r["persona"], r["expected"],
-                f"[{_status_style(r['decision'] or r['status'])}]"
-                f"{r['decision'] or r['status']}[/]",
-                "yes" if r["flagged"] else "", str(r["footprints"]), ", ".join(r["reasons"]),
+                r["persona"],
+                r["expected"],
+                f"[{_status_style(r['decision'] or r['status'])}]{r['decision'] or r['status']}[/]",
+                "yes" if r["flagged"] else "",
+                str(r["footprints"]),
+                ", ".join(r["reasons"]),
                 "[green]ok[/]" if r["ok"] else "[red]MISMATCH[/]",
             )
         out.print(t)
-        out.print(f"{len(rows) - len(mismatches)} of {len(rows)} as expected "
-                  f"in {time.monotonic() - started:.1f}s")
+        out.print(
+            f"{len(rows) - len(mismatches)} of {len(rows)} as expected "
+            f"in {time.monotonic() - started:.1f}s"
+        )
     if mismatches:
         raise typer.Exit(1)
 

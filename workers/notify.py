@@ -53,8 +53,9 @@ def send_to_actor(broker: dramatiq.Broker, target: str, payload: dict[str, Any])
     queue_name, _, actor_name = target.partition(":")
     broker.declare_queue(queue_name)
     broker.enqueue(
-        Message(queue_name=queue_name, actor_name=actor_name, args=(payload,), kwargs={},
-                options={})
+        Message(
+            queue_name=queue_name, actor_name=actor_name, args=(payload,), kwargs={}, options={}
+        )
     )
 
 

@@ -23,8 +23,13 @@ ALL = {"experian", "cifas", "imrg"}
 
 
 def credit(**kw: object) -> CreditResult:
-    base: dict[str, object] = {"agency": "experian", "client_ref": "r", "score": 900,
-                               "score_band": ScoreBand.GOOD, "identity_verified": True}
+    base: dict[str, object] = {
+        "agency": "experian",
+        "client_ref": "r",
+        "score": 900,
+        "score_band": ScoreBand.GOOD,
+        "identity_verified": True,
+    }
     return CreditResult(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -47,10 +52,12 @@ def test_a_fraud_match_declines_and_flags_the_record() -> None:
 
 
 def test_a_protective_registration_refers_and_never_declines_even_with_adverse_data() -> None:
-    v = decide([
-        (Role.APPLICANT, credit(insolvency_current=True, score_band=ScoreBand.VERY_POOR)),
-        (Role.APPLICANT, fraud(protective_registration=True)),
-    ])
+    v = decide(
+        [
+            (Role.APPLICANT, credit(insolvency_current=True, score_band=ScoreBand.VERY_POOR)),
+            (Role.APPLICANT, fraud(protective_registration=True)),
+        ]
+    )
     assert v.decision is Decision.REFER
     assert "PROTECTIVE_REGISTRATION" in {r.code for r in v.reasons}
 
@@ -76,15 +83,20 @@ def test_refer_rules(result: CreditResult, code: str) -> None:
 
 
 def test_a_retail_alert_refers() -> None:
-    alert = AlertResult(agency="imrg", client_ref="a",
-                        alerts=(Alert(code="fraudulent", identifier="address"),))
+    alert = AlertResult(
+        agency="imrg", client_ref="a", alerts=(Alert(code="fraudulent", identifier="address"),)
+    )
     assert decide([(Role.APPLICANT, credit()), (Role.APPLICANT, alert)]).decision is Decision.REFER
 
 
 def _facts(purpose: str, **kw: object) -> PlanInput:
-    base: dict[str, object] = {"purpose": purpose, "channel": "store",
-                               "credit_amount": Decimal("720.00"), "has_joint": False,
-                               "delivery_differs": False}
+    base: dict[str, object] = {
+        "purpose": purpose,
+        "channel": "store",
+        "credit_amount": Decimal("720.00"),
+        "has_joint": False,
+        "delivery_differs": False,
+    }
     return PlanInput(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -94,7 +106,10 @@ def test_plans_follow_the_purpose_table() -> None:
 
     assert shape("new_order") == [("experian", "hard"), ("cifas", "fraud")]
     assert shape("new_order", channel="online") == [
-        ("experian", "hard"), ("cifas", "fraud"), ("imrg", "fraud")]
+        ("experian", "hard"),
+        ("cifas", "fraud"),
+        ("imrg", "fraud"),
+    ]
     assert shape("new_order", delivery_differs=True)[-1] == ("imrg", "fraud")
     assert shape("upgrade", channel="online") == [("experian", "hard"), ("cifas", "fraud")]
     assert shape("renewal") == [("experian", "soft"), ("cifas", "fraud")]
@@ -105,7 +120,9 @@ def test_plans_follow_the_purpose_table() -> None:
 def test_a_joint_application_searches_both_applicants() -> None:
     steps = plan_steps(_facts("new_order", has_joint=True), ALL)
     assert {(s.role, s.agency) for s in steps} == {
-        (Role.APPLICANT, "experian"), (Role.APPLICANT, "cifas"),
-        (Role.JOINT, "experian"), (Role.JOINT, "cifas"),
+        (Role.APPLICANT, "experian"),
+        (Role.APPLICANT, "cifas"),
+        (Role.JOINT, "experian"),
+        (Role.JOINT, "cifas"),
     }
     assert all(s.search_type is SearchType.HARD for s in steps if s.agency == "experian")
