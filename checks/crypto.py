@@ -18,13 +18,15 @@ from datetime import date
 import structlog
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from checks.config import ConfigError
+
 log = structlog.get_logger(__name__)
 
 # A fixed key so a fresh clone runs out of the box; never use it for real data.
 DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"checks-development-key").digest())
 
 
-class EncryptionKeyError(ValueError):
+class EncryptionKeyError(ConfigError):
     """An encryption key is malformed, or data was encrypted with a key no longer configured."""
 
 
