@@ -94,3 +94,16 @@ class BearerTokenAuth(httpx.Auth):
             token = self._accept((yield self._token_request()))
             request.headers["Authorization"] = f"Bearer {token.value}"
             yield request
+
+
+class ApiKeyAuth(httpx.Auth):
+    """A static API key in a header (Cifas, the retail alert scheme)."""
+
+    def __init__(self, header: str, key: str) -> None:
+        self.header = header
+        self.key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        """Attach the key; a 401 is the caller's to report (no refresh is possible)."""
+        request.headers[self.header] = self.key
+        yield request
