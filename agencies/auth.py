@@ -86,12 +86,16 @@ class BearerTokenAuth(httpx.Auth):
         """Attach a valid token; on a 401, refresh once and resend."""
         token = self.token
         if token is None or self._needs_token():
-            token = self._accept((yield self._token_request()))
+            answer = yield self._token_request()
+            await answer.aread()  # this flow is async, so it reads token answers itself
+            token = self._accept(answer)
         request.headers["Authorization"] = f"Bearer {token.value}"
         response = yield request
         if response.status_code == 401:
             self.token = None
-            token = self._accept((yield self._token_request()))
+            answer = yield self._token_request()
+            await answer.aread()
+            token = self._accept(answer)
             request.headers["Authorization"] = f"Bearer {token.value}"
             yield request
 
