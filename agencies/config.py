@@ -16,7 +16,7 @@ import httpx
 from agencies.contract import AgencyAdapter
 from agencies.http import AgencyClient, CircuitBreaker, HttpPolicy
 from agencies.registry import adapter_classes
-from agencies.sandbox import Fault, Sandbox, parse_faults, parse_latency
+from agencies.sandbox import Fault, FixtureStore, Sandbox, parse_faults, parse_latency
 
 AgencyMode = Literal["sandbox", "live"]
 
@@ -108,13 +108,17 @@ class Agencies:
             await adapter.client.http.aclose()
 
 
-def build_sandbox(settings: AgencySettings | None = None) -> Sandbox:
+def build_sandbox(
+    settings: AgencySettings | None = None, fixtures: FixtureStore | None = None
+) -> Sandbox:
     """A sandbox serving every registered agency, with the settings' latency and faults."""
     settings = settings or AgencySettings()
     simulators = {
         name: (cls.sandbox_base_url, cls.simulator()) for name, cls in adapter_classes().items()
     }
-    return Sandbox(simulators, latency_ms=settings.latency_ms, faults=settings.faults)
+    return Sandbox(
+        simulators, fixtures=fixtures, latency_ms=settings.latency_ms, faults=settings.faults
+    )
 
 
 def build_agencies(
@@ -139,14 +143,26 @@ def build_agencies(
             base_url = settings.base_urls[name]
             transport = httpx.AsyncHTTPTransport(retries=0)
             credentials = settings.credentials.get(name, {})
-        http = httpx.AsyncClient(base_url=base_url, transport=transport)
-        client = AgencyClient(
-            name,
-            http,
-            policy,
-            CircuitBreaker(policy.breaker_failures, policy.breaker_reset),
-            auth=cls.make_auth(base_url, credentials),
-            credentials=credentials,
-        )
-        adapters[name] = cls(client)
+        adapters[name] = build_adapter(cls, base_url, transport, credentials, policy)
     return Agencies(adapters, sandbox if settings.mode == "sandbox" else None)
+
+
+def build_adapter(
+    cls: type[AgencyAdapter],
+    base_url: str,
+    transport: httpx.AsyncBaseTransport,
+    credentials: Mapping[str, str],
+    policy: HttpPolicy | None = None,
+) -> AgencyAdapter:
+    """One adapter with its client, policy, circuit breaker and authentication."""
+    policy = policy or cls.default_policy()
+    http = httpx.AsyncClient(base_url=base_url, transport=transport)
+    client = AgencyClient(
+        cls.name,
+        http,
+        policy,
+        CircuitBreaker(policy.breaker_failures, policy.breaker_reset),
+        auth=cls.make_auth(base_url, credentials),
+        credentials=credentials,
+    )
+    return cls(client)

@@ -81,8 +81,9 @@ class SandboxServer:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                request = httpx.Request(self.command, f"{base}/{rest}", headers=headers,
-                                        content=body)
+                request = httpx.Request(
+                    self.command, f"{base}/{rest}", headers=headers, content=body
+                )
                 try:
                     response = server._answer(request)
                 except httpx.TimeoutException:
@@ -92,13 +93,20 @@ class SandboxServer:
                 except Exception:  # an unmatched route or a simulator bug
                     self._send(500, b'{"error": "sandbox error"}', "application/json")
                     return
-                self._send(response.status_code, response.content,
-                           response.headers.get("content-type", ""),
-                           {k: v for k, v in response.headers.items()
-                            if k.lower() in ("retry-after",)})
+                self._send(
+                    response.status_code,
+                    response.content,
+                    response.headers.get("content-type", ""),
+                    {k: v for k, v in response.headers.items() if k.lower() in ("retry-after",)},
+                )
 
-            def _send(self, status: int, body: bytes, content_type: str,
-                      extra: dict[str, str] | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                body: bytes,
+                content_type: str,
+                extra: dict[str, str] | None = None,
+            ) -> None:
                 self.send_response(status)
                 if content_type:
                     self.send_header("Content-Type", content_type)

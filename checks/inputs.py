@@ -79,7 +79,8 @@ def _address(a: rq.Address | rq.DeliveryAddress) -> Address:
     return Address(line1=a.line1, line2=a.line2 or "", town=a.town, postcode=a.postcode)
 
 
-def _person(p: rq.Person) -> Person:
+def person_from_request(p: rq.Person) -> Person:
+    """Map a validated request person onto the contract's Person."""
     return Person(
         title=p.title or "",
         forename=p.forename,
@@ -102,9 +103,9 @@ def inputs_from_request(req: rq.CheckRequest) -> CheckInputs:
         product_code=req.product.code,
         credit_amount=Decimal(str(req.product.credit_amount)),
         term_months=req.product.term_months,
-        applicant=_person(req.applicant),
-        joint=_person(req.joint_applicant) if req.joint_applicant else None,
-        associates=tuple(_person(p) for p in req.financial_associates),
+        applicant=person_from_request(req.applicant),
+        joint=person_from_request(req.joint_applicant) if req.joint_applicant else None,
+        associates=tuple(person_from_request(p) for p in req.financial_associates),
         delivery_address=_address(req.delivery_address) if req.delivery_address else None,
     )
 
