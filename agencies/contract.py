@@ -231,9 +231,11 @@ class AgencyAdapter(ABC):
         return None
 
     @classmethod
-    @abstractmethod
     def default_policy(cls) -> HttpPolicy:
-        """Timeouts, quick retries and breaker thresholds for this agency."""
+        """Timeouts, quick retries and breaker thresholds: the agency's row in the table."""
+        from agencies.policies import policy_for
+
+        return policy_for(cls.name)
 
     @classmethod
     @abstractmethod

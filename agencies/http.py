@@ -56,6 +56,8 @@ class HttpPolicy:
     max_response_bytes: int = 2_000_000
     #: Content types the agency answers with (compared without parameters).
     content_types: tuple[str, ...] = ("application/json",)
+    #: Statuses retried inside an attempt; every other 4xx fails at once.
+    retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
 
     def with_overrides(self, **changes: Any) -> HttpPolicy:
         """Return a copy with some fields changed (used by configuration and tests)."""
@@ -341,7 +343,7 @@ class AgencyClient:
                 sent=False,
                 retry_after=_retry_after_seconds(response.headers.get("retry-after")),
             )
-        if status == 408 or status >= 500:
+        if status in self.policy.retry_statuses or status >= 500:
             raise TransientAgencyError(self.agency, f"HTTP {status}{suffix}")
         if status in (401, 403):
             raise AuthenticationFailed(

@@ -17,6 +17,7 @@ ENTRY_POINT_GROUP = "checks.agencies"
 BUILTIN_ADAPTERS: dict[str, str] = {
     "experian": "adapters.experian:ExperianAdapter",
     "cifas": "adapters.cifas:CifasAdapter",
+    "imrg": "adapters.imrg:ImrgAdapter",
 }
 
 #: The order in which credit reference agencies are tried.

@@ -1,0 +1,297 @@
+"""IMRG-style retail fraud alert scheme: shared alerts on delivery address, email, IP, device.
+
+Members of the scheme share alerts on four identifiers (first address line plus postcode,
+email, IP address and device id), each coded ``fraudulent``, ``chargeback`` or ``suspect``.
+It is modelled, as AGENCIES.md asks, as a small REST JSON API behind a member API key
+(``X-IMRG-Key``): ``POST /alerts/search`` with the identifiers returns the matching alerts
+with their code, member and date.
+
+The scheme searches by identifiers, not by person. The request also carries the optional
+``subject`` block (surname and date of birth) that alert schemes accept to narrow matches;
+the sandbox uses it, as every other simulated agency does, to pick the persona's fixture.
+:class:`ImrgSimulator` answers from ``fixtures/imrg/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+from agencies.auth import ApiKeyAuth
+from agencies.contract import (
+    Address,
+    AgencyAdapter,
+    AgencyKind,
+    Alert,
+    AlertResult,
+    SearchRequest,
+    SearchType,
+)
+from agencies.errors import PermanentAgencyError, UnusableResponse
+from agencies.http import HttpPolicy
+from agencies.parsing import BadShape, array, field, iso_date, json_body, obj, reading, text
+from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+
+SEARCH_PATH = "/alerts/search"
+API_KEY_HEADER = "X-IMRG-Key"
+
+#: What the footprint ledger records for a retail fraud alert search.
+PURPOSE_CODE = "ALERT"
+
+AlertCode = Literal["fraudulent", "chargeback", "suspect"]
+IdentifierType = Literal["address", "email", "ip", "device"]
+
+#: The scheme's alert codes and the contract's; anything else is not an answer we can use.
+ALERT_CODES: Mapping[str, AlertCode] = {
+    "fraudulent": "fraudulent",
+    "chargeback": "chargeback",
+    "suspect": "suspect",
+}
+#: The scheme's identifier types and the contract's.
+IDENTIFIER_TYPES: Mapping[str, IdentifierType] = {
+    "address": "address",
+    "email": "email",
+    "ip": "ip",
+    "device": "device",
+}
+
+_MAX_DETAIL = 200
+
+
+def describe_error(response: httpx.Response) -> str:
+    """A short description of an error answer ``{"error": {"code", "message"}}``."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return ""
+    parts = [str(error.get(k) or "") for k in ("code", "message")]
+    return " ".join(p for p in parts if p)[:_MAX_DETAIL]
+
+
+def searched_address(request: SearchRequest) -> Address:
+    """The address the alert search is about: where the goods go, else where the person lives.
+
+    Retail fraud concentrates on the delivery address (goods sent to a drop), so a delivery
+    address, when given, is the one searched.
+    """
+    return request.delivery_address or request.person.current_address
+
+
+def normalise_postcode(postcode: str) -> str:
+    """``ls1 4ap`` / ``LS14AP`` as ``LS1 4AP``: members share alerts on the normalised form."""
+    compact = "".join(postcode.split()).upper()
+    # A UK postcode's inward code is always its last three characters.
+    return f"{compact[:-3]} {compact[-3:]}" if len(compact) > 3 else compact
+
+
+def build_search_body(request: SearchRequest, *, member_id: str) -> dict[str, Any]:
+    """The ``POST /alerts/search`` body for one search (see the module docstring)."""
+    person = request.person
+    address = searched_address(request)
+    return {
+        "memberId": member_id,
+        # Echoed back, and how the scheme recognises a retried search.
+        "searchReference": request.client_ref,
+        "subject": {
+            "surname": person.surname,
+            "dateOfBirth": person.date_of_birth.isoformat(),
+        },
+        "identifiers": {
+            "address": {
+                "line1": address.line1.strip(),
+                "postcode": normalise_postcode(address.postcode),
+            },
+            # An identifier we do not have is sent as null, never as "" (which could match).
+            "email": person.email.strip().lower() or None,
+            "ip": person.ip or None,
+            "deviceId": person.device_id or None,
+        },
+    }
+
+
+class ImrgAdapter(AgencyAdapter):
+    """Retail fraud alert searches at the IMRG-style scheme (JSON, API key)."""
+
+    name: ClassVar[str] = "imrg"
+    kind: ClassVar[AgencyKind] = AgencyKind.ALERT
+    sandbox_base_url: ClassVar[str] = "https://sandbox.imrg.test"
+    credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_id")
+
+    @classmethod
+    def default_policy(cls) -> HttpPolicy:
+        """A small lookup service in the order flow: connect 3 s, read 4 s."""
+        return HttpPolicy(connect_timeout=3.0, read_timeout=4.0)
+
+    @classmethod
+    def simulator(cls) -> ImrgSimulator:
+        """The sandbox's alert scheme, answering from ``fixtures/imrg/``."""
+        return ImrgSimulator()
+
+    @classmethod
+    def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
+        """The member's API key in ``X-IMRG-Key`` on every call (a static key: no refresh)."""
+        return ApiKeyAuth(API_KEY_HEADER, credentials.get("api_key", ""))
+
+    def purpose_code(self, request: SearchRequest) -> str:
+        """Every search at the scheme is an alert search: ``ALERT``."""
+        return PURPOSE_CODE
+
+    async def search(self, request: SearchRequest) -> AlertResult:
+        """Search the scheme's alerts on the request's identifiers; map them to the contract."""
+        if request.search_type is not SearchType.FRAUD:
+            # An alert search leaves no credit footprint; asking for one is a planning mistake.
+            raise PermanentAgencyError(
+                self.name,
+                f"imrg runs fraud (alert) searches, not {request.search_type.value}",
+                sent=False,
+                code="unsupported_search",
+            )
+        body = build_search_body(request, member_id=self.client.credentials.get("member_id", ""))
+        response = await self.client.request(
+            "POST",
+            SEARCH_PATH,
+            json=body,
+            headers={"Accept": "application/json"},
+            describe_error=describe_error,
+        )
+        return self.read_answer(response, request.client_ref)
+
+    def read_answer(self, response: httpx.Response, client_ref: str) -> AlertResult:
+        """Map a search answer to an :class:`AlertResult`; raise if it cannot be used."""
+        with reading(self.name):
+            root = obj(json_body(response), "answer")
+            echoed = text(root, "searchReference", "answer")
+            if echoed != client_ref:
+                # An answer for another search must never be stored against this one.
+                raise UnusableResponse(
+                    self.name, f"answer is for searchReference {echoed!r}, not {client_ref!r}"
+                )
+            search_id = text(root, "searchId", "answer")
+            if not search_id.strip():
+                raise BadShape("answer.searchId is empty")
+            alerts = tuple(
+                _alert(obj(item, f"alerts[{i}]"), f"alerts[{i}]")
+                for i, item in enumerate(array(root, "alerts", "answer"))
+            )
+        return AlertResult(
+            agency=self.name, client_ref=client_ref, agency_ref=search_id, alerts=alerts
+        )
+
+
+def _alert(item: Mapping[str, Any], where: str) -> Alert:
+    if not text(item, "alertId", where).strip():
+        raise BadShape(f"{where}.alertId is empty")
+    code = text(item, "code", where)
+    if code not in ALERT_CODES:
+        # A code we do not know cannot be weighed by the policy: never guess its severity.
+        raise BadShape(f"{where}.code {code!r} is not one of {', '.join(ALERT_CODES)}")
+    identifier = text(item, "identifierType", where)
+    if identifier not in IDENTIFIER_TYPES:
+        raise BadShape(
+            f"{where}.identifierType {identifier!r} is not one of {', '.join(IDENTIFIER_TYPES)}"
+        )
+    field(item, "raisedOn", where)
+    raised_on = iso_date(item, "raisedOn", where)
+    if raised_on is None:
+        raise BadShape(f"{where}.raisedOn is empty")
+    return Alert(
+        code=ALERT_CODES[code],
+        identifier=IDENTIFIER_TYPES[identifier],
+        member=text(item, "member", where).strip(),
+        alerted_on=raised_on,
+    )
+
+
+# -- the sandbox's alert scheme --------------------------------------------------------------
+
+#: The only key the sandbox accepts: what ``build_agencies`` gives every credential there.
+SANDBOX_API_KEY = "sandbox"
+
+_ERROR_TEXT: Mapping[int, tuple[str, str]] = {
+    400: ("invalid_request", "The search request could not be read"),
+    401: ("invalid_api_key", "API key missing or not recognised"),
+    403: ("member_not_authorised", "Member is not authorised to search alerts"),
+    429: ("rate_limited", "Too many requests"),
+    500: ("internal_error", "Internal error"),
+    503: ("service_unavailable", "Service temporarily unavailable"),
+}
+
+
+def _search_id(reference: str) -> str:
+    # Stable per search reference, so a repeated search gets the same scheme reference.
+    digits = int(hashlib.sha256(f"imrg:{reference}".encode()).hexdigest(), 16) % 10**10
+    return f"IMRGS{digits:010d}"
+
+
+class ImrgSimulator(AgencySimulator):
+    """The sandbox's alert scheme: one search endpoint, answering from fixtures."""
+
+    agency = "imrg"
+    content_type = "application/json"
+
+    def routes(self) -> list[SimRoute]:
+        """The alert search endpoint."""
+        return [SimRoute("POST", SEARCH_PATH, "search", self._search)]
+
+    def error_body(self, status: int) -> bytes:
+        """The scheme's error envelope ``{"error": {"code", "message"}}``."""
+        code, message = _ERROR_TEXT.get(status, (f"http_{status}", "Error"))
+        return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+    def _reply(self, status: int, body: bytes) -> httpx.Response:
+        return httpx.Response(status, headers={"content-type": self.content_type}, content=body)
+
+    def _refuse(self, ctx: SimulatorContext, status: int) -> httpx.Response:
+        ctx.record(RecordedCall(self.agency, "search", status=status))
+        return self._reply(status, self.error_body(status))
+
+    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        if request.headers.get(API_KEY_HEADER) != SANDBOX_API_KEY:
+            return self._refuse(ctx, 401)
+        try:
+            reference, surname, dob = _read_search(request)
+        except (ValueError, KeyError, TypeError):
+            return self._refuse(ctx, 400)
+        persona = ctx.fixtures.match(surname, dob)
+        ctx.record_search(reference, SearchType.FRAUD.value, persona)
+        answer = json.loads(ctx.fixtures.read(self.agency, persona))
+        answer["searchReference"] = reference
+        answer["searchId"] = _search_id(reference)
+        return self._reply(200, json.dumps(answer).encode())
+
+
+def _required(body: Any, key: str) -> str:
+    value = body[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} missing")
+    return value
+
+
+def _read_search(request: httpx.Request) -> tuple[str, str, date | None]:
+    """(searchReference, subject surname, subject date of birth) of a search request.
+
+    The subject block is optional at the scheme: without one, the default fixture answers.
+    """
+    body = json.loads(request.content)
+    reference = _required(body, "searchReference")
+    _required(body, "memberId")
+    identifiers = body["identifiers"]
+    address = identifiers["address"]
+    # The scheme matches an address on its first line plus postcode: both are needed.
+    _required(address, "line1")
+    _required(address, "postcode")
+    for key in ("email", "ip", "deviceId"):
+        if identifiers[key] is not None and not isinstance(identifiers[key], str):
+            raise ValueError(f"{key} is not a string")
+    subject = body.get("subject")
+    if subject is None:
+        return reference, "", None
+    return reference, _required(subject, "surname"), date.fromisoformat(subject["dateOfBirth"])
