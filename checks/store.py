@@ -159,18 +159,26 @@ class Store:
     def _upsert_subject(self, s: Session, inputs_person: Any, now: datetime) -> str:
         identity = identity_of(inputs_person)
         hashes = self.cipher.identity_hashes(identity)
-        found = s.scalars(select(Subject).where(Subject.identity_hash.in_(hashes))).first()
         pii = self.cipher.encrypt(inputs_person.model_dump_json())
-        if found is not None:
-            # Keep the newest details and move the row onto the newest key's hash.
-            found.pii = pii
-            found.identity_hash = hashes[0]
-            found.erased_at = None
-            return found.id
-        subject = Subject(id=str(uuid.uuid4()), identity_hash=hashes[0], pii=pii, created_at=now)
-        s.add(subject)
-        s.flush()
-        return subject.id
+        found = s.scalars(select(Subject).where(Subject.identity_hash.in_(hashes))).first()
+        if found is None:
+            subject = Subject(
+                id=str(uuid.uuid4()), identity_hash=hashes[0], pii=pii, created_at=now
+            )
+            try:
+                # A savepoint: two first checks for one new person may race to insert it.
+                with s.begin_nested():
+                    s.add(subject)
+                return subject.id
+            except IntegrityError:
+                found = s.scalars(
+                    select(Subject).where(Subject.identity_hash.in_(hashes))
+                ).one()
+        # Keep the newest details and move the row onto the newest key's hash.
+        found.pii = pii
+        found.identity_hash = hashes[0]
+        found.erased_at = None
+        return found.id
 
     def create_check(
         self,

@@ -42,7 +42,9 @@ async def run_check(check_id: str) -> None:
         result = await rt.runner.run(check_id)
     except StepsPending as exc:
         log.info("check.retry_later", check_id=check_id, pending=str(exc)[:300])
-        raise
+        # Retry is Dramatiq's "try again later" without an error traceback in the log; the
+        # Retries middleware still applies the backoff and max_retries.
+        raise dramatiq.Retry(str(exc)[:500]) from exc
     if result.status in ("decided", "failed"):
         notify_requester.send(check_id)
 

@@ -11,6 +11,7 @@ everything it forked, and teardown always does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -100,14 +101,10 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole process group (leader and every forked worker), then reap."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
             self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
-            pass
         # Forked children are reparented; give the kernel a moment to finish them off.
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

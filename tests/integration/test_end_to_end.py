@@ -1,10 +1,12 @@
-"""The whole path: `checkctl submit` and the Python API -> Redis -> `checkctl worker` -> PostgreSQL."""
+"""The whole path: `checkctl submit` and the Python API -> Redis -> `checkctl worker` ->
+PostgreSQL, read back with `checkctl show`."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +31,7 @@ SHOW_KEYS = {"id", "status", "decision", "reasons", "steps", "footprints", "flag
 EXPECTED = {"alice": ("accept", False), "carol": ("decline", False), "dan": ("decline", True)}
 
 
-def _assert_one_footprint_per_search(view: dict, context: str) -> None:
+def _assert_one_footprint_per_search(view: dict[str, Any], context: str) -> None:
     searched = [s for s in view["steps"] if s["status"] == "completed"]
     assert sorted(s["agency"] for s in searched) == ["cifas", "experian"], context
     assert sorted(f["agency"] for f in view["footprints"]) == ["cifas", "experian"], context
@@ -52,7 +54,7 @@ def test_checks_submitted_with_checkctl_and_the_api_are_decided_by_a_separate_wo
         files[persona] = tmp_path / f"{persona}.json"
         files[persona].write_text(json.dumps(request_for(persona)), encoding="utf-8")
     procs = {
-        p: checkctl_popen(["submit", str(f), "--wait", "--json", "--timeout", "45"], pg_url,
+        p: checkctl_popen(["submit", str(f), "--wait", "--json", "--timeout", "60"], pg_url,
                           cwd=tmp_path)
         for p, f in files.items()
     }
@@ -60,20 +62,22 @@ def test_checks_submitted_with_checkctl_and_the_api_are_decided_by_a_separate_wo
     bob = redis_runtime.service.submit(request_for("bob"))
     assert bob.created
     bob_view = wait_for(f"bob's check {bob.check_id} to end",
-                        terminal_view(redis_runtime, bob.check_id), timeout=45,
+                        terminal_view(redis_runtime, bob.check_id), timeout=60,
                         diagnostics=worker.diagnostics)
     waited: dict[str, CliResult] = {
-        p: finish(proc, ["submit", str(files[p]), "--wait", "--json"], timeout=50)
+        p: finish(proc, ["submit", str(files[p]), "--wait", "--json"], timeout=70)
         for p, proc in procs.items()
     }
     # Then every check is decided as the personas table says, as `checkctl show` reports
     assert bob_view["status"] == "decided" and bob_view["decision"] == "refer", (
         bob_view, worker.diagnostics())
     _assert_one_footprint_per_search(bob_view, "bob")
-    for persona, result in waited.items():
-        outcome = result.json()
+    outcomes = {p: r.json() for p, r in waited.items()}
+    shows = {p: checkctl_popen(["show", o["id"], "--json"], pg_url, cwd=tmp_path)
+             for p, o in outcomes.items()}
+    for persona, outcome in outcomes.items():
         check_id = outcome["id"]
-        shown = checkctl(["show", check_id, "--json"], pg_url, cwd=tmp_path).json()
+        shown = finish(shows[persona], ["show", check_id, "--json"]).json()
         assert set(shown) >= SHOW_KEYS, f"show --json lacks {SHOW_KEYS - set(shown)}"
         context = f"{persona}: {shown}{worker.diagnostics()}"
         decision, flagged = EXPECTED[persona]
@@ -96,6 +100,6 @@ def test_checks_submitted_with_checkctl_and_the_api_are_decided_by_a_separate_wo
             assert until == flagged_at.replace(year=flagged_at.year + 6), context
     # And the same file submitted again answers with the same check, searching nothing more
     again = checkctl(["submit", str(files["alice"]), "--json"], pg_url, cwd=tmp_path).json()
-    assert again == {"id": waited["alice"].json()["id"], "created": False}
+    assert again == {"id": outcomes["alice"]["id"], "created": False}
     assert redis_runtime.store.footprint_count() == 2 * 4
     assert worker.alive(), worker.diagnostics()

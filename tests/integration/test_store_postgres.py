@@ -1,0 +1,241 @@
+"""The store's transactions on PostgreSQL: the runner without a broker, and racing submissions."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from agencies.config import Agencies, build_agencies
+from agencies.sandbox import default_fixtures
+from checks.api import CheckService
+from checks.config import Settings
+from checks.models import Association, Check, Subject
+from checks.runner import CheckRunner
+from checks.store import Store, Submitted
+from tests.conftest import fast_agency_settings
+from tests.helpers import request_for
+from tests.integration.conftest import ENCRYPTION_KEY
+
+pytestmark = pytest.mark.integration
+
+#: SPEC.md's personas table for new_order: persona -> (decision, flagged).
+PERSONAS = {
+    "alice": ("accept", False),
+    "bob": ("refer", False),
+    "carol": ("decline", False),
+    "dan": ("decline", True),
+    "frank": ("refer", False),
+    "hana": ("refer", False),
+    "ivan": ("refer", False),
+}
+
+
+@dataclass
+class RecordingDispatcher:
+    """A dispatcher that only remembers what it was asked to queue."""
+
+    sent: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send_run(self, check_id: str) -> None:
+        with self.lock:
+            self.sent.append(check_id)
+
+
+@dataclass
+class PgWiring:
+    store: Store
+    agencies: Agencies
+    runner: CheckRunner
+    service: CheckService
+    dispatcher: RecordingDispatcher
+
+
+def _wire(database_url: str) -> PgWiring:
+    store = Store(Settings(database_url=database_url, encryption_keys=(ENCRYPTION_KEY,)))
+    store.migrate()
+    agencies = build_agencies(fast_agency_settings())
+    dispatcher = RecordingDispatcher()
+    return PgWiring(
+        store, agencies, CheckRunner(store, agencies, lease_seconds=30),
+        CheckService(store, dispatcher, agencies.names()), dispatcher,
+    )
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[PgWiring]:
+    """Store, sandbox, runner and service on a fresh PostgreSQL database; no broker at all."""
+    wiring = _wire(pg_url)
+    yield wiring
+    wiring.store.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> Iterator[PgWiring]:
+    """The same wiring on PostgreSQL and, for comparison, on SQLite."""
+    url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
+    wiring = _wire(url)
+    yield wiring
+    wiring.store.dispose()
+
+
+def race(pg: PgWiring, requests: list[dict[str, Any]]) -> list[Submitted | Exception]:
+    """Submit the requests from one thread each, all past their look-ups before any inserts.
+
+    Every thread checks the idempotency key and looks the subject up, then waits at a barrier
+    (hooked on its first encryption, which comes right after the subject look-up), so they all
+    try to insert at once: the unique constraints, not the look-ups, decide the race.
+    """
+    barrier = threading.Barrier(len(requests))
+    local = threading.local()
+    encrypt = pg.store.cipher.encrypt
+
+    def encrypt_after_barrier(text: str) -> bytes:
+        if not getattr(local, "waited", False):
+            local.waited = True
+            barrier.wait(timeout=10)
+        return encrypt(text)
+
+    def submit(request: dict[str, Any]) -> Submitted | Exception:
+        try:
+            return pg.service.submit(request)
+        except Exception as exc:  # reported by the assertions, not raised in the pool
+            return exc
+
+    pg.store.cipher.encrypt = encrypt_after_barrier  # type: ignore[method-assign,assignment]
+    try:
+        with ThreadPoolExecutor(len(requests)) as pool:
+            return list(pool.map(submit, requests))
+    finally:
+        pg.store.cipher.encrypt = encrypt  # type: ignore[method-assign]
+
+
+def test_every_persona_is_decided_on_postgresql_as_on_sqlite_as_the_personas_table_says(
+    backend: PgWiring,
+) -> None:
+    pg = backend
+    fixtures = default_fixtures()
+    assert set(PERSONAS) == {p.key for p in fixtures.personas
+                             if p.expected and not set(p.requires) - {"joint"}}
+    ids: dict[str, str] = {}
+    for persona in PERSONAS:
+        sub = pg.service.submit(request_for(persona))
+        assert sub.created
+        ids[persona] = sub.check_id
+    # Submission queues exactly one run per check, after the check is recorded
+    assert pg.dispatcher.sent == list(ids.values())
+    assert {pg.store.status(cid) for cid in ids.values()} == {"queued"}
+    for check_id in ids.values():
+        result = asyncio.run(pg.runner.run(check_id))
+        assert result.status == "decided", pg.store.view(check_id)
+    mismatches = {}
+    for persona, check_id in ids.items():
+        view = pg.store.view(check_id)
+        if (view["decision"], view["flagged"]) != PERSONAS[persona]:
+            mismatches[persona] = (view["decision"], view["flagged"],
+                                   [r["code"] for r in view["reasons"]])
+        # One footprint per completed search, with the step's client reference
+        completed = [s for s in view["steps"] if s["status"] == "completed"]
+        assert len(completed) == len(view["steps"]), view["steps"]
+        assert sorted((f["agency"], f["client_ref"]) for f in view["footprints"]) == sorted(
+            (s["agency"], s["client_ref"]) for s in completed), persona
+        assert view["retention_until"] and view["finished_at"], persona
+        assert view["reasons"], persona
+    assert not mismatches, mismatches
+    # Dan: flagged as a fraud risk and kept six years from the flag
+    dan = pg.store.view(ids["dan"])
+    flagged_at = datetime.fromisoformat(dan["flagged_at"])
+    assert dan["flag_reason"] == "fraud_risk"
+    assert datetime.fromisoformat(dan["retention_until"]) == flagged_at.replace(
+        year=flagged_at.year + 6)
+    # Hana is a victim of impersonation: referred, never declined
+    assert pg.store.view(ids["hana"])["decision"] == "refer"
+    # Frank: both applicants searched, and the financial association recorded
+    frank = pg.store.view(ids["frank"])
+    assert frank["joint_subject_id"] and frank["joint_subject_id"] != frank["subject_id"]
+    assert sorted((s["role"], s["agency"]) for s in frank["steps"]) == [
+        ("applicant", "cifas"), ("applicant", "experian"),
+        ("joint", "cifas"), ("joint", "experian"),
+    ]
+    with pg.store.session() as s:
+        links = s.scalars(select(Association)).all()
+        assert [(a.source, a.source_check_id) for a in links] == [
+            ("joint_application", ids["frank"])]
+        assert {links[0].subject_a, links[0].subject_b} == {
+            frank["subject_id"], frank["joint_subject_id"]}
+    # A second run of a decided check (a duplicate delivery) changes nothing
+    before = pg.store.footprint_count()
+    assert asyncio.run(pg.runner.run(ids["alice"])).status == "skipped"
+    assert pg.store.footprint_count() == before == sum(
+        len(pg.store.view(cid)["steps"]) for cid in ids.values())
+
+
+@pytest.mark.parametrize("subject", ["new", "known"])
+def test_concurrent_submissions_of_one_idempotency_key_give_exactly_one_check(
+    pg: PgWiring, subject: str,
+) -> None:
+    # "known": the applicant already has a subject row, so the race is decided by the unique
+    # idempotency key; "new": by the unique identity hash of the subject inserted first.
+    if subject == "known":
+        pg.service.submit(request_for("alice"))
+    request = request_for("alice")
+    results = race(pg, [request] * 6)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert not errors, errors
+    subs = [r for r in results if isinstance(r, Submitted)]
+    assert len({r.check_id for r in subs}) == 1, subs
+    assert sum(r.created for r in subs) == 1, subs
+    check_id = subs[0].check_id
+    assert pg.dispatcher.sent[-1:] == [check_id] and pg.dispatcher.sent.count(check_id) == 1
+    with pg.store.session() as s:
+        assert s.scalar(select(func.count(Check.id)).where(
+            Check.idempotency_key == request["idempotency_key"])) == 1
+        assert s.scalar(select(func.count(Subject.id))) == 1
+    # ... and running it leaves one footprint per search
+    assert asyncio.run(pg.runner.run(check_id)).status == "decided"
+    assert pg.store.footprint_count(check_id) == 2
+
+
+def test_concurrent_checks_for_one_new_person_under_different_keys_are_all_accepted(
+    pg: PgWiring,
+) -> None:
+    base = request_for("alice")
+    requests = [{**base, "idempotency_key": f"{base['idempotency_key']}-{i}"} for i in range(4)]
+    results = race(pg, requests)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert not errors, [repr(e)[:160] for e in errors]
+    assert len({r.check_id for r in results if isinstance(r, Submitted)}) == 4
+    with pg.store.session() as s:
+        assert s.scalar(select(func.count(Subject.id))) == 1
+
+
+def test_concurrent_runs_of_one_check_search_each_agency_once(pg: PgWiring) -> None:
+    # Two deliveries of the same message race on two workers: the lease lets only one search
+    from checks.errors import CheckBusy
+
+    sub = pg.service.submit(request_for("carol"))
+    sandbox = pg.agencies.sandbox
+    assert sandbox is not None
+    sandbox.set_latency({"experian": 300})
+
+    def run() -> str:
+        try:
+            return asyncio.run(pg.runner.run(sub.check_id)).status
+        except CheckBusy:
+            return "busy"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(lambda _: run(), range(4)))
+    assert outcomes.count("decided") == 1, outcomes
+    assert set(outcomes) <= {"decided", "busy", "skipped"}, outcomes
+    assert pg.store.footprint_count(sub.check_id) == 2
+    assert len(sandbox.footprints("experian")) == 1
+    assert len(sandbox.calls_to("experian", "search")) == 1
