@@ -18,6 +18,7 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "experian": "adapters.experian:ExperianAdapter",
     "cifas": "adapters.cifas:CifasAdapter",
     "imrg": "adapters.imrg:ImrgAdapter",
+    "equifax": "adapters.equifax:EquifaxAdapter",
 }
 
 #: The order in which credit reference agencies are tried.

@@ -1,0 +1,717 @@
+"""Equifax UK: consumer credit reports as JSON behind an OAuth2 client-credentials token.
+
+The wire format follows AGENCIES.md. A token comes from ``POST /v2/oauth/token`` (form-encoded
+``grant_type=client_credentials`` and a ``scope``, the client id and secret as HTTP Basic) and
+is reused until the expiry it states. The report comes from ``POST
+/business/consumer-credit/v1/reports/credit-report``: the request names the consumer, the
+member's configuration and the permissible purpose (``CA`` credit application: a hard search;
+``QS`` quotation or ``AM`` account management: soft searches). The answer is shaped like
+Equifax's US consumer credit report (``consumers.equifaxUSConsumerCreditReport``) but UK:
+``consumers.equifaxUKConsumerCreditReport[]`` with a 0-1000 score model, an identity scan,
+court judgments, insolvencies, defaults, the search footprints themselves (we count the hard
+ones), linked addresses, financial associates and relayed Cifas markers. Dates are Equifax's
+compact eight digits, day first in the UK (``DDMMYYYY``).
+
+Errors come in Equifax's envelope ``{efxErrorCode, description, additionalErrorDetails{status,
+code, message, timeStamp}}``; the token endpoint answers OAuth's own ``{error,
+error_description}``. :class:`EquifaxSimulator` speaks all of it from ``fixtures/equifax/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, quote, unquote
+
+import httpx
+
+from agencies.auth import BearerTokenAuth
+from agencies.contract import (
+    Address,
+    AgencyAdapter,
+    AgencyKind,
+    Associate,
+    CreditResult,
+    ScoreBand,
+    SearchRequest,
+    SearchType,
+)
+from agencies.errors import PermanentAgencyError, UnusableResponse
+from agencies.parsing import BadShape, array, count, field, json_body, obj, reading, text
+from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+
+TOKEN_PATH = "/v2/oauth/token"
+REPORT_PATH = "/business/consumer-credit/v1/reports/credit-report"
+#: The OAuth scope granting the consumer credit report product.
+SCOPE = "https://api.equifax.co.uk/business/consumer-credit/v1"
+CORRELATION_HEADER = "efx-client-correlation-id"
+#: Refresh a token this many seconds before the expiry Equifax stated (lifetime about 1 h).
+TOKEN_REFRESH_MARGIN = 60.0
+
+#: Where the reports sit in the answer: ``consumers.<REPORT_KEY>[]``.
+REPORT_KEY = "equifaxUKConsumerCreditReport"
+#: The score model the request asks for, and the ``type`` it comes back as.
+SCORE_MODEL = "UKCS1000"
+MODEL_TYPE_SCORE = "SCORE"
+MAX_SCORE = 1000
+STATUS_COMPLETED = "completed"
+
+#: Permissible purpose codes: a credit application leaves a hard footprint; a quotation and
+#: account management (a customer's existing account) leave soft ones.
+PURPOSE_CREDIT_APPLICATION = "CA"
+PURPOSE_QUOTATION = "QS"
+PURPOSE_ACCOUNT_MANAGEMENT = "AM"
+SEARCH_TYPE_OF_PURPOSE: Mapping[str, SearchType] = {
+    PURPOSE_CREDIT_APPLICATION: SearchType.HARD,
+    PURPOSE_QUOTATION: SearchType.SOFT,
+    PURPOSE_ACCOUNT_MANAGEMENT: SearchType.SOFT,
+}
+#: The domain purpose whose soft searches are account management rather than a quotation.
+IN_LIFE_PURPOSE = "in_life"
+
+#: Lowest Equifax UK score (0-1000) in each band, best band first.
+SCORE_BANDS: tuple[tuple[int, ScoreBand], ...] = (
+    (811, ScoreBand.EXCELLENT),
+    (671, ScoreBand.GOOD),
+    (531, ScoreBand.FAIR),
+    (439, ScoreBand.POOR),
+    (0, ScoreBand.VERY_POOR),
+)
+
+#: Identity scan results; only PASS means name, date of birth and address were verified.
+IDENTITY_PASS = "PASS"
+IDENTITY_RESULTS = frozenset({IDENTITY_PASS, "REFER", "FAIL"})
+#: Insolvency statuses Equifax reports. An unknown one is refused rather than read as
+#: "not current", which could accept someone it should not.
+INSOLVENCY_CURRENT = "current"
+INSOLVENCY_STATUSES = frozenset(
+    {INSOLVENCY_CURRENT, "discharged", "completed", "revoked", "annulled", "terminated"}
+)
+#: Footprint types in ``searches[].type``.
+FOOTPRINT_HARD = "HARD"
+FOOTPRINT_SOFT = "SOFT"
+#: Windows, in calendar months before the report date, that hard searches are counted in.
+RECENT_MONTHS = 3
+YEAR_MONTHS = 12
+
+# "10 High Street", "10a High Street", "10-12 High Street", "10, High Street".
+_NUMBERED_LINE = re.compile(r"^(\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?),?\s+(\S.*)$")
+_MAX_DETAIL = 200
+
+
+def score_band(score: int) -> ScoreBand:
+    """The contract's band for an Equifax UK score on the 0-1000 scale."""
+    for lowest, band in SCORE_BANDS:
+        if score >= lowest:
+            return band
+    return ScoreBand.VERY_POOR
+
+
+def to_efx_date(day: date) -> str:
+    """A date as Equifax UK writes it: ``DDMMYYYY``."""
+    return day.strftime("%d%m%Y")
+
+
+def from_efx_date(value: str) -> date:
+    """Read a ``DDMMYYYY`` date; raise ``ValueError`` if it is not one."""
+    if len(value) != 8 or not (value.isascii() and value.isdigit()):
+        raise ValueError(f"{value!r} is not a DDMMYYYY date")
+    return date(int(value[4:]), int(value[2:4]), int(value[:2]))
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day ``months`` calendar months earlier, clamped to the month's last day."""
+    index = day.year * 12 + (day.month - 1) - months
+    year, month0 = divmod(index, 12)
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(day.day, last))
+
+
+def describe_error(response: httpx.Response) -> str:
+    """A short description of an Equifax error answer, for the error message.
+
+    Reads the Equifax envelope (``efxErrorCode``, ``description``, and the
+    ``additionalErrorDetails.message`` when it adds something) and, from the token endpoint,
+    OAuth's ``{error, error_description}``.
+    """
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    if "efxErrorCode" in data:
+        parts = [str(data.get(k) or "") for k in ("efxErrorCode", "description")]
+        summary = " ".join(p for p in parts if p)
+        details = data.get("additionalErrorDetails")
+        message = str(details.get("message") or "") if isinstance(details, dict) else ""
+        if message and message != data.get("description"):
+            summary = f"{summary}: {message}" if summary else message
+        return summary[:_MAX_DETAIL]
+    if "error" in data:
+        parts = [str(data.get(k) or "") for k in ("error", "error_description")]
+        return ": ".join(p for p in parts if p)[:_MAX_DETAIL]
+    return ""
+
+
+class EquifaxAdapter(AgencyAdapter):
+    """Credit searches at Equifax UK (consumer credit report JSON, OAuth2 client credentials)."""
+
+    name: ClassVar[str] = "equifax"
+    kind: ClassVar[AgencyKind] = AgencyKind.CRA
+    sandbox_base_url: ClassVar[str] = "https://sandbox.equifax.test"
+    credential_names: ClassVar[tuple[str, ...]] = (
+        "client_id",
+        "client_secret",
+        "member_number",
+        "security_code",
+    )
+
+    @classmethod
+    def simulator(cls) -> EquifaxSimulator:
+        """The sandbox's Equifax, answering from ``fixtures/equifax/``."""
+        return EquifaxSimulator()
+
+    @classmethod
+    def make_auth(
+        cls,
+        base_url: str,
+        credentials: Mapping[str, str],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> BearerTokenAuth:
+        """A client-credentials token from ``POST /v2/oauth/token``, reused until shortly
+        before the expiry it states and refreshed once on a 401. ``clock`` is for tests."""
+        token_url = base_url.rstrip("/") + TOKEN_PATH
+        # RFC 6749 2.3.1: id and secret are form-encoded before they are joined for Basic.
+        client_id = quote(credentials.get("client_id", ""), safe="")
+        secret = quote(credentials.get("client_secret", ""), safe="")
+        pair = f"{client_id}:{secret}"
+        basic = base64.b64encode(pair.encode()).decode("ascii")
+        form = {"grant_type": "client_credentials", "scope": SCOPE}
+        policy = cls.default_policy()
+        # Built outside the client, so the token call carries its own timeouts.
+        timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
+
+        def build_token_request() -> httpx.Request:
+            return httpx.Request(
+                "POST",
+                token_url,
+                data=form,
+                headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
+                extensions={"timeout": timeout.as_dict()},
+            )
+
+        return BearerTokenAuth(
+            cls.name,
+            build_token_request,
+            parse_token,
+            refresh_margin=TOKEN_REFRESH_MARGIN,
+            clock=clock,
+        )
+
+    def purpose_code(self, request: SearchRequest) -> str:
+        """``CA`` for a hard search; ``AM`` for an in-life soft search, else ``QS``."""
+        if request.search_type is SearchType.HARD:
+            return PURPOSE_CREDIT_APPLICATION
+        if request.search_type is SearchType.SOFT:
+            if request.purpose == IN_LIFE_PURPOSE:
+                return PURPOSE_ACCOUNT_MANAGEMENT
+            return PURPOSE_QUOTATION
+        raise ValueError(f"equifax runs hard or soft searches, not {request.search_type.value}")
+
+    async def search(self, request: SearchRequest) -> CreditResult:
+        """Fetch one consumer credit report and map it to a :class:`CreditResult`."""
+        try:
+            purpose = self.purpose_code(request)
+        except ValueError as exc:
+            raise PermanentAgencyError(
+                self.name, str(exc), sent=False, code="unsupported_search"
+            ) from None
+        body = build_report_body(
+            request,
+            member_number=self.client.credentials.get("member_number", ""),
+            security_code=self.client.credentials.get("security_code", ""),
+            purpose_code=purpose,
+        )
+        response = await self.client.request(
+            "POST",
+            REPORT_PATH,
+            json=body,
+            headers={CORRELATION_HEADER: str(uuid.uuid4()), "Accept": "application/json"},
+            describe_error=describe_error,
+        )
+        return self.read_answer(response, request.client_ref)
+
+    def read_answer(self, response: httpx.Response, client_ref: str) -> CreditResult:
+        """Map a credit report answer to the contract; raise an agency error if unusable."""
+        with reading(self.name):
+            return self._map(json_body(response), client_ref)
+
+    def _map(self, data: Any, client_ref: str) -> CreditResult:
+        root = obj(data, "answer")
+        status = text(root, "status", "answer")
+        if status != STATUS_COMPLETED:
+            raise BadShape(f"status is {status!r}, not {STATUS_COMPLETED!r}")
+        consumers = obj(field(root, "consumers", "answer"), "consumers")
+        reports = array(consumers, REPORT_KEY, "consumers")
+        if not reports:
+            raise BadShape(f"consumers.{REPORT_KEY} is empty")
+        where = f"{REPORT_KEY}[0]"
+        report = obj(reports[0], where)
+        echoed = text(report, "customerReferenceNumber", where)
+        if echoed != client_ref:
+            # A report for another search must never be stored against this one.
+            raise UnusableResponse(
+                self.name, f"answer is for customerReferenceNumber {echoed!r}, not {client_ref!r}"
+            )
+        agency_ref = text(report, "reportReference", where)
+        if not agency_ref:
+            raise BadShape(f"{where}.reportReference is empty")
+        report_date = _efx_date(report, "reportDate", where)
+        score = _score(report, where)
+        hard_3m, hard_12m = _hard_searches(report, where, report_date)
+        return CreditResult(
+            agency=self.name,
+            client_ref=client_ref,
+            agency_ref=agency_ref,
+            score=score,
+            score_band=score_band(score),
+            identity_verified=_identity_result(report, where) == IDENTITY_PASS,
+            # Every entry on the file counts: Equifax drops them after six years itself.
+            judgments=len(_objects(report, "courtJudgments", where)),
+            insolvency_current=_insolvency_current(report, where),
+            defaults=len(_objects(report, "defaults", where)),
+            hard_searches_3m=hard_3m,
+            hard_searches_12m=hard_12m,
+            associates=_associates(report, where, self.name),
+            fraud_markers=_cifas_markers(report, where),
+            # A credit report carries no decision: our policy makes it.
+            agency_decision="",
+        )
+
+
+def parse_token(response: httpx.Response) -> tuple[str, float]:
+    """Read ``access_token`` and ``expires_in`` (seconds) from a token answer.
+
+    ``issued_at`` is Equifax's clock, not ours, so the lifetime counts from receipt.
+    Raises ``ValueError`` if the answer is not usable; the auth flow turns that into
+    :class:`~agencies.errors.UnusableResponse`.
+    """
+    data = response.json()
+    if not isinstance(data, dict):
+        raise ValueError("token answer is not a JSON object")
+    token = data.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise ValueError("token answer has no access_token")
+    token_type = data.get("token_type", "Bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise ValueError(f"token answer is of type {token_type!r}, not Bearer")
+    raw = data.get("expires_in")
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError("token answer has no expires_in")
+    lifetime = float(raw)
+    if not lifetime > 0:
+        raise ValueError("token answer has no positive expires_in")
+    return token, lifetime
+
+
+def build_report_body(
+    request: SearchRequest, *, member_number: str, security_code: str, purpose_code: str
+) -> dict[str, Any]:
+    """The credit report request for one search (see AGENCIES.md for the shape)."""
+    person = request.person
+    return {
+        "consumers": {
+            "name": [
+                {
+                    "identifier": "current",
+                    "firstName": person.forename,
+                    "middleName": person.middle_names,
+                    "lastName": person.surname,
+                }
+            ],
+            "dateOfBirth": to_efx_date(person.date_of_birth),
+            "addresses": [
+                wire_address(address, "current" if i == 0 else "former")
+                for i, address in enumerate(person.addresses)
+            ],
+        },
+        # Equifax echoes it as customerReferenceNumber, so a retry is recognised.
+        "customerReferenceIdentifier": request.client_ref,
+        "customerConfiguration": {
+            "memberNumber": member_number,
+            "securityCode": security_code,
+            "endUserInformation": {"permissiblePurposeCode": purpose_code},
+            "models": [{"identifier": SCORE_MODEL}],
+        },
+    }
+
+
+def wire_address(address: Address, identifier: str) -> dict[str, str]:
+    """One report address: a leading house number is split from its street; a line without
+    one is a house name (UK addresses often have both)."""
+    line1 = address.line1.strip()
+    line2 = address.line2.strip()
+    wire: dict[str, str] = {"identifier": identifier}
+    numbered = _NUMBERED_LINE.match(line1)
+    if numbered:
+        wire["houseNumber"], wire["streetName"] = numbered.group(1), numbered.group(2)
+        if line2:
+            wire["locality"] = line2
+    else:
+        # "Rose Cottage" / "4 Mill Lane", "Flat 2, Mill House" / "Mill Lane".
+        wire["houseName"] = line1
+        numbered = _NUMBERED_LINE.match(line2)
+        if numbered:
+            wire["houseNumber"], wire["streetName"] = numbered.group(1), numbered.group(2)
+        elif line2:
+            wire["streetName"] = line2
+    wire["city"] = address.town
+    wire["zip"] = address.postcode
+    return wire
+
+
+# -- reading the report: every wrong shape becomes BadShape with the path in it -------------
+
+
+def _efx_date(o: Mapping[str, Any], key: str, where: str) -> date:
+    value = text(o, key, where)
+    try:
+        return from_efx_date(value)
+    except ValueError:
+        raise BadShape(f"{where}.{key} {value!r} is not a DDMMYYYY date") from None
+
+
+def _objects(o: Mapping[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    """A required list of objects (an absent list is not read as "none on file")."""
+    return [obj(item, f"{where}.{key}[{i}]") for i, item in enumerate(array(o, key, where))]
+
+
+def _score(report: Mapping[str, Any], where: str) -> int:
+    for i, model in enumerate(_objects(report, "models", where)):
+        at = f"{where}.models[{i}]"
+        if text(model, "type", at) == MODEL_TYPE_SCORE:
+            score = count(field(model, "score", at), f"{at}.score")
+            if score > MAX_SCORE:
+                raise BadShape(f"{at}.score {score} is outside 0-{MAX_SCORE}")
+            return score
+    raise BadShape(f"{where}.models has no {MODEL_TYPE_SCORE} model")
+
+
+def _identity_result(report: Mapping[str, Any], where: str) -> str:
+    scan = obj(field(report, "identityScan", where), f"{where}.identityScan")
+    result = text(scan, "result", f"{where}.identityScan").strip().upper()
+    if result not in IDENTITY_RESULTS:
+        raise BadShape(f"{where}.identityScan.result {result!r} is not PASS, REFER or FAIL")
+    return result
+
+
+def _insolvency_current(report: Mapping[str, Any], where: str) -> bool:
+    current = False
+    for i, insolvency in enumerate(_objects(report, "insolvencies", where)):
+        at = f"{where}.insolvencies[{i}]"
+        status = text(insolvency, "status", at).strip().lower()
+        if status not in INSOLVENCY_STATUSES:
+            raise BadShape(f"{at}.status {status!r} is not a known insolvency status")
+        current = current or status == INSOLVENCY_CURRENT
+    return current
+
+
+def _hard_searches(report: Mapping[str, Any], where: str, report_date: date) -> tuple[int, int]:
+    """Hard footprints in the last 3 and 12 calendar months, counted from their dates.
+
+    Counting from the dates (not a summary count) means the windows are ours and the same at
+    every bureau: a search on the day exactly three months before the report still counts.
+    """
+    recent_from = months_before(report_date, RECENT_MONTHS)
+    year_from = months_before(report_date, YEAR_MONTHS)
+    recent = year = 0
+    for i, search in enumerate(_objects(report, "searches", where)):
+        at = f"{where}.searches[{i}]"
+        kind = text(search, "type", at).strip().upper()
+        if kind not in (FOOTPRINT_HARD, FOOTPRINT_SOFT):
+            raise BadShape(f"{at}.type {kind!r} is neither HARD nor SOFT")
+        searched_on = _efx_date(search, "searchDate", at)
+        if kind == FOOTPRINT_HARD and searched_on >= year_from:
+            year += 1
+            if searched_on >= recent_from:
+                recent += 1
+    return recent, year
+
+
+def _associates(report: Mapping[str, Any], where: str, agency: str) -> tuple[Associate, ...]:
+    associates: list[Associate] = []
+    for i, associate in enumerate(_objects(report, "financialAssociates", where)):
+        at = f"{where}.financialAssociates[{i}]"
+        name = obj(field(associate, "name", at), f"{at}.name")
+        if not text(name, "lastName", f"{at}.name").strip():
+            raise BadShape(f"{at}.name.lastName is empty")
+        parts = (name.get(k) for k in ("firstName", "middleName", "lastName"))
+        full = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+        associates.append(Associate(name=full, source=agency))
+    return tuple(associates)
+
+
+def _cifas_markers(report: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    markers: list[str] = []
+    for i, marker in enumerate(_objects(report, "cifasMarkers", where)):
+        kind = text(marker, "type", f"{where}.cifasMarkers[{i}]").strip()
+        if not kind:
+            raise BadShape(f"{where}.cifasMarkers[{i}].type is empty")
+        markers.append(f"Cifas {kind}")
+    return tuple(dict.fromkeys(markers))
+
+
+# -- the sandbox's Equifax -------------------------------------------------------------------
+
+
+_SANDBOX_TOKEN_PREFIX = "sandbox-efx"
+_SANDBOX_SECRET = "sandbox"
+TOKEN_LIFETIME = 3600
+
+#: status -> (efxErrorCode, description, additionalErrorDetails.code, message)
+_ERRORS: Mapping[int, tuple[str, str, str, str]] = {
+    400: ("400.01", "Invalid JSON", "INVALID_JSON", "The request body could not be parsed"),
+    401: (
+        "401.01",
+        "Invalid or expired access token",
+        "INVALID_TOKEN",
+        "Obtain a new access token and retry",
+    ),
+    403: ("403.01", "Access denied", "ACCESS_DENIED", "Member is not entitled to this product"),
+    429: ("429.01", "Too many requests", "RATE_LIMITED", "Request rate limit exceeded"),
+    500: ("500.01", "Internal server error", "INTERNAL_ERROR", "Unexpected processing error"),
+    503: (
+        "503.01",
+        "Service unavailable",
+        "SERVICE_UNAVAILABLE",
+        "The service is temporarily unavailable",
+    ),
+    504: ("504.01", "Gateway timeout", "GATEWAY_TIMEOUT", "The report service did not answer"),
+}
+
+
+def error_envelope(status: int, code: str, description: str, detail: str, message: str) -> bytes:
+    """Equifax's error envelope, as the gateway and the report service send it."""
+    return json.dumps(
+        {
+            "efxErrorCode": code,
+            "description": description,
+            "additionalErrorDetails": {
+                "status": status,
+                "code": detail,
+                "message": message,
+                "timeStamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            },
+        }
+    ).encode()
+
+
+def _reference(client_ref: str) -> str:
+    # Stable per client reference, so a repeated search gets the same Equifax reference.
+    digits = int(hashlib.sha256(f"equifax:{client_ref}".encode()).hexdigest(), 16) % 10**12
+    return f"EFXUK{digits:012d}"
+
+
+class _Refused(ValueError):
+    """A report request the sandbox cannot serve: the status, code and message to answer."""
+
+    def __init__(self, status: int, code: str, description: str, detail: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.description = status, code, description
+        self.detail, self.message = detail, message
+
+
+def _invalid(message: str) -> _Refused:
+    return _Refused(400, "400.02", "Invalid request", "INVALID_REQUEST", message)
+
+
+class EquifaxSimulator(AgencySimulator):
+    """The sandbox's Equifax: token and credit report endpoints, answering from fixtures."""
+
+    agency = "equifax"
+    content_type = "application/json"
+
+    def routes(self) -> list[SimRoute]:
+        """The OAuth token endpoint and the credit report endpoint."""
+        return [
+            SimRoute("POST", TOKEN_PATH, "token", self._token),
+            SimRoute("POST", REPORT_PATH, "search", self._report),
+        ]
+
+    def error_body(self, status: int) -> bytes:
+        """Equifax's envelope ``{efxErrorCode, description, additionalErrorDetails}``."""
+        code, description, detail, message = _ERRORS.get(
+            status, (f"{status}.01", "Error", "ERROR", "Unexpected error")
+        )
+        return error_envelope(status, code, description, detail, message)
+
+    def _reply(
+        self, status: int, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        return httpx.Response(
+            status, headers={"content-type": self.content_type, **(headers or {})}, content=body
+        )
+
+    def _oauth_error(
+        self, ctx: SimulatorContext, status: int, error: str, why: str
+    ) -> httpx.Response:
+        ctx.record(RecordedCall(self.agency, "token", status=status))
+        body = {"error": error, "error_description": why}
+        return self._reply(status, json.dumps(body).encode())
+
+    async def _token(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            return self._oauth_error(ctx, 400, "invalid_request", "Body must be form-encoded")
+        try:
+            form = parse_qs(request.content.decode("ascii"), strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            return self._oauth_error(ctx, 400, "invalid_request", "Body could not be read")
+        if form.get("grant_type") != ["client_credentials"]:
+            return self._oauth_error(
+                ctx, 400, "unsupported_grant_type", "Only client_credentials is supported"
+            )
+        if form.get("scope") != [SCOPE]:
+            return self._oauth_error(ctx, 400, "invalid_scope", "Requested scope is not granted")
+        if _basic_credentials(request.headers.get("authorization", "")) != (
+            _SANDBOX_SECRET,
+            _SANDBOX_SECRET,
+        ):
+            return self._oauth_error(ctx, 401, "invalid_client", "Client authentication failed")
+        ctx.record(RecordedCall(self.agency, "token", status=200))
+        answer = {
+            "access_token": f"{_SANDBOX_TOKEN_PREFIX}-{uuid.uuid4().hex}",
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME,
+            "issued_at": str(int(datetime.now(UTC).timestamp() * 1000)),
+            "scope": SCOPE,
+        }
+        return self._reply(200, json.dumps(answer).encode())
+
+    async def _report(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        echo = {}
+        if correlation := request.headers.get(CORRELATION_HEADER):
+            echo[CORRELATION_HEADER] = correlation
+        try:
+            sent = _read_report_request(request)
+        except _Refused as refused:
+            ctx.record(RecordedCall(self.agency, "search", status=refused.status))
+            body = error_envelope(
+                refused.status,
+                refused.code,
+                refused.description,
+                refused.detail,
+                refused.message,
+            )
+            return self._reply(refused.status, body, echo)
+        persona = ctx.fixtures.match(sent.surname, sent.date_of_birth)
+        ctx.record_search(sent.client_ref, SEARCH_TYPE_OF_PURPOSE[sent.purpose].value, persona)
+        answer = json.loads(ctx.fixtures.read(self.agency, persona))
+        report = answer["consumers"][REPORT_KEY][0]
+        report["customerReferenceNumber"] = sent.client_ref
+        report["customerNumber"] = sent.member_number
+        report["reportReference"] = _reference(sent.client_ref)
+        report["subjectName"] = {
+            "firstName": sent.forename.upper(),
+            "lastName": sent.surname.upper(),
+        }
+        report["birthDate"] = to_efx_date(sent.date_of_birth)
+        return self._reply(200, json.dumps(answer).encode(), echo)
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """(client id, secret) from an HTTP Basic header, or None if it is not one."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        pair = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = pair.partition(":")
+    return (unquote(client_id), unquote(secret)) if sep else None
+
+
+@dataclass(frozen=True)
+class _ReportRequest:
+    """What the sandbox needs from a report request."""
+
+    client_ref: str
+    purpose: str
+    member_number: str
+    forename: str
+    surname: str
+    date_of_birth: date
+
+
+def _read_report_request(request: httpx.Request) -> _ReportRequest:
+    """Check a report request as Equifax's gateway and service would; raise :class:`_Refused`."""
+    authorization = request.headers.get("authorization", "")
+    if not authorization:
+        raise _Refused(
+            401,
+            "401.03",
+            "Missing mandatory parameter",
+            "MISSING_PARAMETER",
+            "Authorization header is required",
+        )
+    if not authorization.startswith(f"Bearer {_SANDBOX_TOKEN_PREFIX}-"):
+        code, description, detail, message = _ERRORS[401]
+        raise _Refused(401, code, description, detail, message)
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        code, description, detail, message = _ERRORS[400]
+        raise _Refused(400, code, description, detail, message) from None
+    try:
+        return _read_report_body(body)
+    except (KeyError, TypeError, IndexError) as exc:
+        raise _invalid(f"Mandatory field missing: {exc}") from None
+
+
+def _read_report_body(body: Any) -> _ReportRequest:
+    client_ref = _required(body, "customerReferenceIdentifier")
+    config = body["customerConfiguration"]
+    member_number = _required(config, "memberNumber")
+    security_code = _required(config, "securityCode")
+    purpose = _required(config["endUserInformation"], "permissiblePurposeCode")
+    if purpose not in SEARCH_TYPE_OF_PURPOSE:
+        raise _invalid(f"Unknown permissiblePurposeCode {purpose!r}")
+    if not isinstance(config["models"], list) or not config["models"]:
+        raise _invalid("customerConfiguration.models must name at least one model")
+    consumers = body["consumers"]
+    name = consumers["name"][0]
+    surname = _required(name, "lastName")
+    forename = _required(name, "firstName")
+    try:
+        date_of_birth = from_efx_date(_required(consumers, "dateOfBirth"))
+    except ValueError:
+        raise _invalid("consumers.dateOfBirth must be DDMMYYYY") from None
+    addresses = consumers["addresses"]
+    if not isinstance(addresses, list) or not addresses:
+        raise _invalid("consumers.addresses must list the current address")
+    for address in addresses:
+        _required(address, "zip")
+        _required(address, "city")
+    if (member_number, security_code) != (_SANDBOX_SECRET, _SANDBOX_SECRET):
+        code, description, detail, message = _ERRORS[403]
+        raise _Refused(403, code, description, detail, message)
+    return _ReportRequest(client_ref, purpose, member_number, forename, surname, date_of_birth)
+
+
+def _required(o: Any, key: str) -> str:
+    value = o[key]
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(f"{key} is required")
+    return value
