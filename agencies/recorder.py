@@ -76,6 +76,10 @@ def replacements(identity: Person, persona: Persona) -> list[tuple[str, str]]:
     )
     for i, a in enumerate(identity.addresses):
         pairs += [(a.line1, f"{i + 1} Sample Street"), (a.town, "Sampletown")]
+        # Agencies often answer with the house number split from the street name.
+        number, _, street = a.line1.partition(" ")
+        if number[:1].isdigit() and street:
+            pairs.append((street, "Sample Street"))
         if a.line2:
             pairs.append((a.line2, ""))
         pairs += [(a.postcode, "ZZ1 1ZZ"), (a.postcode.replace(" ", ""), "ZZ11ZZ")]
