@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from agencies.auth import ApiKeyAuth
 from agencies.contract import (
     AgencyAdapter,
     AgencyKind,
@@ -27,7 +28,18 @@ from agencies.contract import (
     SearchType,
 )
 from agencies.errors import UnusableResponse
-from agencies.http import HttpPolicy
+from agencies.parsing import (
+    BadShape,
+    array,
+    describe_json_error,
+    field,
+    iso_date,
+    json_answer,
+    json_body,
+    obj,
+    reading,
+    text,
+)
 from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
 
 SEARCH_PATH = "/nfd/v2/search"
@@ -50,20 +62,12 @@ CATEGORY_OF_CASE_TYPE: Mapping[str, str] = {v: k for k, v in FRAUD_CATEGORIES.it
 RESULT_PASSED = "passed"
 RESULT_REVIEW = "review"
 _PROTECTIVE_REGISTRATION = "protective registration"
-_MAX_DETAIL = 200
+_ACCEPT_JSON: Mapping[str, str] = {"Accept": "application/json"}
 
 
 def describe_error(response: httpx.Response) -> str:
     """A short description of a Cifas error answer ``{"error": {"code", "message"}}``."""
-    try:
-        data = response.json()
-    except ValueError:
-        return ""
-    error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict):
-        return ""
-    parts = [str(error.get(k, "")) for k in ("code", "message")]
-    return " ".join(p for p in parts if p)[:_MAX_DETAIL]
+    return describe_json_error(response, "error.code", "error.message")
 
 
 def case_type_of(description: str, category: str) -> str:
@@ -72,9 +76,9 @@ def case_type_of(description: str, category: str) -> str:
     An unknown description is kept as given rather than dropped: a match Cifas reports must
     reach the policy even if its category is new to us.
     """
-    text = description.strip().casefold()
+    described = description.strip().casefold()
     for case_type in FRAUD_CATEGORIES.values():
-        if text.startswith(case_type.casefold()):
+        if described.startswith(case_type.casefold()):
             return case_type
     return FRAUD_CATEGORIES.get(category.strip(), description.strip())
 
@@ -111,25 +115,18 @@ class CifasAdapter(AgencyAdapter):
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_number")
 
     @classmethod
-    def default_policy(cls) -> HttpPolicy:
-        """Like Experian's: connect 3 s; a fraud search answers faster, so read 5 s."""
-        return HttpPolicy(connect_timeout=3.0, read_timeout=5.0)
-
-    @classmethod
     def simulator(cls) -> CifasSimulator:
         """The sandbox's Cifas, answering from ``fixtures/cifas/``."""
         return CifasSimulator()
 
+    @classmethod
+    def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
+        """The member's API key in ``X-API-Key`` on every call (a static key: no refresh)."""
+        return ApiKeyAuth(API_KEY_HEADER, credentials.get("api_key", ""))
+
     def purpose_code(self, request: SearchRequest) -> str:
         """Every Cifas search is a National Fraud Database search: ``NFD``."""
         return PURPOSE_CODE
-
-    def _headers(self) -> dict[str, str]:
-        # The API key is a static credential, so a plain header is enough (no token flow).
-        return {
-            API_KEY_HEADER: self.client.credentials.get("api_key", ""),
-            "Accept": "application/json",
-        }
 
     async def search(self, request: SearchRequest) -> FraudResult:
         """Search the National Fraud Database for the applicant; map cases to matches."""
@@ -140,7 +137,7 @@ class CifasAdapter(AgencyAdapter):
             "applicant": wire_applicant(request.person),
         }
         response = await self.client.request(
-            "POST", SEARCH_PATH, json=body, headers=self._headers(), describe_error=describe_error
+            "POST", SEARCH_PATH, json=body, headers=_ACCEPT_JSON, describe_error=describe_error
         )
         return self.read_search_answer(response, request.client_ref)
 
@@ -158,59 +155,48 @@ class CifasAdapter(AgencyAdapter):
             "evidenceSummary": case.evidence_summary,
         }
         response = await self.client.request(
-            "POST", CASES_PATH, json=body, headers=self._headers(), describe_error=describe_error
+            "POST", CASES_PATH, json=body, headers=_ACCEPT_JSON, describe_error=describe_error
         )
-        try:
-            data = _obj(json.loads(response.content), "answer")
-            reference = _text(data, "casereferenceno", "answer")
-        except ValueError as exc:
-            raise UnusableResponse(self.name, f"filing answer is unusable: {exc}") from None
+        with reading(self.name):
+            data = obj(json_body(response), "filing answer")
+            reference = text(data, "casereferenceno", "filing answer")
         if not reference:
             raise UnusableResponse(self.name, "filing answer has an empty casereferenceno")
         return reference
 
     def read_search_answer(self, response: httpx.Response, client_ref: str) -> FraudResult:
         """Map a search answer to a :class:`FraudResult`; raise if it cannot be used."""
-        try:
-            data = json.loads(response.content)
-        except ValueError as exc:
-            raise UnusableResponse(self.name, f"answer is not valid JSON ({exc})") from None
-        try:
+        data = json_answer(self.name, response)
+        with reading(self.name):
             return self._map(data, client_ref)
-        except _BadShape as exc:
-            raise UnusableResponse(
-                self.name, f"answer is not a Cifas search result: {exc}"
-            ) from None
 
     def _map(self, data: Any, client_ref: str) -> FraudResult:
-        root = _obj(data, "answer")
-        echoed = _text(root, "memberSearchReference", "answer")
+        root = obj(data, "answer")
+        echoed = text(root, "memberSearchReference", "answer")
         if echoed != client_ref:
             # An answer for another search must never be stored against this one.
             raise UnusableResponse(
                 self.name, f"answer is for memberSearchReference {echoed!r}, not {client_ref!r}"
             )
-        search_ref = _text(root, "searchReference", "answer")
+        search_ref = text(root, "searchReference", "answer")
         if not search_ref:
-            raise _BadShape("searchReference is empty")
-        result = _text(root, "result", "answer")
+            raise BadShape("searchReference is empty")
+        result = text(root, "result", "answer")
         if result not in (RESULT_PASSED, RESULT_REVIEW):
-            raise _BadShape(f"result {result!r} is neither passed nor review")
-        raw_cases = _field(root, "cases", "answer")
-        if not isinstance(raw_cases, list):
-            raise _BadShape("cases is not a list")
+            raise BadShape(f"result {result!r} is neither passed nor review")
+        raw_cases = array(root, "cases", "answer")
 
-        registration = _obj(
-            _field(root, "protectiveRegistration", "answer"), "protectiveRegistration"
+        registration = obj(
+            field(root, "protectiveRegistration", "answer"), "protectiveRegistration"
         )
-        registered = _field(registration, "registered", "protectiveRegistration")
+        registered = field(registration, "registered", "protectiveRegistration")
         if not isinstance(registered, bool):
-            raise _BadShape("protectiveRegistration.registered is not true or false")
+            raise BadShape("protectiveRegistration.registered is not true or false")
 
         matches: list[FraudMatch] = []
         for i, item in enumerate(raw_cases):
-            case = _obj(item, f"cases[{i}]")
-            description = _text(case, "frauddesc", f"cases[{i}]")
+            case = obj(item, f"cases[{i}]")
+            description = text(case, "frauddesc", f"cases[{i}]")
             # A Protective Registration is a victim's marker, never fraud by the person, even
             # if it arrives listed among the cases.
             if _PROTECTIVE_REGISTRATION in description.casefold():
@@ -221,7 +207,7 @@ class CifasAdapter(AgencyAdapter):
         # "passed" with cases, or "review" with nothing to review, is a contradiction: never
         # guess which half is right.
         if (result == RESULT_REVIEW) != bool(matches or registered):
-            raise _BadShape(
+            raise BadShape(
                 f"result {result!r} contradicts {len(matches)} case(s) and "
                 f"protective registration {registered}"
             )
@@ -235,61 +221,23 @@ class CifasAdapter(AgencyAdapter):
 
 
 def _match(case: Mapping[str, Any], where: str) -> FraudMatch:
-    reference = _text(case, "casereferenceno", where)
+    reference = text(case, "casereferenceno", where)
     if not reference:
-        raise _BadShape(f"{where}.casereferenceno is empty")
-    category = _text(case, "fraudcategory", where)
-    case_type = case_type_of(_text(case, "frauddesc", where), category)
+        raise BadShape(f"{where}.casereferenceno is empty")
+    category = text(case, "fraudcategory", where)
+    case_type = case_type_of(text(case, "frauddesc", where), category)
     if not case_type:
-        raise _BadShape(f"{where} has neither a known fraudcategory nor a frauddesc")
+        raise BadShape(f"{where} has neither a known fraudcategory nor a frauddesc")
     return FraudMatch(
         case_ref=reference,
-        member=_text(case, "membername", where) or _text(case, "membernumber", where),
+        member=text(case, "membername", where) or text(case, "membernumber", where),
         case_type=case_type,
         category=category,
         # Lower case, as the contract's examples ("applicant", "victim", "facility holder").
-        subject_role=_text(case, "subjectrole", where).strip().lower(),
-        input_date=_date(case, "inputdate", where),
-        expiry_date=_date(case, "expirydate", where),
+        subject_role=text(case, "subjectrole", where).strip().lower(),
+        input_date=iso_date(case, "inputdate", where),
+        expiry_date=iso_date(case, "expirydate", where),
     )
-
-
-# -- reading JSON defensively: every wrong shape becomes _BadShape with the path in it -------
-
-
-class _BadShape(ValueError):
-    """The answer is JSON but not the shape we asked for."""
-
-
-def _obj(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _BadShape(f"{where} is not an object")
-    return value
-
-
-def _field(obj: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        raise _BadShape(f"{where}.{key} is missing")
-    return obj[key]
-
-
-def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
-    value = _field(obj, key, where)
-    if not isinstance(value, str):
-        raise _BadShape(f"{where}.{key} is not a string")
-    return value
-
-
-def _date(obj: Mapping[str, Any], key: str, where: str) -> date | None:
-    value = obj.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise _BadShape(f"{where}.{key} is not a date")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _BadShape(f"{where}.{key} {value!r} is not a YYYY-MM-DD date") from None
 
 
 # -- the sandbox's Cifas ---------------------------------------------------------------------

@@ -32,7 +32,18 @@ from agencies.contract import (
     SearchType,
 )
 from agencies.errors import PermanentAgencyError, UnusableResponse
-from agencies.http import HttpPolicy
+from agencies.parsing import (
+    MAX_ERROR_DETAIL,
+    BadShape,
+    array,
+    count,
+    describe_json_error,
+    field,
+    json_answer,
+    obj,
+    reading,
+    text,
+)
 from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
 
 TOKEN_PATH = "/oauth2/v1/token"
@@ -91,7 +102,6 @@ _CHANNEL_SOURCES: Mapping[str, str] = {
 }
 # "10 High Street", "10a High Street", "10-12 High Street", "10, High Street".
 _NUMBERED_LINE = re.compile(r"^(\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?),?\s+(\S.*)$")
-_MAX_DETAIL = 200
 
 
 def score_band(score: int) -> ScoreBand:
@@ -108,22 +118,9 @@ def describe_error(response: httpx.Response) -> str:
     CrossCore errors come as a ``responseHeader`` with ``responseType`` ERROR; the API
     gateway in front of it (token, throttling, auth) answers ``{"errors": [...]}``.
     """
-    try:
-        data = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(data, dict):
-        return ""
-    header = data.get("responseHeader")
-    if isinstance(header, dict):
-        parts = [str(header.get(k, "")) for k in ("responseCode", "responseMessage")]
-        return " ".join(p for p in parts if p)[:_MAX_DETAIL]
-    errors = data.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        first = errors[0]
-        parts = [str(first.get(k, "")) for k in ("errorType", "message")]
-        return ": ".join(p for p in parts if p)[:_MAX_DETAIL]
-    return ""
+    return describe_json_error(
+        response, "responseHeader.responseCode", "responseHeader.responseMessage"
+    ) or describe_json_error(response, "errors.0.errorType", "errors.0.message", sep=": ")
 
 
 class ExperianAdapter(AgencyAdapter):
@@ -139,11 +136,6 @@ class ExperianAdapter(AgencyAdapter):
         "client_secret",
         "tenant_id",
     )
-
-    @classmethod
-    def default_policy(cls) -> HttpPolicy:
-        """Experian's public client timeouts: connect 3 s, response 6 s."""
-        return HttpPolicy(connect_timeout=3.0, read_timeout=6.0)
 
     @classmethod
     def simulator(cls) -> ExperianSimulator:
@@ -205,51 +197,44 @@ class ExperianAdapter(AgencyAdapter):
 
     def read_answer(self, response: httpx.Response, client_ref: str) -> CreditResult:
         """Map a CrossCore answer to the contract; raise an agency error if it is unusable."""
-        try:
-            data = json.loads(response.content)
-        except ValueError as exc:
-            # Covers garbage, truncated bodies and bad encodings alike.
-            raise UnusableResponse(self.name, f"answer is not valid JSON ({exc})") from None
-        try:
+        # Garbage, truncated bodies and bad encodings alike are "not valid JSON".
+        data = json_answer(self.name, response)
+        with reading(self.name):
             return self._map(data, client_ref)
-        except _BadShape as exc:
-            raise UnusableResponse(
-                self.name, f"answer is not a CrossCore decision: {exc}"
-            ) from None
 
     def _map(self, data: Any, client_ref: str) -> CreditResult:
-        root = _obj(data, "answer")
-        header = _obj(_field(root, "responseHeader", "answer"), "responseHeader")
+        root = obj(data, "answer")
+        header = obj(field(root, "responseHeader", "answer"), "responseHeader")
         if header.get("responseType") == "ERROR":
             self._raise_error(header)
-        echoed = _text(header, "clientReferenceId", "responseHeader")
+        echoed = text(header, "clientReferenceId", "responseHeader")
         if echoed != client_ref:
             # An answer for another search must never be stored against this one.
             raise UnusableResponse(
                 self.name, f"answer is for clientReferenceId {echoed!r}, not {client_ref!r}"
             )
-        agency_ref = _text(header, "expRequestId", "responseHeader")
+        agency_ref = text(header, "expRequestId", "responseHeader")
         if not agency_ref:
-            raise _BadShape("responseHeader.expRequestId is empty")
-        overall = _obj(_field(header, "overallResponse", "responseHeader"), "overallResponse")
-        decision = _text(overall, "decision", "overallResponse")
+            raise BadShape("responseHeader.expRequestId is empty")
+        overall = obj(field(header, "overallResponse", "responseHeader"), "overallResponse")
+        decision = text(overall, "decision", "overallResponse")
 
-        payload = _obj(_field(root, "clientResponsePayload", "answer"), "clientResponsePayload")
+        payload = obj(field(root, "clientResponsePayload", "answer"), "clientResponsePayload")
         elements = [
-            _obj(item, f"decisionElements[{i}]")
-            for i, item in enumerate(_list(payload, "decisionElements", "clientResponsePayload"))
+            obj(item, f"decisionElements[{i}]")
+            for i, item in enumerate(array(payload, "decisionElements", "clientResponsePayload"))
         ]
         credit = _element(elements, CREDIT_SERVICE)
         identity = _element(elements, IDENTITY_SERVICE)
 
-        score = _count(_field(credit, "score", CREDIT_SERVICE), f"{CREDIT_SERVICE}.score")
+        score = count(field(credit, "score", CREDIT_SERVICE), f"{CREDIT_SERVICE}.score")
         if score > 999:
-            raise _BadShape(f"{CREDIT_SERVICE}.score {score} is outside 0-999")
+            raise BadShape(f"{CREDIT_SERVICE}.score {score} is outside 0-999")
         counts = _name_values(credit, "dataCounts", CREDIT_SERVICE)
         missing = [name for name in REQUIRED_COUNTS if name not in counts]
         if missing:
-            raise _BadShape(f"{CREDIT_SERVICE}.dataCounts lacks {', '.join(missing)}")
-        number = {name: _count(counts[name], f"dataCounts.{name}") for name in REQUIRED_COUNTS}
+            raise BadShape(f"{CREDIT_SERVICE}.dataCounts lacks {', '.join(missing)}")
+        number = {name: count(counts[name], f"dataCounts.{name}") for name in REQUIRED_COUNTS}
 
         associates = tuple(
             Associate(name=str(value), source=self.name)
@@ -264,7 +249,7 @@ class ExperianAdapter(AgencyAdapter):
             score_band=score_band(score),
             # The identity element decides: ACCEPT means name, date of birth and address
             # were authenticated against primary data; anything else needs validation.
-            identity_verified=_text(identity, "decision", IDENTITY_SERVICE) == "ACCEPT",
+            identity_verified=text(identity, "decision", IDENTITY_SERVICE) == "ACCEPT",
             judgments=number[COUNT_JUDGMENTS],
             insolvency_current=number[COUNT_INSOLVENCY] > 0,
             defaults=number[COUNT_DEFAULTS],
@@ -277,7 +262,7 @@ class ExperianAdapter(AgencyAdapter):
 
     def _raise_error(self, header: Mapping[str, Any]) -> None:
         code = str(header.get("responseCode", ""))
-        message = str(header.get("responseMessage", ""))[:_MAX_DETAIL]
+        message = str(header.get("responseMessage", ""))[:MAX_ERROR_DETAIL]
         detail = f"{code} {message}".strip() or "no detail"
         if code.startswith(REJECTED_CODE_PREFIX):
             raise PermanentAgencyError(self.name, f"request refused: {detail}")
@@ -382,91 +367,44 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# -- reading JSON defensively: every wrong shape becomes _BadShape with the path in it -------
+# -- reading the CrossCore answer ------------------------------------------------------------
 
 
-class _BadShape(ValueError):
-    """The answer is JSON but not the shape we asked for."""
-
-
-def _obj(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _BadShape(f"{where} is not an object")
-    return value
-
-
-def _field(obj: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        raise _BadShape(f"{where}.{key} is missing")
-    return obj[key]
-
-
-def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
-    value = _field(obj, key, where)
-    if not isinstance(value, str):
-        raise _BadShape(f"{where}.{key} is not a string")
-    return value
-
-
-def _list(obj: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> list[Any]:
-    if optional and obj.get(key) is None:
-        return []
-    value = _field(obj, key, where)
-    if not isinstance(value, list):
-        raise _BadShape(f"{where}.{key} is not a list")
-    return value
-
-
-def _count(value: Any, where: str) -> int:
-    # bool is an int in Python, but "true" is not a count.
-    if isinstance(value, bool):
-        raise _BadShape(f"{where} is not a whole number")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value)
-    else:
-        raise _BadShape(f"{where} is not a whole number")
-    if number < 0:
-        raise _BadShape(f"{where} is negative")
-    return number
-
-
-def _pairs(obj: Mapping[str, Any], key: str, where: str) -> list[tuple[str, Any]]:
+def _pairs(parent: Mapping[str, Any], key: str, where: str) -> list[tuple[str, Any]]:
     pairs = []
-    for i, item in enumerate(_list(obj, key, where, optional=True)):
-        entry = _obj(item, f"{where}.{key}[{i}]")
-        pairs.append((_text(entry, "name", f"{where}.{key}[{i}]"), entry.get("value")))
+    for i, item in enumerate(array(parent, key, where, optional=True)):
+        entry = obj(item, f"{where}.{key}[{i}]")
+        pairs.append((text(entry, "name", f"{where}.{key}[{i}]"), entry.get("value")))
     return pairs
 
 
-def _name_values(obj: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
-    _field(obj, key, where)
-    return dict(_pairs(obj, key, where))
+def _name_values(parent: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    field(parent, key, where)
+    return dict(_pairs(parent, key, where))
 
 
 def _element(elements: list[dict[str, Any]], service: str) -> dict[str, Any]:
     for element in elements:
         if element.get("serviceName") == service:
-            for i, item in enumerate(_list(element, "warningsErrors", service, optional=True)):
-                problem = _obj(item, f"{service}.warningsErrors[{i}]")
+            for i, item in enumerate(array(element, "warningsErrors", service, optional=True)):
+                problem = obj(item, f"{service}.warningsErrors[{i}]")
                 if problem.get("responseType") == "ERROR":
-                    detail = str(problem.get("responseMessage", ""))[:_MAX_DETAIL]
-                    raise _BadShape(f"{service} element failed: {detail}")
+                    detail = str(problem.get("responseMessage", ""))[:MAX_ERROR_DETAIL]
+                    raise BadShape(f"{service} element failed: {detail}")
             return element
-    raise _BadShape(f"no {service} decision element")
+    raise BadShape(f"no {service} decision element")
 
 
 def _fraud_markers(elements: list[dict[str, Any]]) -> tuple[str, ...]:
     markers: list[str] = []
     for element in elements:
         where = str(element.get("serviceName", "element"))
-        for i, item in enumerate(_list(element, "rules", where, optional=True)):
-            rule = _obj(item, f"{where}.rules[{i}]")
-            rule_id = _text(rule, "ruleId", f"{where}.rules[{i}]")
+        for i, item in enumerate(array(element, "rules", where, optional=True)):
+            rule = obj(item, f"{where}.rules[{i}]")
+            rule_id = text(rule, "ruleId", f"{where}.rules[{i}]")
             score = rule.get("ruleScore", 0)
             if isinstance(score, bool) or not isinstance(score, int | float):
-                raise _BadShape(f"{where}.rules[{i}].ruleScore is not a number")
+                raise BadShape(f"{where}.rules[{i}].ruleScore is not a number")
             # A rule counts as triggered when its score is above 0.
             if score > 0 and rule_id.upper().startswith(CIFAS_RULE_PREFIX):
                 markers.append(rule_id)

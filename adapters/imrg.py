@@ -33,8 +33,17 @@ from agencies.contract import (
     SearchType,
 )
 from agencies.errors import PermanentAgencyError, UnusableResponse
-from agencies.http import HttpPolicy
-from agencies.parsing import BadShape, array, field, iso_date, json_body, obj, reading, text
+from agencies.parsing import (
+    BadShape,
+    array,
+    describe_json_error,
+    field,
+    iso_date,
+    json_body,
+    obj,
+    reading,
+    text,
+)
 from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
 
 SEARCH_PATH = "/alerts/search"
@@ -60,20 +69,10 @@ IDENTIFIER_TYPES: Mapping[str, IdentifierType] = {
     "device": "device",
 }
 
-_MAX_DETAIL = 200
-
 
 def describe_error(response: httpx.Response) -> str:
     """A short description of an error answer ``{"error": {"code", "message"}}``."""
-    try:
-        data = response.json()
-    except ValueError:
-        return ""
-    error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict):
-        return ""
-    parts = [str(error.get(k) or "") for k in ("code", "message")]
-    return " ".join(p for p in parts if p)[:_MAX_DETAIL]
+    return describe_json_error(response, "error.code", "error.message")
 
 
 def searched_address(request: SearchRequest) -> Address:
@@ -124,11 +123,6 @@ class ImrgAdapter(AgencyAdapter):
     kind: ClassVar[AgencyKind] = AgencyKind.ALERT
     sandbox_base_url: ClassVar[str] = "https://sandbox.imrg.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_id")
-
-    @classmethod
-    def default_policy(cls) -> HttpPolicy:
-        """A small lookup service in the order flow: connect 3 s, read 4 s."""
-        return HttpPolicy(connect_timeout=3.0, read_timeout=4.0)
 
     @classmethod
     def simulator(cls) -> ImrgSimulator:

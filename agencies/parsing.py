@@ -28,6 +28,8 @@ from agencies.errors import UnusableResponse
 
 #: Answers are capped by the HTTP policy already; XML gets its own, smaller bound too.
 MAX_XML_BYTES = 1_000_000
+#: How much of an agency's own error text goes into an error message.
+MAX_ERROR_DETAIL = 200
 
 
 class BadShape(ValueError):
@@ -60,6 +62,45 @@ def json_body(response: httpx.Response) -> Any:
         return json.loads(text_body(response))
     except json.JSONDecodeError as exc:
         raise BadShape(f"body is not JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def json_answer(agency: str, response: httpx.Response) -> Any:
+    """The body parsed as JSON, for adapters that report a body that is not JSON at all
+    (``answer is not valid JSON: ...``) apart from JSON of the wrong shape (:func:`reading`)."""
+    try:
+        return json_body(response)
+    except BadShape as exc:
+        raise UnusableResponse(agency, f"answer is not valid JSON: {exc}") from None
+
+
+def describe_json_error(
+    response: httpx.Response, *paths: str, sep: str = " ", limit: int = MAX_ERROR_DETAIL
+) -> str:
+    """A short description of a JSON error answer, for an agency error's message.
+
+    Each path is ``.``-separated keys (a number indexes a list), e.g. ``error.code`` and
+    ``error.message`` for ``{"error": {"code", "message"}}``. The values found are joined
+    with ``sep``; a missing or empty value (null, ``""``, 0) is left out, and a body that is
+    not JSON or has none of the paths describes as ``""``. For ``describe_error`` hooks.
+    """
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    parts = [str(_at(data, path) or "") for path in paths]
+    return sep.join(p for p in parts if p)[:limit]
+
+
+def _at(data: Any, path: str) -> Any:
+    """The value at a ``.``-separated path, or None where the path does not lead anywhere."""
+    for key in path.split("."):
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and key.isdigit() and int(key) < len(data):
+            data = data[int(key)]
+        else:
+            return None
+    return data
 
 
 def xml_body(response: httpx.Response, *, max_bytes: int = MAX_XML_BYTES) -> Element:

@@ -19,6 +19,7 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "cifas": "adapters.cifas:CifasAdapter",
     "imrg": "adapters.imrg:ImrgAdapter",
     "equifax": "adapters.equifax:EquifaxAdapter",
+    "callcredit": "adapters.callcredit:CallcreditAdapter",
 }
 
 #: The order in which credit reference agencies are tried.

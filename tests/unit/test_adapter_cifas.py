@@ -1,6 +1,6 @@
 """The Cifas adapter against the sandbox: search, protective registration, filing and faults.
 
-Every test builds its own sandbox through ``build_agencies`` (no network) with tiny backoffs.
+Every test builds its own sandbox through the adapter harness (no network, tiny backoffs).
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import copy
 import json
 from collections.abc import Callable, Mapping
 from datetime import date
-from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -23,16 +22,8 @@ from adapters.cifas import (
     case_type_of,
     describe_error,
 )
-from agencies.config import Agencies, AgencySettings, build_agencies
-from agencies.contract import (
-    Address,
-    FraudCase,
-    FraudMatch,
-    FraudResult,
-    Person,
-    SearchRequest,
-    SearchType,
-)
+from agencies.config import Agencies
+from agencies.contract import FraudCase, FraudMatch, FraudResult, SearchRequest, SearchType
 from agencies.errors import (
     AgencyError,
     AuthenticationFailed,
@@ -41,64 +32,20 @@ from agencies.errors import (
     UnusableResponse,
 )
 from agencies.http import AgencyClient
-from agencies.sandbox import Sandbox, default_fixtures
+from agencies.sandbox import default_fixtures
 from fixtures import FIXTURES_DIR
-
-FAST: dict[str, float | int] = {"backoff_initial": 0.001, "backoff_max": 0.01}
-
-ADDRESSES = (
-    Address(line1="10 High Street", town="Leeds", postcode="LS1 4AP", from_date=date(2021, 6, 1)),
-    Address(
-        line1="4 Mill Lane",
-        town="York",
-        postcode="YO1 7HH",
-        from_date=date(2016, 2, 1),
-        to_date=date(2021, 5, 31),
-    ),
-)
+from tests import adapter_harness
+from tests.adapter_harness import FAST, person, run_searches, sandbox_of, sent
 
 
 def build(**policy: float | int) -> Agencies:
     """Sandboxed agencies with fast quick retries and any policy changes for Cifas."""
-    return build_agencies(AgencySettings(policy_overrides={"cifas": {**FAST, **policy}}))
-
-
-def sandbox_of(agencies: Agencies) -> Sandbox:
-    """The sandbox behind sandboxed agencies."""
-    assert agencies.sandbox is not None
-    return agencies.sandbox
-
-
-def person(key: str | None) -> Person:
-    """The persona with that key, or (None) an applicant who matches no persona."""
-    if key is None:
-        forename, surname, dob = "Jane", "Doe", date(1985, 3, 14)
-    else:
-        persona = default_fixtures().persona(key)
-        forename, surname, dob = persona.forename, persona.surname, persona.date_of_birth
-    return Person(
-        forename=forename,
-        surname=surname,
-        date_of_birth=dob,
-        email=f"{forename.lower()}@example.com",
-        phone="+447700900123",
-        addresses=ADDRESSES,
-        ip="203.0.113.7",
-    )
+    return adapter_harness.build("cifas", faults=None, latency=None, **policy)
 
 
 def search_request(key: str | None = "alice", *, client_ref: str = "CHK-1:cifas") -> SearchRequest:
     """A fraud search for one persona."""
-    return SearchRequest(
-        client_ref=client_ref,
-        search_type=SearchType.FRAUD,
-        purpose="new_order",
-        person=person(key),
-        product_code="MOBILE-24M",
-        credit_amount=Decimal("720.00"),
-        term_months=24,
-        channel="online",
-    )
+    return adapter_harness.search_request(key, client_ref=client_ref, search_type=SearchType.FRAUD)
 
 
 def cifas(agencies: Agencies) -> CifasAdapter:
@@ -110,14 +57,9 @@ def cifas(agencies: Agencies) -> CifasAdapter:
 
 def search(agencies: Agencies, *requests: SearchRequest) -> list[FraudResult]:
     """Run the searches one after another in one event loop, then close the clients."""
-
-    async def go() -> list[FraudResult]:
-        try:
-            return [await cifas(agencies).search(r) for r in requests]
-        finally:
-            await agencies.aclose()
-
-    return asyncio.run(go())
+    results = run_searches(agencies, "cifas", *requests)
+    assert all(isinstance(r, FraudResult) for r in results)
+    return cast(list[FraudResult], results)
 
 
 def file_cases(agencies: Agencies, *cases: FraudCase) -> list[str]:
@@ -130,15 +72,6 @@ def file_cases(agencies: Agencies, *cases: FraudCase) -> list[str]:
             await agencies.aclose()
 
     return asyncio.run(go())
-
-
-def received(sandbox: Sandbox, path: str) -> list[httpx.Request]:
-    """Requests the sandbox's Cifas received on one path."""
-    return [
-        call.request
-        for call in sandbox.router.calls
-        if call.request.url.host == "sandbox.cifas.test" and call.request.url.path == path
-    ]
 
 
 # -- personas -------------------------------------------------------------------------------
@@ -237,10 +170,10 @@ def test_search_request_on_the_wire_has_the_documented_shape() -> None:
     search(agencies, search_request("alice", client_ref="CHK-42"))
 
     # Then Cifas received the API key and the member's search in its own format
-    (sent,) = received(sandbox, SEARCH_PATH)
-    assert sent.method == "POST"
-    assert sent.headers["x-api-key"] == "sandbox"
-    assert json.loads(sent.content) == {
+    (request,) = sent(agencies, "cifas", SEARCH_PATH)
+    assert request.method == "POST"
+    assert request.headers["x-api-key"] == "sandbox"
+    assert json.loads(request.content) == {
         "memberNumber": "sandbox",
         "memberSearchReference": "CHK-42",
         "product": "MOBILE-24M",
@@ -320,9 +253,9 @@ def test_filing_a_confirmed_case_returns_a_case_reference() -> None:
     (filed,) = sandbox.calls_to("cifas", "file")
     assert (filed.client_ref, filed.persona, filed.status) == ("CASE-1", "dan", 201)
     assert sandbox.calls_to("cifas", "search") == []
-    (sent,) = received(sandbox, CASES_PATH)
-    body = json.loads(sent.content)
-    assert sent.headers["x-api-key"] == "sandbox"
+    (request,) = sent(agencies, "cifas", CASES_PATH)
+    body = json.loads(request.content)
+    assert request.headers["x-api-key"] == "sandbox"
     assert {k: body[k] for k in ("memberCaseReference", "fraudcategory", "frauddesc")} == {
         "memberCaseReference": "CASE-1",
         "fraudcategory": "01",
@@ -604,6 +537,7 @@ def test_an_unreadable_request_is_refused_permanently() -> None:
             base_url=CifasAdapter.sandbox_base_url, transport=sandbox_of(agencies).transport()
         ),
         CifasAdapter.default_policy().with_overrides(**FAST),
+        auth=CifasAdapter.make_auth(CifasAdapter.sandbox_base_url, {"api_key": "k"}),
         credentials={"api_key": "k"},
     )
 

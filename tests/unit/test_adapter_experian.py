@@ -1,6 +1,6 @@
 """The Experian adapter against the sandbox: wire format, personas, token reuse and faults.
 
-Every test builds its own sandbox through ``build_agencies`` (no network) with tiny backoffs,
+Every test builds its own sandbox through the adapter harness (no network) with tiny backoffs,
 so quick retries cost milliseconds.
 """
 
@@ -12,8 +12,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -29,7 +28,7 @@ from adapters.experian import (
     wire_address,
 )
 from agencies.auth import BearerTokenAuth
-from agencies.config import Agencies, AgencySettings, build_agencies
+from agencies.config import Agencies
 from agencies.contract import (
     Address,
     Associate,
@@ -48,11 +47,13 @@ from agencies.errors import (
     UnusableResponse,
 )
 from agencies.http import AgencyClient
-from agencies.sandbox import Sandbox, default_fixtures
+from agencies.sandbox import default_fixtures
 from fixtures import FIXTURES_DIR
+from tests import adapter_harness
+from tests.adapter_harness import FAST, run_searches, sandbox_of, sent
 
-FAST: dict[str, float | int] = {"backoff_initial": 0.001, "backoff_max": 0.01}
-
+#: Experian's wire format splits house numbers from streets, so the second address has a
+#: building name and a second line.
 ADDRESSES = (
     Address(line1="10 High Street", town="Leeds", postcode="LS1 4AP", from_date=date(2021, 6, 1)),
     Address(
@@ -68,29 +69,16 @@ ADDRESSES = (
 
 def build(**policy: float | int) -> Agencies:
     """Sandboxed agencies with fast quick retries and any policy changes for Experian."""
-    return build_agencies(AgencySettings(policy_overrides={"experian": {**FAST, **policy}}))
-
-
-def sandbox_of(agencies: Agencies) -> Sandbox:
-    """The sandbox behind sandboxed agencies."""
-    assert agencies.sandbox is not None
-    return agencies.sandbox
+    return adapter_harness.build("experian", faults=None, latency=None, **policy)
 
 
 def person(key: str | None) -> Person:
-    """The persona with that key, or (None) an applicant who matches no persona."""
-    if key is None:
-        return Person(
-            forename="Jane", surname="Doe", date_of_birth=date(1985, 3, 14), addresses=ADDRESSES
-        )
-    persona = default_fixtures().persona(key)
-    return Person(
-        forename=persona.forename,
-        middle_names="Q",
-        surname=persona.surname,
-        date_of_birth=persona.date_of_birth,
-        addresses=ADDRESSES,
-    )
+    """The persona with that key (with a middle name), or (None) an applicant who matches no
+    persona; both at :data:`ADDRESSES`."""
+    changes: dict[str, Any] = {"addresses": ADDRESSES}
+    if key is not None:
+        changes["middle_names"] = "Q"
+    return adapter_harness.person(key).model_copy(update=changes)
 
 
 def search_request(
@@ -102,31 +90,17 @@ def search_request(
     role: Role = Role.APPLICANT,
 ) -> SearchRequest:
     """A credit search for one persona."""
-    return SearchRequest(
-        client_ref=client_ref,
-        search_type=search_type,
-        purpose="new_order" if search_type is SearchType.HARD else "quotation",
-        role=role,
-        person=person(key),
-        product_code=product_code,
-        credit_amount=Decimal("720.00"),
-        term_months=24,
-        channel="online",
+    request = adapter_harness.search_request(
+        key, client_ref=client_ref, search_type=search_type, product_code=product_code, role=role
     )
+    return request.model_copy(update={"person": person(key)})
 
 
 def search(agencies: Agencies, *requests: SearchRequest) -> list[CreditResult]:
     """Run the searches one after another in one event loop, then close the clients."""
-
-    async def go() -> list[CreditResult]:
-        try:
-            adapter = agencies["experian"]
-            assert isinstance(adapter, ExperianAdapter)
-            return [await adapter.search(r) for r in requests]
-        finally:
-            await agencies.aclose()
-
-    return asyncio.run(go())
+    results = run_searches(agencies, "experian", *requests)
+    assert all(isinstance(r, CreditResult) for r in results)
+    return cast(list[CreditResult], results)
 
 
 def token_auth(agencies: Agencies) -> BearerTokenAuth:
@@ -134,15 +108,6 @@ def token_auth(agencies: Agencies) -> BearerTokenAuth:
     auth = agencies["experian"].client.auth
     assert isinstance(auth, BearerTokenAuth)
     return auth
-
-
-def sent_bodies(sandbox: Sandbox, path: str) -> list[httpx.Request]:
-    """Requests the sandbox received on one Experian path."""
-    return [
-        call.request
-        for call in sandbox.router.calls
-        if call.request.url.host == "sandbox.experian.test" and call.request.url.path == path
-    ]
 
 
 # -- personas -------------------------------------------------------------------------------
@@ -236,18 +201,17 @@ def test_experian_scores_fall_into_bands_at_the_documented_boundaries(
 def test_check_request_on_the_wire_has_the_crosscore_shape() -> None:
     # Given the sandbox
     agencies = build()
-    sandbox = sandbox_of(agencies)
 
     # When Alice is searched
     search(agencies, search_request("alice", client_ref="CHK-42"))
 
     # Then Experian received one POST with a bearer token, a correlation id and the
     # documented header and payload
-    (sent,) = sent_bodies(sandbox, CHECK_PATH)
-    assert sent.method == "POST"
-    assert sent.headers["authorization"].startswith("Bearer sandbox-token")
-    assert uuid.UUID(sent.headers["x-correlation-id"]).version == 4
-    body = json.loads(sent.content)
+    (check,) = sent(agencies, "experian", CHECK_PATH)
+    assert check.method == "POST"
+    assert check.headers["authorization"].startswith("Bearer sandbox-token")
+    assert uuid.UUID(check.headers["x-correlation-id"]).version == 4
+    body = json.loads(check.content)
     header = body["header"]
     assert set(header) == {
         "tenantId",
@@ -387,8 +351,8 @@ def test_search_type_and_product_choose_the_application_type(
 
     # Then the ledger code, the wire type and the sandbox's footprint agree
     assert purpose == code
-    (sent,) = sent_bodies(sandbox, CHECK_PATH)
-    assert json.loads(sent.content)["payload"]["application"]["type"] == code
+    (check,) = sent(agencies, "experian", CHECK_PATH)
+    assert json.loads(check.content)["payload"]["application"]["type"] == code
     (recorded,) = sandbox.calls_to("experian", "search")
     assert recorded.search_type == footprint
 
@@ -421,7 +385,7 @@ def test_token_is_fetched_once_and_reused_across_two_searches() -> None:
     # Then one token request with the four documented fields served both
     assert token_auth(agencies).token_requests == 1
     assert len(sandbox.calls_to("experian", "token")) == 1
-    (token_call,) = sent_bodies(sandbox, TOKEN_PATH)
+    (token_call,) = sent(agencies, "experian", TOKEN_PATH)
     assert token_call.method == "POST"
     assert json.loads(token_call.content) == {
         "username": "sandbox",
@@ -429,7 +393,7 @@ def test_token_is_fetched_once_and_reused_across_two_searches() -> None:
         "client_id": "sandbox",
         "client_secret": "sandbox",
     }
-    first, second = sent_bodies(sandbox, CHECK_PATH)
+    first, second = sent(agencies, "experian", CHECK_PATH)
     assert first.headers["authorization"] == second.headers["authorization"]
 
 

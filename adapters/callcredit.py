@@ -1,0 +1,648 @@
+"""Callcredit (TransUnion UK): CallReport-style credit searches, XML over SOAP 1.1.
+
+The wire format follows AGENCIES.md. One ``POST /callreport/v7/search`` (``text/xml``,
+``SOAPAction: "urn:callcredit.co.uk/soap:callreport7/Search07a"``) carries a SOAP envelope:
+
+* ``Header/callcreditheaders{company, username, password}``: the credentials travel in the
+  message itself, not in an HTTP header, so there is no token flow.
+* ``Body/Search07a/SearchDefinition``: ``yourreference`` holds our client reference (Callcredit
+  echoes it in ``jobdetails`` and recognises a repeated search by it), and
+  ``creditrequest[@schemaversion="7.2", @datasets="511"]{score, purpose, autosearch,
+  autosearchmaximum, applicant{address..., name, dob, hho, tpoptout}}``, current address first.
+
+The answer is ``Search07aResponse/SearchResult/creditreport`` with ``jobdetails{searchid,
+searchdate, yourreference}`` and one ``applicant`` holding ``summary`` (search, judgment,
+insolvency, default and link totals), ``creditscores/creditscore`` (TransUnion UK's 0-710
+scale; we read the score of class ``1``), ``addressconfs``, ``judgments``, ``bais``,
+``searches`` (past footprints), ``addresslinks``, ``aliaslinks``, ``associatelinks``, relayed
+``cifas`` records, and the CallValidate-style ``callvalidate{IdentityCheck, OtherChecks}``.
+
+Callcredit reports failures *inside an HTTP 200* as ``<Errors><Error module="...">`` and
+``<FatalError>``. They are errors, never results; :func:`in_band_error` maps them:
+
+==================================  ==========================================================
+``Error module="auth"``             :class:`AuthenticationFailed` (``sent`` false: refused
+                                    before any search, so no footprint)
+``FatalError``                      :class:`UnusableResponse` (``sent`` true: Callcredit failed
+                                    mid-way, the outcome is unknown; a later retry reuses
+                                    ``yourreference`` so it is recognised)
+``Error module="validation"``       :class:`PermanentAgencyError` (``sent`` false: the request
+                                    was refused as sent, nothing was searched)
+``Error`` of any other module       :class:`UnusableResponse` (we cannot tell what happened)
+SOAP ``Fault`` in a 200             ``soap:Client`` as a validation refusal, otherwise unusable
+==================================  ==========================================================
+
+Every answer is read through :mod:`agencies.parsing` (defusedxml, size-bounded, strict
+UTF-8), so entity bombs, external entities, bad encodings and wrong shapes all end as
+:class:`UnusableResponse`. :class:`CallcreditSimulator` answers the same format from
+``fixtures/callcredit/<persona>.xml`` for the sandbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import ClassVar
+from xml.etree.ElementTree import Element
+
+import httpx
+
+from agencies.contract import (
+    Address,
+    AgencyAdapter,
+    AgencyKind,
+    Associate,
+    CreditResult,
+    Person,
+    ScoreBand,
+    SearchRequest,
+    SearchType,
+)
+from agencies.errors import (
+    AgencyError,
+    AuthenticationFailed,
+    PermanentAgencyError,
+    UnusableResponse,
+)
+from agencies.http import HttpPolicy
+from agencies.parsing import (
+    BadShape,
+    find,
+    find_all,
+    local,
+    must,
+    parse_xml,
+    reading,
+    text_body,
+    xml_body,
+    xml_count,
+    xml_text,
+)
+from agencies.policies import policy_for
+from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+
+SEARCH_PATH = "/callreport/v7/search"
+SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+CALLREPORT_NS = "urn:callcredit.co.uk/soap:callreport7"
+#: SOAP 1.1 names the operation in a quoted SOAPAction header.
+SOAP_ACTION = f'"{CALLREPORT_NS}/Search07a"'
+#: SOAP 1.1 is always ``text/xml``; anything else is not a CallReport answer.
+CONTENT_TYPE = "text/xml"
+REQUEST_CONTENT_TYPE = "text/xml; charset=utf-8"
+
+SCHEMA_VERSION = "7.2"
+#: Bit mask of the datasets our account buys (511: all nine CallReport datasets).
+DATASETS = "511"
+#: Also search up to this many addresses Callcredit links to the given ones.
+AUTOSEARCH_MAXIMUM = 3
+
+#: Search purposes: a credit application leaves a hard footprint other lenders see; a
+#: quotation search leaves a soft one only the consumer sees.
+PURPOSE_APPLICATION = "CA"
+PURPOSE_QUOTATION = "QS"
+SEARCH_TYPE_OF_PURPOSE: Mapping[str, SearchType] = {
+    PURPOSE_APPLICATION: SearchType.HARD,
+    PURPOSE_QUOTATION: SearchType.SOFT,
+}
+
+#: The scorecard class our account is configured with; other classes are ignored.
+SCORE_CLASS = "1"
+MAX_SCORE = 710
+#: Lowest TransUnion UK score (0-710) in each band, best band first.
+SCORE_BANDS: tuple[tuple[int, ScoreBand], ...] = (
+    (628, ScoreBand.EXCELLENT),
+    (604, ScoreBand.GOOD),
+    (566, ScoreBand.FAIR),
+    (551, ScoreBand.POOR),
+    (0, ScoreBand.VERY_POOR),
+)
+
+#: In-band error modules: credentials, and a request refused as sent.
+AUTH_MODULE = "auth"
+REFUSED_MODULES = frozenset({"validation"})
+
+#: Relayed Cifas records become the same ``fraud_markers`` names Experian relays, so the
+#: policy's reasons read the same whichever bureau answered.
+MARKER_PROTECTIVE_REGISTRATION = "CIFAS_PROTECTIVE_REGISTRATION"
+MARKER_FRAUD = "CIFAS_FRAUD_MARKER"
+_PR_CATEGORY = "PR"
+
+_TRUE = frozenset({"1", "true", "yes", "y"})
+_FALSE = frozenset({"0", "false", "no", "n"})
+# "10 High Street", "10a High Street", "10-12 High Street", "10, High Street".
+_NUMBERED_LINE = re.compile(r"^(\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?),?\s+(\S.*)$")
+_MAX_DETAIL = 200
+#: Characters XML 1.0 cannot represent (C0 controls other than tab, LF, CR; surrogates; FFFE/F).
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def score_band(score: int) -> ScoreBand:
+    """The contract's band for a TransUnion UK score on the 0-710 scale."""
+    for lowest, band in SCORE_BANDS:
+        if score >= lowest:
+            return band
+    return ScoreBand.VERY_POOR
+
+
+# -- the request ------------------------------------------------------------------------------
+
+
+def _serialise(root: Element) -> bytes:
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data
+
+
+def _add(parent: Element, tag: str, value: str | None = None) -> Element:
+    el = ET.SubElement(parent, tag)
+    if value is not None:
+        # ElementTree escapes markup, but writes control characters as they are, and XML 1.0
+        # cannot carry them at all: drop them so typed input never makes the envelope invalid.
+        el.text = _NOT_XML_CHAR.sub("", value)
+    return el
+
+
+def wire_address(parent: Element, address: Address) -> Element:
+    """Append one CallReport ``address``; a leading house number is split from the street."""
+    el = _add(parent, "address")
+    line1, line2 = address.line1.strip(), address.line2.strip()
+    numbered = _NUMBERED_LINE.match(line1)
+    if numbered:
+        _add(el, "buildingno", numbered.group(1))
+        _add(el, "street1", numbered.group(2))
+        _add(el, "street2", line2)
+    else:
+        # "Rose Cottage", "Flat 2, Mill House": a building name; the street follows it.
+        _add(el, "buildingname", line1)
+        _add(el, "street1", line2)
+    _add(el, "posttown", address.town.strip())
+    _add(el, "postcode", address.postcode.strip().upper())
+    return el
+
+
+def wire_applicant(parent: Element, person: Person) -> Element:
+    """Append the ``applicant`` of a credit request."""
+    applicant = _add(parent, "applicant")
+    for address in person.addresses:  # current address first, as the contract lists them
+        wire_address(applicant, address)
+    name = _add(applicant, "name")
+    _add(name, "title", person.title)
+    _add(name, "forename", person.forename)
+    _add(name, "othernames", person.middle_names)
+    _add(name, "surname", person.surname)
+    _add(applicant, "dob", person.date_of_birth.isoformat())
+    # No household override: other residents' data must not shape this person's decision
+    # (living at the same address is not a financial association).
+    _add(applicant, "hho", "0")
+    # Opt out of associates' credit data; associate links (names only) are still reported.
+    _add(applicant, "tpoptout", "1")
+    return applicant
+
+
+def build_search_envelope(
+    request: SearchRequest, *, credentials: Mapping[str, str], purpose: str
+) -> bytes:
+    """The SOAP 1.1 ``Search07a`` envelope for one search, as UTF-8 bytes.
+
+    Built with ElementTree, so every value the applicant typed is escaped; prefixes are
+    written literally (``soap:``, a default namespace for Callcredit's elements) rather than
+    registered globally.
+    """
+    envelope = ET.Element("soap:Envelope", {"xmlns:soap": SOAP_ENV_NS})
+    header = _add(envelope, "soap:Header")
+    headers = ET.SubElement(header, "callcreditheaders", {"xmlns": CALLREPORT_NS})
+    for key in ("company", "username", "password"):
+        _add(headers, key, credentials.get(key, ""))
+    body = _add(envelope, "soap:Body")
+    search = ET.SubElement(body, "Search07a", {"xmlns": CALLREPORT_NS})
+    definition = _add(search, "SearchDefinition")
+    _add(definition, "yourreference", request.client_ref)
+    credit = ET.SubElement(
+        definition, "creditrequest", {"schemaversion": SCHEMA_VERSION, "datasets": DATASETS}
+    )
+    _add(credit, "score", "1")
+    _add(credit, "purpose", purpose)
+    _add(credit, "autosearch", "1")
+    _add(credit, "autosearchmaximum", str(AUTOSEARCH_MAXIMUM))
+    wire_applicant(credit, request.person)
+    return _serialise(envelope)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Problem:
+    kind: str  # "Error" or "FatalError"
+    module: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.module} " if self.module else ""
+        code = f" {self.code}" if self.code else ""
+        text = f": {self.message}" if self.message else ""
+        return f"{where}{self.kind}{code}{text}"[:_MAX_DETAIL]
+
+
+def _problems(body: Element) -> list[_Problem]:
+    problems: list[_Problem] = []
+    for container in body.iter():
+        if local(container.tag) != "Errors":
+            continue
+        for child in container:
+            kind = local(child.tag)
+            if kind in ("Error", "FatalError"):
+                problems.append(
+                    _Problem(
+                        kind,
+                        child.get("module", "").strip().lower(),
+                        child.get("code", "").strip(),
+                        " ".join((child.text or "").split())[:_MAX_DETAIL],
+                    )
+                )
+    return problems
+
+
+def _fault(body: Element) -> tuple[str, str] | None:
+    for el in body.iter():
+        if local(el.tag) == "Fault":
+            code = xml_text(el, "faultcode", default="")
+            return code, " ".join(xml_text(el, "faultstring", default="").split())[:_MAX_DETAIL]
+    return None
+
+
+def in_band_error(agency: str, body: Element) -> AgencyError | None:
+    """The error a CallReport answer reports instead of a result, or None if there is none.
+
+    See the module docstring for the mapping. An empty ``<Errors/>`` is not an error.
+    """
+    problems = _problems(body)
+    auth = [p for p in problems if p.kind == "Error" and p.module == AUTH_MODULE]
+    if auth:
+        return AuthenticationFailed(agency, f"credentials rejected: {auth[0]}", sent=False)
+    fatal = [p for p in problems if p.kind == "FatalError"]
+    if fatal:
+        return UnusableResponse(agency, f"answered a FatalError instead of a report: {fatal[0]}")
+    refused = [p for p in problems if p.module in REFUSED_MODULES]
+    if refused:
+        return PermanentAgencyError(agency, f"request refused: {refused[0]}", sent=False)
+    if problems:
+        return UnusableResponse(agency, f"answered an error instead of a report: {problems[0]}")
+    fault = _fault(body)
+    if fault is not None:
+        code, message = fault
+        detail = f"SOAP fault {code}: {message}".strip()
+        if code.rsplit(":", 1)[-1] == "Client":
+            return PermanentAgencyError(agency, f"request refused: {detail}", sent=False)
+        return UnusableResponse(agency, f"answered a {detail}")
+    return None
+
+
+def describe_error(response: httpx.Response) -> str:
+    """A short description of a Callcredit error answer (a SOAP fault or ``Errors``)."""
+    try:
+        root = parse_xml(text_body(response))
+    except BadShape:
+        return ""
+    problems = _problems(root)
+    fault = _fault(root)
+    parts: list[str] = []
+    if fault is not None:
+        parts.append(" ".join(p for p in fault if p))
+    if problems:
+        parts.append(str(problems[0]))
+    return "; ".join(parts)[:_MAX_DETAIL]
+
+
+# -- reading the answer -----------------------------------------------------------------------
+
+
+def _flag(el: Element, path: str) -> bool:
+    raw = xml_text(el, path).lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise BadShape(f"<{path}> {raw!r} is not a yes/no flag")
+
+
+def _score(applicant: Element) -> int:
+    for creditscore in find_all(applicant, "creditscores/creditscore"):
+        score = find(creditscore, "score")
+        if score is not None and score.get("class", "").strip() == SCORE_CLASS:
+            value = xml_count(creditscore, "score")
+            if value > MAX_SCORE:
+                raise BadShape(f"<score> {value} is outside 0-{MAX_SCORE}")
+            return value
+    raise BadShape(f'no <creditscores/creditscore/score class="{SCORE_CLASS}">')
+
+
+def _identity_verified(applicant: Element) -> bool:
+    check = must(applicant, "callvalidate/IdentityCheck")
+    other = must(applicant, "callvalidate/OtherChecks")
+    result = xml_text(other, "IdentityResult")
+    if result.lower() not in ("pass", "fail"):
+        raise BadShape(f"<IdentityResult> {result!r} is neither Pass nor Fail")
+    # Someone on a deceased register is never verified, whatever else matched: that is
+    # exactly what an impersonation looks like.
+    deceased = _flag(check, "halomatch") or _flag(check, "grodeceased")
+    return result.lower() == "pass" and _flag(check, "appverified") and not deceased
+
+
+def _associates(applicant: Element, agency: str) -> tuple[Associate, ...]:
+    names: list[str] = []
+    for link in find_all(applicant, "associatelinks/associatelink"):
+        who = must(link, "associate")
+        parts = [xml_text(who, p, default="") for p in ("forename", "surname")]
+        name = " ".join(p for p in parts if p).upper()
+        if name:
+            names.append(name)
+    return tuple(Associate(name=n, source=agency) for n in dict.fromkeys(names))
+
+
+def _fraud_markers(applicant: Element) -> tuple[str, ...]:
+    markers: list[str] = []
+    for record in find_all(applicant, "cifas/cifasrecord"):
+        category = xml_text(record, "fraudcategory", default="").upper()
+        description = xml_text(record, "frauddesc", default="").casefold()
+        protective = category == _PR_CATEGORY or description.startswith("protective registration")
+        markers.append(MARKER_PROTECTIVE_REGISTRATION if protective else MARKER_FRAUD)
+    return tuple(dict.fromkeys(markers))
+
+
+class CallcreditAdapter(AgencyAdapter):
+    """Credit searches at Callcredit / TransUnion UK (CallReport-style XML over SOAP)."""
+
+    name: ClassVar[str] = "callcredit"
+    kind: ClassVar[AgencyKind] = AgencyKind.CRA
+    sandbox_base_url: ClassVar[str] = "https://sandbox.callcredit.test"
+    credential_names: ClassVar[tuple[str, ...]] = ("company", "username", "password")
+
+    @classmethod
+    def default_policy(cls) -> HttpPolicy:
+        """Callcredit's row of :data:`agencies.policies.AGENCY_POLICIES` (XML answers only)."""
+        return policy_for(cls.name)
+
+    @classmethod
+    def simulator(cls) -> CallcreditSimulator:
+        """The sandbox's Callcredit, answering from ``fixtures/callcredit/``."""
+        return CallcreditSimulator()
+
+    def purpose_code(self, request: SearchRequest) -> str:
+        """``CA`` (credit application) for a hard search, ``QS`` (quotation) for a soft one."""
+        if request.search_type is SearchType.HARD:
+            return PURPOSE_APPLICATION
+        if request.search_type is SearchType.SOFT:
+            return PURPOSE_QUOTATION
+        raise ValueError(f"callcredit runs hard or soft searches, not {request.search_type.value}")
+
+    async def search(self, request: SearchRequest) -> CreditResult:
+        """Run one CallReport search and map the answer to a :class:`CreditResult`."""
+        try:
+            purpose = self.purpose_code(request)
+        except ValueError as exc:
+            raise PermanentAgencyError(
+                self.name, str(exc), sent=False, code="unsupported_search"
+            ) from None
+        envelope = build_search_envelope(
+            request, credentials=self.client.credentials, purpose=purpose
+        )
+        response = await self.client.request(
+            "POST",
+            SEARCH_PATH,
+            content=envelope,
+            headers={
+                "Content-Type": REQUEST_CONTENT_TYPE,
+                "SOAPAction": SOAP_ACTION,
+                "Accept": CONTENT_TYPE,
+            },
+            describe_error=describe_error,
+        )
+        return self.read_answer(response, request.client_ref)
+
+    def read_answer(self, response: httpx.Response, client_ref: str) -> CreditResult:
+        """Map a CallReport answer to the contract; raise an agency error if it is not one."""
+        with reading(self.name):
+            root = xml_body(response)
+            if local(root.tag) != "Envelope":
+                raise BadShape(f"root is <{local(root.tag)}>, not a SOAP <Envelope>")
+            body = must(root, "Body")
+            error = in_band_error(self.name, body)
+            if error is not None:
+                raise error
+            report = must(body, "Search07aResponse/SearchResult/creditreport")
+            return self._map(report, client_ref)
+
+    def _map(self, report: Element, client_ref: str) -> CreditResult:
+        jobdetails = must(report, "jobdetails")
+        echoed = xml_text(jobdetails, "yourreference")
+        if echoed != client_ref:
+            # An answer for another search must never be stored against this one.
+            raise UnusableResponse(
+                self.name, f"answer is for yourreference {echoed!r}, not {client_ref!r}"
+            )
+        search_id = xml_text(jobdetails, "searchid")
+        if not search_id:
+            raise BadShape("<jobdetails/searchid> is empty")
+        applicant = must(report, "applicant")
+        summary = must(applicant, "summary")
+        hard_3m = xml_count(summary, "searches/totalsearches3months")
+        hard_12m = xml_count(summary, "searches/totalsearches12months")
+        if hard_3m > hard_12m:
+            raise BadShape(f"{hard_3m} searches in 3 months but {hard_12m} in 12 months")
+        score = _score(applicant)
+        return CreditResult(
+            agency=self.name,
+            client_ref=client_ref,
+            agency_ref=search_id,
+            score=score,
+            score_band=score_band(score),
+            identity_verified=_identity_verified(applicant),
+            # Satisfied judgments stay on the file for six years, and lenders weigh them too.
+            judgments=xml_count(summary, "judgments/totalactive")
+            + xml_count(summary, "judgments/totalsatisfied"),
+            insolvency_current=_flag(summary, "bais/currentlyinsolvent"),
+            defaults=xml_count(summary, "share/totaldefaults"),
+            # The totals count footprints lenders can see, i.e. application (hard) searches.
+            hard_searches_3m=hard_3m,
+            hard_searches_12m=hard_12m,
+            associates=_associates(applicant, self.name),
+            fraud_markers=_fraud_markers(applicant),
+        )
+
+
+# -- the sandbox's Callcredit -----------------------------------------------------------------
+
+#: The only credentials the sandbox accepts (build_agencies gives every credential this value).
+SANDBOX_CREDENTIAL = "sandbox"
+
+_HTTP_ERRORS: Mapping[int, tuple[str, str, str, str]] = {
+    # status: (faultcode, faultstring, error element, module)
+    400: ("soap:Client", "The request could not be read", "Error", "validation"),
+    401: ("soap:Client", "Authentication failed", "Error", "auth"),
+    403: ("soap:Client", "Access to CallReport is not enabled", "Error", "auth"),
+    429: ("soap:Server", "Too many requests", "FatalError", ""),
+    500: ("soap:Server", "Internal processing error", "FatalError", ""),
+    503: ("soap:Server", "Service temporarily unavailable", "FatalError", ""),
+}
+
+
+def _soap_document() -> tuple[Element, Element]:
+    envelope = ET.Element("soap:Envelope", {"xmlns:soap": SOAP_ENV_NS})
+    return envelope, _add(envelope, "soap:Body")
+
+
+def _errors_element(parent: Element, kind: str, module: str, code: str, message: str) -> None:
+    errors = ET.SubElement(parent, "Errors", {"xmlns": CALLREPORT_NS})
+    attributes = {"code": code, **({"module": module} if module else {})}
+    ET.SubElement(errors, kind, attributes).text = message
+
+
+def fault_xml(status: int) -> bytes:
+    """A SOAP 1.1 fault with Callcredit's ``Errors`` as its detail, for an HTTP error."""
+    faultcode, faultstring, kind, module = _HTTP_ERRORS.get(
+        status, ("soap:Server", "Error", "FatalError", "")
+    )
+    envelope, body = _soap_document()
+    fault = _add(body, "soap:Fault")
+    _add(fault, "faultcode", faultcode)
+    _add(fault, "faultstring", faultstring)
+    _errors_element(_add(fault, "detail"), kind, module, f"E{status}", faultstring)
+    return _serialise(envelope)
+
+
+def in_band_error_xml(module: str, code: str, message: str) -> bytes:
+    """A ``Search07aResponse`` carrying ``Errors/Error``, sent with HTTP 200 as Callcredit does."""
+    envelope, body = _soap_document()
+    response = ET.SubElement(body, "Search07aResponse", {"xmlns": CALLREPORT_NS})
+    _errors_element(_add(response, "SearchResult"), "Error", module, code, message)
+    return _serialise(envelope)
+
+
+def _search_id(client_ref: str) -> str:
+    # Stable per client reference, so a repeated search gets the same Callcredit search id.
+    digits = int(hashlib.sha256(f"callcredit:{client_ref}".encode()).hexdigest(), 16)
+    return f"{digits % 10**12:012d}"
+
+
+class _Unreadable(ValueError):
+    """The sandbox cannot read the envelope at all (answered with a SOAP Client fault)."""
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A readable request Callcredit refuses in-band."""
+
+    module: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class _SentSearch:
+    client_ref: str
+    purpose: str
+    forename: str
+    surname: str
+    dob: date
+
+
+def _read_search(request: httpx.Request) -> _SentSearch | _Refused:
+    """What a Search07a request asks for; raise :class:`_Unreadable` if it is not one."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != CONTENT_TYPE:
+        raise _Unreadable(f"content type {content_type!r} is not text/xml")
+    if request.headers.get("soapaction", "").strip() != SOAP_ACTION:
+        raise _Unreadable("Server did not recognize the value of HTTP Header SOAPAction")
+    try:
+        root = parse_xml(request.content.decode("utf-8"))
+    except (BadShape, UnicodeDecodeError) as exc:
+        raise _Unreadable(str(exc)) from None
+    if root.tag != f"{{{SOAP_ENV_NS}}}Envelope":
+        raise _Unreadable("not a SOAP 1.1 envelope")
+    headers = find(root, "Header/callcreditheaders")
+    search = find(root, "Body/Search07a")
+    if headers is None or search is None or search.tag != f"{{{CALLREPORT_NS}}}Search07a":
+        raise _Unreadable("no callcreditheaders or CallReport Search07a")
+    credentials = CallcreditAdapter.credential_names
+    if any(xml_text(headers, k, default="") != SANDBOX_CREDENTIAL for k in credentials):
+        return _Refused(AUTH_MODULE, "E0101", "Invalid company, username or password")
+    definition = find(search, "SearchDefinition")
+    credit = None if definition is None else find(definition, "creditrequest")
+    if definition is None or credit is None:
+        return _Refused("validation", "E0201", "SearchDefinition/creditrequest is missing")
+    client_ref = xml_text(definition, "yourreference", default="")
+    purpose = xml_text(credit, "purpose", default="")
+    forename = xml_text(credit, "applicant/name/forename", default="")
+    surname = xml_text(credit, "applicant/name/surname", default="")
+    postcode = xml_text(credit, "applicant/address/postcode", default="")
+    try:
+        dob = date.fromisoformat(xml_text(credit, "applicant/dob", default=""))
+    except ValueError:
+        return _Refused("validation", "E0210", "dob is not a YYYY-MM-DD date")
+    if credit.get("schemaversion") != SCHEMA_VERSION or not credit.get("datasets", "").isdigit():
+        return _Refused("validation", "E0202", f"schemaversion must be {SCHEMA_VERSION}")
+    if not client_ref:
+        return _Refused("validation", "E0203", "yourreference is required")
+    if purpose not in SEARCH_TYPE_OF_PURPOSE:
+        return _Refused("validation", "E0204", "purpose is not a recognised search purpose")
+    if not surname or not postcode:
+        return _Refused("validation", "E0205", "applicant surname and postcode are required")
+    return _SentSearch(client_ref, purpose, forename, surname, dob)
+
+
+class CallcreditSimulator(AgencySimulator):
+    """The sandbox's Callcredit: one SOAP search endpoint answering from XML fixtures.
+
+    Wrong credentials and invalid requests get Callcredit's in-band ``Errors`` inside an
+    HTTP 200; an envelope it cannot read at all gets a 400 with a ``soap:Client`` fault.
+    """
+
+    agency = "callcredit"
+    content_type = CONTENT_TYPE
+
+    def routes(self) -> list[SimRoute]:
+        """The CallReport search endpoint."""
+        return [SimRoute("POST", SEARCH_PATH, "search", self._search)]
+
+    def error_body(self, status: int) -> bytes:
+        """A SOAP fault whose detail holds Callcredit's ``Errors`` (``module="auth"`` on 401)."""
+        return fault_xml(status)
+
+    def _reply(self, status: int, body: bytes) -> httpx.Response:
+        return httpx.Response(
+            status, headers={"content-type": f"{CONTENT_TYPE}; charset=utf-8"}, content=body
+        )
+
+    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        try:
+            sent = _read_search(request)
+        except _Unreadable:
+            ctx.record(RecordedCall(self.agency, "search", status=400))
+            return self._reply(400, fault_xml(400))
+        if isinstance(sent, _Refused):
+            ctx.record(RecordedCall(self.agency, "search", status=200))
+            return self._reply(200, in_band_error_xml(sent.module, sent.code, sent.message))
+        persona = ctx.fixtures.match(sent.surname, sent.dob)
+        search_type = SEARCH_TYPE_OF_PURPOSE[sent.purpose]
+        ctx.record_search(sent.client_ref, search_type.value, persona)
+        answer = parse_xml(ctx.fixtures.read(self.agency, persona, ".xml"))
+        jobdetails = must(answer, "Body/Search07aResponse/SearchResult/creditreport/jobdetails")
+        for path, value in (
+            ("searchid", _search_id(sent.client_ref)),
+            ("searchdate", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")),
+            ("yourreference", sent.client_ref),
+        ):
+            must(jobdetails, path).text = value
+        report = must(answer, "Body/Search07aResponse/SearchResult/creditreport")
+        # The resident confirmed at the address is the applicant as searched (echoed).
+        for resident in find_all(report, "applicant/addressconfs/resident"):
+            for path, value in (("name/forename", sent.forename), ("name/surname", sent.surname)):
+                el = find(resident, path)
+                if el is not None:
+                    el.text = value.upper()
+        return self._reply(200, _serialise(answer))
