@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,6 @@ from checks.errors import StepsPending
 from tests.conftest import make_runtime
 from tests.helpers import request_for
 from workers.runtime import Runtime, set_runtime
-
 
 
 class _Recorder:
@@ -34,10 +34,8 @@ def _faults(rt: Runtime, spec: str | None) -> None:
 
 
 def _run(rt: Runtime, check_id: str) -> dict:
-    try:
+    with contextlib.suppress(StepsPending):
         asyncio.run(rt.runner.run(check_id))
-    except StepsPending:
-        pass
     return rt.service.get(check_id)
 
 
