@@ -118,3 +118,26 @@ def test_a_wrong_credential_never_makes_more_than_two_token_requests_per_step(
     sandbox = rt.agencies.sandbox
     assert sandbox is not None
     assert len(sandbox.calls_to(agency, "token")) <= 2
+
+
+FAULTS = ["timeout", "http500", "http503", "http429", "http401", "garbage", "truncated",
+          "slow:50", "flaky:1", "flaky:9"]
+
+
+@pytest.mark.parametrize("agency", ["experian", "equifax", "callcredit", "cifas", "imrg"])
+@pytest.mark.parametrize("fault", FAULTS)
+def test_no_fault_at_any_agency_crashes_a_run_or_turns_into_a_decline(
+    rt: Runtime, agency: str, fault: str
+) -> None:
+    # Erin's online order with dual bureau touches every agency.
+    _faults(rt, f"{agency}={fault}")
+    request = request_for("erin", credit_amount="2500.00")
+    cid = rt.service.submit(request).check_id
+    view = _run(rt, cid)  # raises nothing but StepsPending (swallowed): the worker survives
+    assert view["status"] in ("decided", "failed", "running")
+    if view["status"] == "decided":
+        assert view["decision"] == "refer"  # Erin's outcome, whatever happened on the way
+    else:
+        assert view["decision"] is None
+    hard = [f for f in view["footprints"] if f["search_type"] == "hard"]
+    assert len(hard) <= 2

@@ -5,6 +5,7 @@ New adapters are picked up from the registry: the contract is the same whichever
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from agencies.contract import AlertResult, CreditResult, FraudResult
@@ -81,3 +82,54 @@ def test_a_repeated_client_reference_is_one_search_at_the_agency(agency: str) ->
     first, second = run_searches(agencies, agency, request, request)
     assert first == second
     assert len(sandbox_of(agencies).footprints(agency)) == 1
+
+
+class _Tampering(httpx.AsyncBaseTransport):
+    """Serves the sandbox, but replaces each search answer's body or content type."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, body: bytes | None, ctype: str | None):
+        self.inner, self.body, self.ctype = inner, body, ctype
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if "token" in request.url.path or response.status_code != 200:
+            return response
+        original = await response.aread()
+        headers = dict(response.headers)
+        if self.ctype is not None:
+            headers["content-type"] = self.ctype
+        headers.pop("content-length", None)
+        return httpx.Response(200, headers=headers,
+                              content=original if self.body is None else self.body)
+
+
+HOSTILE = {
+    "wrong content type": (None, "text/html"),
+    "invalid utf-8": (b"\xff\xfe\xfa not utf-8 \xc3\x28", None),
+    "entity bomb": (b'<?xml version="1.0"?><!DOCTYPE b [<!ENTITY a "aaaaaaaaaa">'
+                    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><r>&b;</r>', None),
+    "external entity": (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM '
+                        b'"file:///etc/passwd">]><r>&x;</r>', None),
+    "empty body": (b"", None),
+}
+
+
+@pytest.mark.parametrize("agency", AGENCIES)
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_or_unreadable_answers_are_unusable_at_every_agency(agency: str, case: str) -> None:
+    import asyncio
+
+    from agencies.config import build_adapter
+    from agencies.registry import load_adapter
+    from tests.adapter_harness import FAST
+
+    cls = load_adapter(agency)
+    body, ctype = HOSTILE[case]
+    sandbox = sandbox_of(build(agency))
+    adapter = build_adapter(
+        cls, cls.sandbox_base_url, _Tampering(sandbox.transport(), body, ctype),
+        {k: "sandbox" for k in cls.credential_names}, cls.default_policy().with_overrides(**FAST),
+    )
+    request = search_request("alice", search_type=search_type_for(build(agency), agency))
+    with pytest.raises(UnusableResponse):
+        asyncio.run(adapter.search(request))
