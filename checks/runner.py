@@ -51,11 +51,14 @@ class CheckRunner:
         *,
         lease_seconds: float = 60.0,
         thresholds: PolicyThresholds | None = None,
+        sequential: bool = False,
     ) -> None:
         self.store = store
         self.agencies = agencies
         self.lease_seconds = lease_seconds
         self.thresholds = thresholds
+        #: Call agencies one after another: the naive baseline the benchmark compares with.
+        self.sequential = sequential
 
     async def run(self, check_id: str) -> RunResult:
         """Search what is unfinished, then decide, fail, or raise :class:`StepsPending`."""
@@ -71,19 +74,24 @@ class CheckRunner:
             check_id=check_id,
             open_steps=sum(s.status in STEP_OPEN for s in claimed.steps),
         )
+        ended = False
         try:
             used = self._agencies_in_use(claimed.steps)
-            await asyncio.gather(
-                *(
-                    self._run_step(claimed, st, used)
-                    for st in claimed.steps
-                    if st.status in STEP_OPEN
-                )
-            )
-            return await asyncio.to_thread(self._conclude, check_id, owner)
+            steps = [
+                self._run_step(claimed, st, used) for st in claimed.steps if st.status in STEP_OPEN
+            ]
+            if self.sequential:
+                for step in steps:
+                    await step
+            else:
+                await asyncio.gather(*steps)
+            result = await asyncio.to_thread(self._conclude, check_id, owner)
+            ended = True
+            return result
         finally:
             renewer.cancel()
-            await asyncio.to_thread(self.store.release, check_id, owner)
+            if not ended:  # an ended check's lease was cleared with its outcome
+                await asyncio.to_thread(self.store.release, check_id, owner)
 
     async def _keep_lease(self, check_id: str, owner: str) -> None:
         # A short lease renewed while working: if this worker dies, another can take over soon.
@@ -113,8 +121,8 @@ class CheckRunner:
                     message=f"{step.agency}: no adapter is configured for this agency",
                 )
                 return
+            # The claim (or the fallback) already marked the step running and counted the attempt.
             request = claimed.inputs.search_request(step.role, step.search_type, step.client_ref)
-            await asyncio.to_thread(self.store.start_step, step.id)
             try:
                 result = await adapter.search(request)
             except AgencyError as exc:
@@ -185,7 +193,8 @@ class CheckRunner:
         return fallback_agency(used.get(step.role, set()), self.agencies.names())
 
     def _conclude(self, check_id: str, owner: str) -> RunResult:
-        steps = [s for s in self.store.steps(check_id) if s.status != "superseded"]
+        all_steps, results = self.store.outcomes(check_id)
+        steps = [s for s in all_steps if s.status != "superseded"]
         failed = [s for s in steps if s.status == "failed"]
         if failed:
             reason = failure_summary(failed)
@@ -195,7 +204,7 @@ class CheckRunner:
         pending = [s for s in steps if s.status in STEP_OPEN]
         if pending:
             raise StepsPending(failure_summary(pending))
-        verdict = decide(self.store.results(check_id), self.thresholds)
+        verdict = decide(results, self.thresholds)
         self.store.record_decision(check_id, verdict, owner="worker")
         log.info(
             "check.decided",

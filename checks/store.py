@@ -171,9 +171,7 @@ class Store:
                     s.add(subject)
                 return subject.id
             except IntegrityError:
-                found = s.scalars(
-                    select(Subject).where(Subject.identity_hash.in_(hashes))
-                ).one()
+                found = s.scalars(select(Subject).where(Subject.identity_hash.in_(hashes))).one()
         # Keep the newest details and move the row onto the newest key's hash.
         found.pii = pii
         found.identity_hash = hashes[0]
@@ -315,6 +313,12 @@ class Store:
                 raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
             check = s.get_one(Check, check_id)
             inputs = CheckInputs.model_validate_json(self.cipher.decrypt(check.request_enc or b""))
+            for st in check.steps:
+                if st.status in STEP_OPEN:
+                    # Searched now; until its outcome is written the outcome is unknown.
+                    st.status = "running"
+                    st.attempts += 1
+                    st.started_at = st.started_at or now
             steps = tuple(self._state(st) for st in check.steps)
             if check.runs == 1:
                 self._audit(s, owner, "started", check_id)
@@ -342,16 +346,6 @@ class Store:
         with self.session() as s:
             rows = s.scalars(select(Step).where(Step.check_id == check_id).order_by(Step.id))
             return [self._state(r) for r in rows]
-
-    def start_step(self, step_id: int) -> None:
-        """Mark a step as being searched now (its outcome is unknown until recorded)."""
-        now = utcnow()
-        with self.session() as s:
-            step = s.get_one(Step, step_id)
-            step.status = "running"
-            step.attempts += 1
-            step.started_at = step.started_at or now
-            self._touch(s, step.check_id, now)
 
     @staticmethod
     def _touch(s: Session, check_id: str, now: datetime) -> None:
@@ -429,6 +423,7 @@ class Store:
                 Role(old.role),
                 SearchType(old.search_type),
             )
+            new.status, new.attempts, new.started_at = "running", 1, now
             s.add(new)
             s.flush()
             self._touch(s, old.check_id, now)
@@ -443,15 +438,11 @@ class Store:
             )
             return self._state(new)
 
-    def results(self, check_id: str) -> list[tuple[Role, Any]]:
-        """The decrypted results of every completed step."""
+    def outcomes(self, check_id: str) -> tuple[list[StepState], list[tuple[Role, Any]]]:
+        """Every step, and the decrypted results of the completed ones, in one read."""
         with self.session() as s:
-            rows = s.scalars(
-                select(Step)
-                .where(Step.check_id == check_id, Step.status == "completed")
-                .order_by(Step.id)
-            ).all()
-            return [
+            rows = s.scalars(select(Step).where(Step.check_id == check_id).order_by(Step.id)).all()
+            results = [
                 (
                     Role(r.role),
                     ResultEnvelope.model_validate_json(
@@ -459,7 +450,9 @@ class Store:
                     ).result,
                 )
                 for r in rows
+                if r.status == "completed"
             ]
+            return [self._state(r) for r in rows], results
 
     def record_decision(self, check_id: str, verdict: Verdict, owner: str) -> bool:
         """Write the decision, reasons, flag, retention date and associations; end the check.
