@@ -156,7 +156,9 @@ def build_adapter(
 ) -> AgencyAdapter:
     """One adapter with its client, policy, circuit breaker and authentication."""
     policy = policy or cls.default_policy()
-    http = httpx.AsyncClient(base_url=base_url, transport=transport)
+    # Hundreds of checks may be in flight per process: the default pool (100) would queue them.
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
+    http = httpx.AsyncClient(base_url=base_url, transport=transport, limits=limits)
     client = AgencyClient(
         cls.name,
         http,

@@ -18,22 +18,46 @@ FALLBACK_POLICY = HttpPolicy()
 
 AGENCY_POLICIES: dict[str, HttpPolicy] = {
     # Experian's published client timeouts: connect 3 s, response 6 s.
-    "experian": HttpPolicy(connect_timeout=3.0, read_timeout=6.0, quick_retries=2,
-                           breaker_failures=5, breaker_reset=30.0),
+    "experian": HttpPolicy(
+        connect_timeout=3.0,
+        read_timeout=6.0,
+        quick_retries=2,
+        breaker_failures=5,
+        breaker_reset=30.0,
+    ),
     # Equifax's credit report is the slowest answer of the three bureaux.
-    "equifax": HttpPolicy(connect_timeout=3.0, read_timeout=8.0, quick_retries=2,
-                          breaker_failures=5, breaker_reset=30.0),
+    "equifax": HttpPolicy(
+        connect_timeout=3.0,
+        read_timeout=8.0,
+        quick_retries=2,
+        breaker_failures=5,
+        breaker_reset=30.0,
+    ),
     # TransUnion's SOAP service: XML answers, a little more generous on reading.
-    "callcredit": HttpPolicy(connect_timeout=3.0, read_timeout=8.0, quick_retries=2,
-                             breaker_failures=5, breaker_reset=30.0,
-                             content_types=("text/xml", "application/soap+xml",
-                                            "application/xml")),
+    "callcredit": HttpPolicy(
+        connect_timeout=3.0,
+        read_timeout=8.0,
+        quick_retries=2,
+        breaker_failures=5,
+        breaker_reset=30.0,
+        content_types=("text/xml", "application/soap+xml", "application/xml"),
+    ),
     # A fraud database lookup answers faster than a credit report.
-    "cifas": HttpPolicy(connect_timeout=3.0, read_timeout=5.0, quick_retries=2,
-                        breaker_failures=5, breaker_reset=30.0),
+    "cifas": HttpPolicy(
+        connect_timeout=3.0,
+        read_timeout=5.0,
+        quick_retries=2,
+        breaker_failures=5,
+        breaker_reset=30.0,
+    ),
     # A small lookup in the order flow: fail fast, it only refers.
-    "imrg": HttpPolicy(connect_timeout=2.0, read_timeout=4.0, quick_retries=1,
-                       breaker_failures=3, breaker_reset=20.0),
+    "imrg": HttpPolicy(
+        connect_timeout=2.0,
+        read_timeout=4.0,
+        quick_retries=1,
+        breaker_failures=3,
+        breaker_reset=20.0,
+    ),
 }
 
 

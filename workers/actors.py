@@ -5,6 +5,9 @@ Importing this module sets up the broker from ``CHECKS_BROKER_URL`` and declares
 
 from __future__ import annotations
 
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dramatiq
@@ -37,6 +40,7 @@ broker = setup_broker(_settings)
 )
 async def run_check(check_id: str) -> None:
     """Run a check's unfinished steps; raise StepsPending so Retries tries again later."""
+    _widen_executor()
     rt = get_runtime()
     try:
         result = await rt.runner.run(check_id)
@@ -47,6 +51,21 @@ async def run_check(check_id: str) -> None:
         raise dramatiq.Retry(str(exc)[:500]) from exc
     if result.status in ("decided", "failed"):
         notify_requester.send(check_id)
+
+
+_executor_set: set[int] = set()
+
+
+def _widen_executor() -> None:
+    """Give the worker's event loop enough threads for its database calls.
+
+    Every in-flight check awaits ``asyncio.to_thread`` for the store; the default pool (six
+    threads on two cores) would queue them behind each other.
+    """
+    loop = asyncio.get_running_loop()
+    if id(loop) not in _executor_set:
+        _executor_set.add(id(loop))
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="store"))
 
 
 @dramatiq.actor(broker=broker, queue_name=HOUSEKEEPING_QUEUE, max_retries=3)
@@ -84,3 +103,14 @@ def reconcile_checks() -> None:
     """Re-queue stuck checks and fail those past their deadline."""
     rt = get_runtime()
     rt.service.reconcile(rt.stale_after, rt.deadline)
+
+
+@dramatiq.actor(broker=broker, queue_name="bench", max_retries=0)
+def bench_noop(counter_key: str) -> None:
+    """Does nothing but count itself: the benchmark's measure of the engine's own limit."""
+    client = getattr(broker, "client", None)
+    if client is not None:  # Redis: count, and stamp the first and last message
+        now = time.time()
+        client.setnx(counter_key + ":first", now)
+        client.incr(counter_key)
+        client.set(counter_key + ":last", now)

@@ -369,6 +369,9 @@ def reconcile(as_json: JsonOpt = False) -> None:
 def worker(
     processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
+    worker_timeout: Annotated[
+        int, typer.Option(help="Longest idle poll of the queue, in ms (latency when idle).")
+    ] = 100,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the Dramatiq worker (Redis or RabbitMQ broker), and the reconciler schedule."""
@@ -394,6 +397,8 @@ def worker(
             str(processes),
             "--threads",
             str(threads),
+            "--worker-timeout",
+            str(worker_timeout),
             "--skip-logging",
         ]
     )

@@ -37,8 +37,12 @@ if TYPE_CHECKING:
 os.environ.setdefault("CHECKS_BROKER_URL", "stub://")
 
 #: Quick retries in milliseconds so injected faults do not slow the suite down.
-_FAST = {"backoff_initial": 0.001, "backoff_max": 0.01, "max_retry_after": 0.0,
-         "breaker_reset": 0.05}
+_FAST = {
+    "backoff_initial": 0.001,
+    "backoff_max": 0.01,
+    "max_retry_after": 0.0,
+    "breaker_reset": 0.05,
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,8 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def checks_runtime(tmp_path_factory: pytest.TempPathFactory,
-                   request: pytest.FixtureRequest) -> Iterator[Runtime]:
+def checks_runtime(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Runtime]:
     """A runtime on a fresh SQLite file with a fresh sandbox and an in-process worker."""
     import dramatiq
 
@@ -74,8 +79,9 @@ def checks_runtime(tmp_path_factory: pytest.TempPathFactory,
         )
     )
     db: Path = tmp_path_factory.mktemp("checks") / "checks.db"
-    rt = build_runtime(settings=Settings(database_url=f"sqlite:///{db}"), agencies=agencies,
-                       broker=broker)
+    rt = build_runtime(
+        settings=Settings(database_url=f"sqlite:///{db}"), agencies=agencies, broker=broker
+    )
     set_runtime(rt)
     broker.flush_all()
     worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=20)

@@ -65,7 +65,12 @@ def build_runtime(
         store=store,
         agencies=agencies,
         broker=broker,
-        runner=CheckRunner(store, agencies, lease_seconds=settings.lease_seconds),
+        runner=CheckRunner(
+            store,
+            agencies,
+            lease_seconds=settings.lease_seconds,
+            sequential=worker_settings.sequential,
+        ),
         service=CheckService(store, BrokerDispatcher(broker), agencies.names()),
     )
 

@@ -27,6 +27,8 @@ class WorkerSettings:
     maintenance_chance: int = 10_000  # per million commands
     #: How often a worker process sends the reconcile job.
     reconcile_every_s: int = 60
+    #: Call agencies one after another (the benchmark's naive baseline), not concurrently.
+    sequential: bool = False
 
     @property
     def is_stub(self) -> bool:
@@ -54,4 +56,5 @@ class WorkerSettings:
             heartbeat_timeout_ms=_int(env, "CHECKS_REDIS_HEARTBEAT_MS", 30_000),
             maintenance_chance=_int(env, "CHECKS_REDIS_MAINTENANCE_CHANCE", 10_000),
             reconcile_every_s=_int(env, "CHECKS_RECONCILE_EVERY_SECONDS", 60),
+            sequential=env.get("CHECKS_RUNNER_MODE", "concurrent").strip() == "sequential",
         )
