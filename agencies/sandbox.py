@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -22,6 +23,9 @@ import httpx
 import respx
 
 from fixtures import FIXTURES_DIR
+
+#: The most calls the sandbox remembers (oldest forgotten first).
+CALL_LOG_LIMIT = 200_000
 
 FAULT_KINDS = ("timeout", "http500", "http503", "http429", "http401", "garbage", "truncated")
 PARAM_FAULT_KINDS = ("slow", "flaky")
@@ -231,7 +235,8 @@ class Sandbox:
         self.fixtures = fixtures or default_fixtures()
         self.latency_ms: dict[str, int] = dict(latency_ms or {})
         self.faults: dict[str, tuple[Fault, ...]] = {k: tuple(v) for k, v in (faults or {}).items()}
-        self.calls: list[RecordedCall] = []
+        # Bounded, so a long-running sandbox server does not grow without end.
+        self.calls: deque[RecordedCall] = deque(maxlen=CALL_LOG_LIMIT)
         self._searches: dict[str, set[str]] = {}
         self._flaky_calls: dict[str, int] = {}
         self._lock = threading.Lock()

@@ -3,11 +3,16 @@
 The same simulators, fixtures, personas, latency and faults as the in-process sandbox, so live
 mode adapters (``CHECKS_<AGENCY>_BASE_URL``) can make real HTTP calls to it, and teams in other
 languages can test against it. A ``timeout`` fault holds the connection without answering.
+
+Latency and faults can be changed while it runs: ``POST /_sandbox/latency`` or
+``POST /_sandbox/faults`` with a body in the ``CHECKS_SANDBOX_*`` syntax (empty clears);
+``GET /_sandbox/calls`` shows the current settings and how many calls were answered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -74,6 +79,9 @@ class SandboxServer:
 
             def _handle(self) -> None:
                 agency, _, rest = self.path.lstrip("/").partition("/")
+                if agency == "_sandbox":
+                    self._admin(rest)
+                    return
                 base = server.sandbox.base_urls.get(agency)
                 if base is None:
                     self._send(404, b'{"error": "no such agency"}', "application/json")
@@ -99,6 +107,29 @@ class SandboxServer:
                     response.headers.get("content-type", ""),
                     {k: v for k, v in response.headers.items() if k.lower() in ("retry-after",)},
                 )
+
+            def _admin(self, what: str) -> None:
+                # POST /_sandbox/latency or /_sandbox/faults with the CHECKS_SANDBOX_* syntax.
+                length = int(self.headers.get("content-length") or 0)
+                spec = self.rfile.read(length).decode() if length else ""
+                try:
+                    if self.command == "POST" and what == "latency":
+                        server.sandbox.set_latency(spec or None)
+                    elif self.command == "POST" and what == "faults":
+                        server.sandbox.set_faults(spec or None)
+                    elif self.command != "GET" or what != "calls":
+                        self._send(404, b'{"error": "unknown admin path"}', "application/json")
+                        return
+                except ValueError as exc:
+                    body = json.dumps({"error": str(exc)}).encode()
+                    self._send(400, body, "application/json")
+                    return
+                state = {
+                    "latency_ms": server.sandbox.latency_ms,
+                    "faults": {k: [str(f) for f in v] for k, v in server.sandbox.faults.items()},
+                    "calls": len(server.sandbox.calls),
+                }
+                self._send(200, json.dumps(state).encode(), "application/json")
 
             def _send(
                 self,
