@@ -6,6 +6,7 @@ on stderr), 1 any other failure.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -387,8 +388,15 @@ def worker(
     rt.store.dispose()
     stop = threading.Event()
     threading.Thread(target=_schedule, args=(ws.reconcile_every_s, stop), daemon=True).start()
+    import dramatiq.cli
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
+
+    # Dramatiq's command line has no option for the consumers' idle poll (1 s by default, which
+    # is added latency whenever a queue runs dry); the forked workers inherit this binding.
+    dramatiq.cli.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
+        dramatiq.Worker, worker_timeout=worker_timeout
+    )
 
     args = make_argument_parser().parse_args(  # type: ignore[no-untyped-call]
         [
@@ -397,8 +405,6 @@ def worker(
             str(processes),
             "--threads",
             str(threads),
-            "--worker-timeout",
-            str(worker_timeout),
             "--skip-logging",
         ]
     )
@@ -501,6 +507,37 @@ def demo(as_json: JsonOpt = False) -> None:
         )
     if mismatches:
         raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="A small run (seconds).")] = False,
+    out_file: Annotated[Path, typer.Option("--out", help="JSON summary file.")] = Path(
+        "bench-results.json"
+    ),
+    processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    redis_url: Annotated[str, typer.Option(help="Redis for the benchmark (flushed).")] = (
+        "redis://127.0.0.1:6379/9"
+    ),
+    pg_url: Annotated[str, typer.Option(help="PostgreSQL server (a database is created).")] = (
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure throughput and latency against the engine's own limit (Redis + PostgreSQL)."""
+    from dataclasses import asdict
+
+    from workers.bench import Bench, BenchConfig, render
+
+    cfg = BenchConfig.quick() if quick else BenchConfig()
+    cfg.processes, cfg.redis_url, cfg.pg_admin_url = processes, redis_url, pg_url
+    result = Bench(cfg, console=err).run()
+    out_file.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    if as_json:
+        _print_json(asdict(result))
+    else:
+        render(result, out)
+        out.print(f"JSON summary: {out_file}", highlight=False)
 
 
 sandbox_app = typer.Typer(help="The agency sandbox over real HTTP.", no_args_is_help=True)

@@ -1,0 +1,562 @@
+"""``checkctl bench``: throughput and latency, measured against the engine's own limit.
+
+Everything runs on this machine in one run: real Redis and PostgreSQL, separate ``checkctl
+worker`` processes, and the agencies served over real HTTP by ``checkctl sandbox serve`` (live
+mode adapters). Every figure is reported as a ratio to something measured in the same run:
+
+1. raw Dramatiq throughput of a no-op actor, same broker and process count (the engine's limit);
+2. checks per second at zero agency latency, and its ratio to (1);
+3. end-to-end latency p50/p95/p99 with every agency at 300 ms, as ratios to 300 ms;
+4. the same with agencies called one after another (the naive baseline);
+5. how many checks can be in flight at 1 s agency latency before p50 passes 1.2 s;
+6. each worker's memory after 10k and after 50k checks, and the growth between.
+
+Queues are loaded before the workers start (or in one burst), and rates are taken from the
+first to the last message processed, so start-up and submission time are not counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import create_engine, func, select, text
+
+from agencies.registry import adapter_classes, adapter_paths
+from checks.api import CheckService
+from checks.config import Settings
+from checks.models import AuditEvent, Check
+from checks.samples import persona_request
+from checks.store import Store
+from workers.broker import build_broker
+from workers.dispatch import BrokerDispatcher
+from workers.settings import WorkerSettings
+
+SLOW_AGENCY_MS = 300
+CAPACITY_AGENCY_MS = 1000
+CAPACITY_P50_LIMIT_S = 1.2
+
+
+@dataclass
+class BenchConfig:
+    """Sizes of each measurement; ``quick()`` is the version the test suite runs."""
+
+    redis_url: str = "redis://127.0.0.1:6379/9"
+    pg_admin_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    processes: int = 2
+    threads: int = 16
+    noop_messages: int = 20_000
+    throughput_checks: int = 2_000
+    latency_checks: int = 300
+    latency_rate: float = 20.0
+    sequential_checks: int = 100
+    inflight_steps: tuple[int, ...] = (250, 500, 1000, 1500, 2000)
+    inflight_threads: int = 1000
+    memory_marks: tuple[int, int] = (10_000, 50_000)
+    memory_batch: int = 2_500
+
+    @classmethod
+    def quick(cls) -> BenchConfig:
+        """A small run that keeps the benchmark working (seconds, not minutes)."""
+        return cls(
+            noop_messages=1_000,
+            throughput_checks=100,
+            latency_checks=30,
+            latency_rate=15.0,
+            sequential_checks=10,
+            inflight_steps=(40, 80),
+            inflight_threads=60,
+            memory_marks=(100, 300),
+            memory_batch=100,
+        )
+
+
+@dataclass
+class BenchResult:
+    """Every figure of one run, with the machine it came from."""
+
+    machine: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    noop_per_s: float = 0.0
+    checks_per_s: float = 0.0
+    checks_to_noop_ratio: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    latency_ratio: dict[str, float] = field(default_factory=dict)
+    sequential_latency_ms: dict[str, float] = field(default_factory=dict)
+    sequential_latency_ratio: dict[str, float] = field(default_factory=dict)
+    inflight: list[dict[str, float]] = field(default_factory=list)
+    inflight_capacity: int = 0
+    memory_kib: list[dict[str, Any]] = field(default_factory=list)
+    memory_growth_pct: float = 0.0
+    targets: dict[str, bool] = field(default_factory=dict)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def _machine() -> dict[str, Any]:
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "python": sys.version.split()[0],
+        "when": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def _checkctl() -> str:
+    return str(Path(sys.executable).parent / "checkctl")
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            kids.append(int(entry.name))
+    return kids
+
+
+def _memory(pid: int) -> dict[str, int]:
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return values
+
+
+class Bench:
+    """Runs the measurements; ``progress`` and ``console`` show what is happening."""
+
+    def __init__(self, cfg: BenchConfig, console: Console | None = None) -> None:
+        self.cfg = cfg
+        self.console = console or Console(stderr=True)
+        self.keys = Fernet.generate_key().decode()
+        self.db_name = f"checks_bench_{uuid.uuid4().hex[:10]}"
+        self.db_url = self.cfg.pg_admin_url.rsplit("/", 1)[0] + "/" + self.db_name
+        self.broker = build_broker(WorkerSettings(broker_url=cfg.redis_url))
+        self.redis = self.broker.client  # type: ignore[attr-defined]
+        self.store: Store | None = None
+        self.sandbox: subprocess.Popen[str] | None = None
+        self.sandbox_urls: dict[str, str] = {}
+        self.sandbox_admin = ""
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    @contextmanager
+    def environment(self) -> Iterator[None]:
+        """A fresh PostgreSQL database and Redis db, and the HTTP sandbox; removed afterwards."""
+        admin = create_engine(self.cfg.pg_admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.db_name}"'))
+        self.redis.flushdb()
+        try:
+            self.store = Store(Settings(database_url=self.db_url, encryption_keys=(self.keys,)))
+            self.store.migrate()
+            self._start_sandbox()
+            yield
+        finally:
+            if self.sandbox is not None:
+                self.sandbox.terminate()
+                self.sandbox.wait(10)
+            if self.store is not None:
+                self.store.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+            admin.dispose()
+            self.redis.flushdb()
+
+    def _start_sandbox(self) -> None:
+        self.sandbox = subprocess.Popen(
+            [_checkctl(), "sandbox", "serve", "--port", "0", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "CHECKS_SANDBOX_LATENCY_MS": "0", "CHECKS_SANDBOX_FAULTS": ""},
+        )
+        assert self.sandbox.stdout is not None
+        self.sandbox_urls = json.loads(self.sandbox.stdout.readline())["base_urls"]
+        self.sandbox_admin = next(iter(self.sandbox_urls.values())).rsplit("/", 1)[0] + "/_sandbox"
+
+    def set_latency(self, ms: int) -> None:
+        """Every agency answers after ``ms``."""
+        httpx.post(f"{self.sandbox_admin}/latency", content=str(ms), timeout=10).raise_for_status()
+
+    def _worker_env(self, sequential: bool = False) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKS_")}
+        env.update(
+            CHECKS_BROKER_URL=self.cfg.redis_url,
+            CHECKS_DATABASE_URL=self.db_url,
+            CHECKS_ENCRYPTION_KEYS=self.keys,
+            CHECKS_AGENCY_MODE="live",
+            CHECKS_LOG_LEVEL="ERROR",
+            CHECKS_RECONCILE_EVERY_SECONDS="3600",
+            CHECKS_RUNNER_MODE="sequential" if sequential else "concurrent",
+        )
+        for name, cls in adapter_classes().items():
+            env[f"CHECKS_{name.upper()}_BASE_URL"] = self.sandbox_urls[name]
+            for cred in cls.credential_names:
+                env[f"CHECKS_{name.upper()}_{cred.upper()}"] = "sandbox"
+        return env
+
+    @contextmanager
+    def workers(self, threads: int, sequential: bool = False) -> Iterator[list[int]]:
+        """``checkctl worker`` processes; yields the pids of the worker children."""
+        proc = subprocess.Popen(
+            [
+                _checkctl(),
+                "worker",
+                "--processes",
+                str(self.cfg.processes),
+                "--threads",
+                str(threads),
+            ],
+            env=self._worker_env(sequential),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            kids: list[int] = []
+            while len(kids) < self.cfg.processes and time.monotonic() < deadline:
+                time.sleep(0.2)
+                kids = _children(proc.pid)
+            if proc.poll() is not None:
+                raise RuntimeError("the worker exited at start; run `checkctl worker` to see why")
+            yield kids
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+    # -- loading work ---------------------------------------------------------------------
+
+    def _service(self, dispatcher: Any) -> CheckService:
+        assert self.store is not None
+        return CheckService(self.store, dispatcher, set(adapter_paths()))
+
+    def create_checks(self, n: int, progress: Callable[[], None] | None = None) -> list[str]:
+        """Insert ``n`` checks without queueing them (as if their messages were lost)."""
+
+        class Hold:
+            def send_run(self, check_id: str) -> None:
+                pass
+
+        service = self._service(Hold())
+        ids = []
+        for _ in range(n):
+            request = persona_request("alice", f"BENCH-{uuid.uuid4().hex}", channel="store")
+            ids.append(service.submit(request).check_id)
+            if progress:
+                progress()
+        return ids
+
+    def enqueue(self, ids: list[str]) -> None:
+        """Queue one run per check."""
+        dispatcher = BrokerDispatcher(self.broker)
+        for cid in ids:
+            dispatcher.send_run(cid)
+
+    def wait_ended(self, ids: list[str], timeout: float, tick: Callable[[int], None]) -> None:
+        """Poll until every check has ended."""
+        assert self.store is not None
+        deadline = time.monotonic() + timeout
+        wanted = set(ids)
+        while True:
+            with self.store.session() as s:
+                done = (
+                    s.scalar(
+                        select(func.count()).where(
+                            Check.id.in_(wanted), Check.status.in_(("decided", "failed"))
+                        )
+                    )
+                    or 0
+                )
+            tick(done)
+            if done >= len(wanted):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(wanted) - done} checks still running after {timeout}s")
+            time.sleep(0.25)
+
+    def timings(self, ids: list[str]) -> list[tuple[datetime, datetime, datetime]]:
+        """(created, first started, finished) of each check."""
+        assert self.store is not None
+        with self.store.session() as s:
+            started = dict(
+                s.execute(
+                    select(AuditEvent.check_id, func.min(AuditEvent.at))
+                    .where(AuditEvent.check_id.in_(ids), AuditEvent.action == "started")
+                    .group_by(AuditEvent.check_id)
+                ).all()
+            )
+            rows = s.execute(
+                select(Check.id, Check.created_at, Check.finished_at).where(Check.id.in_(ids))
+            ).all()
+        return [(r.created_at, started[r.id], r.finished_at) for r in rows]
+
+    # -- measurements ---------------------------------------------------------------------
+
+    def measure_noop(self, progress: Progress) -> float:
+        """Raw messages per second of a no-op actor on the same broker and processes."""
+        from dramatiq.message import Message
+
+        n = self.cfg.noop_messages
+        key = f"bench:noop:{uuid.uuid4().hex[:6]}"
+        self.broker.declare_queue("bench")
+        task = progress.add_task("no-op messages", total=n)
+        for _ in range(n):
+            self.broker.enqueue(
+                Message(
+                    queue_name="bench", actor_name="bench_noop", args=(key,), kwargs={}, options={}
+                )
+            )
+        with self.workers(self.cfg.threads):
+            deadline = time.monotonic() + 600
+            while (done := int(self.redis.get(key) or 0)) < n:
+                progress.update(task, completed=done)
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no-op messages did not drain")
+                time.sleep(0.1)
+            progress.update(task, completed=n)
+        first, last = float(self.redis.get(key + ":first")), float(self.redis.get(key + ":last"))
+        return (n - 1) / max(last - first, 1e-6)
+
+    def measure_throughput(self, progress: Progress) -> float:
+        """Checks per second at zero agency latency, queue loaded before workers start."""
+        n = self.cfg.throughput_checks
+        self.set_latency(0)
+        task = progress.add_task("checks at 0 ms (loading)", total=n)
+        ids = self.create_checks(n, lambda: progress.advance(task))
+        self.enqueue(ids)
+        progress.update(task, completed=0, description="checks at 0 ms")
+        with self.workers(self.cfg.threads):
+            self.wait_ended(ids, 900, lambda d: progress.update(task, completed=d))
+        times = self.timings(ids)
+        first = min(t[1] for t in times)
+        last = max(t[2] for t in times)
+        return (n - 1) / max((last - first).total_seconds(), 1e-6)
+
+    def measure_latency(self, progress: Progress, n: int, sequential: bool) -> list[float]:
+        """Submit-to-decision latency (seconds) at a steady rate with agencies at 300 ms."""
+        self.set_latency(SLOW_AGENCY_MS)
+        label = "sequential" if sequential else "concurrent"
+        task = progress.add_task(f"latency at {SLOW_AGENCY_MS} ms ({label})", total=n)
+        with self.workers(self.cfg.threads, sequential=sequential):
+            # Warm up: the first search per process fetches a token; not what we measure.
+            warm = self.create_checks(2 * self.cfg.processes)
+            self.enqueue(warm)
+            self.wait_ended(warm, 120, lambda d: None)
+            service = self._service(BrokerDispatcher(self.broker))
+            ids = []
+            gap = 1 / self.cfg.latency_rate
+            start = time.monotonic()
+            for i in range(n):
+                time.sleep(max(0.0, start + i * gap - time.monotonic()))
+                request = persona_request("alice", f"BENCH-{uuid.uuid4().hex}", channel="store")
+                ids.append(service.submit(request).check_id)
+            self.wait_ended(ids, 300, lambda d: progress.update(task, completed=d))
+        return [(t[2] - t[0]).total_seconds() for t in self.timings(ids)]
+
+    def measure_inflight(self, progress: Progress) -> tuple[list[dict[str, float]], int]:
+        """p50 for bursts of K checks at 1 s agency latency; the largest K within 1.2 s."""
+        self.set_latency(CAPACITY_AGENCY_MS)
+        steps: list[dict[str, float]] = []
+        capacity = 0
+        task = progress.add_task(
+            f"in flight at {CAPACITY_AGENCY_MS} ms", total=len(self.cfg.inflight_steps)
+        )
+        threads = self.cfg.inflight_threads
+        with self.workers(threads):
+            warm = self.create_checks(2 * self.cfg.processes)
+            self.enqueue(warm)
+            self.wait_ended(warm, 120, lambda d: None)
+            for k in self.cfg.inflight_steps:
+                ids = self.create_checks(k)
+                burst = datetime.now().astimezone()
+                self.enqueue(ids)
+                self.wait_ended(ids, 600, lambda d: None)
+                lat = [(t[2] - burst).total_seconds() for t in self.timings(ids)]
+                p50 = statistics.median(lat)
+                steps.append(
+                    {"in_flight": k, "p50_s": round(p50, 3), "p95_s": round(percentile(lat, 95), 3)}
+                )
+                progress.advance(task)
+                if p50 > CAPACITY_P50_LIMIT_S:
+                    break
+                capacity = k
+        return steps, capacity
+
+    def measure_memory(self, progress: Progress) -> list[dict[str, Any]]:
+        """Each worker's memory after the first and the second mark of checks run."""
+        self.set_latency(0)
+        marks = self.cfg.memory_marks
+        task = progress.add_task("memory", total=marks[-1])
+        samples: list[dict[str, Any]] = []
+        done = 0
+        with self.workers(self.cfg.threads) as pids:
+            for mark in marks:
+                while done < mark:
+                    batch = min(self.cfg.memory_batch, mark - done)
+                    ids = self.create_checks(batch)
+                    self.enqueue(ids)
+                    self.wait_ended(ids, 600, lambda d: None)
+                    done += batch
+                    progress.update(task, completed=done)
+                samples.append(
+                    {"checks": mark, "workers": [{"pid": p, **_memory(p)} for p in pids]}
+                )
+        return samples
+
+    # -- the whole run --------------------------------------------------------------------
+
+    def run(self) -> BenchResult:
+        """Every measurement, in one run."""
+        cfg = self.cfg
+        result = BenchResult(machine=_machine(), config=asdict(cfg))
+        result.config.pop("pg_admin_url")
+        with (
+            self.environment(),
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+            ) as progress,
+        ):
+            result.noop_per_s = round(self.measure_noop(progress), 1)
+            result.checks_per_s = round(self.measure_throughput(progress), 1)
+            result.checks_to_noop_ratio = round(result.checks_per_s / result.noop_per_s, 3)
+            for sequential in (False, True):
+                n = cfg.sequential_checks if sequential else cfg.latency_checks
+                lat = self.measure_latency(progress, n, sequential)
+                ms = {f"p{q}": round(percentile(lat, q) * 1000, 1) for q in (50, 95, 99)}
+                ratio = {k: round(v / SLOW_AGENCY_MS, 3) for k, v in ms.items()}
+                if sequential:
+                    result.sequential_latency_ms, result.sequential_latency_ratio = ms, ratio
+                else:
+                    result.latency_ms, result.latency_ratio = ms, ratio
+            result.inflight, result.inflight_capacity = self.measure_inflight(progress)
+            result.memory_kib = self.measure_memory(progress)
+        first, last = result.memory_kib[0]["workers"], result.memory_kib[-1]["workers"]
+        growth = [
+            (b["VmRSS"] - a["VmRSS"]) / a["VmRSS"] * 100 for a, b in zip(first, last, strict=False)
+        ]
+        result.memory_growth_pct = round(max(growth), 1) if growth else 0.0
+        result.targets = {
+            "checks/s >= 0.25 x no-op/s": result.checks_to_noop_ratio >= 0.25,
+            "p50 <= 1.15 x slowest + 20 ms": result.latency_ms["p50"] <= 1.15 * SLOW_AGENCY_MS + 20,
+            "p99 <= 1.6 x slowest": result.latency_ms["p99"] <= 1.6 * SLOW_AGENCY_MS,
+            "1000 in flight at 1 s with p50 <= 1.2 s": result.inflight_capacity >= 1000,
+            "memory growth 10k->50k < 10 %": result.memory_growth_pct < 10,
+        }
+        return result
+
+
+def render(result: BenchResult, console: Console) -> None:
+    """The readable table of one run."""
+    t = Table(title="checks-worker benchmark (ratios are to figures from this same run)")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_column("ratio / target")
+    ok = {True: "[green]met[/]", False: "[red]missed[/]"}
+    tg = result.targets
+    t.add_row("raw no-op messages/s (engine limit)", f"{result.noop_per_s:,.0f}", "1.00")
+    t.add_row(
+        "checks/s at 0 ms agency latency",
+        f"{result.checks_per_s:,.1f}",
+        f"{result.checks_to_noop_ratio:.3f} x no-op  "
+        f"{ok[tg['checks/s >= 0.25 x no-op/s']]} (>= 0.25)",
+    )
+    for q in ("p50", "p95", "p99"):
+        target = {
+            "p50": f"{ok[tg['p50 <= 1.15 x slowest + 20 ms']]} (<= 1.15 + 20 ms)",
+            "p99": f"{ok[tg['p99 <= 1.6 x slowest']]} (<= 1.6)",
+        }.get(q, "")
+        t.add_row(
+            f"latency {q}, agencies at {SLOW_AGENCY_MS} ms (concurrent)",
+            f"{result.latency_ms[q]:,.0f} ms",
+            f"{result.latency_ratio[q]:.2f} x slowest  {target}",
+        )
+    for q in ("p50", "p99"):
+        t.add_row(
+            f"latency {q}, agencies one after another (baseline)",
+            f"{result.sequential_latency_ms[q]:,.0f} ms",
+            f"{result.sequential_latency_ratio[q]:.2f} x slowest",
+        )
+    for step in result.inflight:
+        t.add_row(
+            f"burst of {int(step['in_flight'])} at {CAPACITY_AGENCY_MS} ms agency latency",
+            f"p50 {step['p50_s']:.2f} s",
+            f"p95 {step['p95_s']:.2f} s",
+        )
+    t.add_row(
+        "checks in flight with p50 <= 1.2 s",
+        f"{result.inflight_capacity:,}",
+        f"{ok[tg['1000 in flight at 1 s with p50 <= 1.2 s']]} (>= 1000)",
+    )
+    for sample in result.memory_kib:
+        rss = ", ".join(f"{w['VmRSS'] / 1024:.0f}" for w in sample["workers"])
+        hwm = ", ".join(f"{w['VmHWM'] / 1024:.0f}" for w in sample["workers"])
+        t.add_row(
+            f"worker memory after {sample['checks']:,} checks", f"{rss} MiB", f"peak {hwm} MiB"
+        )
+    t.add_row(
+        "worker memory growth",
+        f"{result.memory_growth_pct:.1f} %",
+        f"{ok[tg['memory growth 10k->50k < 10 %']]} (< 10 %)",
+    )
+    console.print(t)
+    m = result.machine
+    console.print(
+        f"machine: {m['cpus']} cpus ({m['cpu_model']}), {m['memory_gib']} GiB, "
+        f"Python {m['python']}, {m['when']}",
+        highlight=False,
+    )
