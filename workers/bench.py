@@ -270,7 +270,7 @@ class Bench:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(20)
+                proc.wait(5)  # everything is in the database; no need to wait for a slow stop
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
