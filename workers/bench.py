@@ -76,15 +76,15 @@ class BenchConfig:
     def quick(cls) -> BenchConfig:
         """A small run that keeps the benchmark working (seconds, not minutes)."""
         return cls(
-            noop_messages=1_000,
-            throughput_checks=100,
-            latency_checks=30,
+            noop_messages=500,
+            throughput_checks=60,
+            latency_checks=20,
             latency_rate=15.0,
-            sequential_checks=10,
-            inflight_steps=(40, 80),
-            inflight_threads=60,
-            memory_marks=(100, 300),
-            memory_batch=100,
+            sequential_checks=6,
+            inflight_steps=(20,),
+            inflight_threads=30,
+            memory_marks=(40, 100),
+            memory_batch=60,
         )
 
 
