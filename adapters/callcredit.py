@@ -402,12 +402,7 @@ class CallcreditAdapter(AgencyAdapter):
 
     async def search(self, request: SearchRequest) -> CreditResult:
         """Run one CallReport search and map the answer to a :class:`CreditResult`."""
-        try:
-            purpose = self.purpose_code(request)
-        except ValueError as exc:
-            raise PermanentAgencyError(
-                self.name, str(exc), sent=False, code="unsupported_search"
-            ) from None
+        purpose = self.code_for(request)
         envelope = build_search_envelope(
             request, credentials=self.client.credentials, purpose=purpose
         )

@@ -45,7 +45,7 @@ from agencies.contract import (
     SearchRequest,
     SearchType,
 )
-from agencies.errors import PermanentAgencyError, UnusableResponse
+from agencies.errors import UnusableResponse
 from agencies.parsing import BadShape, array, count, field, json_body, obj, reading, text
 from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
 
@@ -231,12 +231,7 @@ class EquifaxAdapter(AgencyAdapter):
 
     async def search(self, request: SearchRequest) -> CreditResult:
         """Fetch one consumer credit report and map it to a :class:`CreditResult`."""
-        try:
-            purpose = self.purpose_code(request)
-        except ValueError as exc:
-            raise PermanentAgencyError(
-                self.name, str(exc), sent=False, code="unsupported_search"
-            ) from None
+        purpose = self.code_for(request)
         body = build_report_body(
             request,
             member_number=self.client.credentials.get("member_number", ""),

@@ -174,12 +174,7 @@ class ExperianAdapter(AgencyAdapter):
 
     async def search(self, request: SearchRequest) -> CreditResult:
         """Run one CrossCore credit check and map the answer to a :class:`CreditResult`."""
-        try:
-            application_type = self.purpose_code(request)
-        except ValueError as exc:
-            raise PermanentAgencyError(
-                self.name, str(exc), sent=False, code="unsupported_search"
-            ) from None
+        application_type = self.code_for(request)
         body = build_check_body(
             request,
             tenant_id=self.client.credentials.get("tenant_id", ""),

@@ -250,6 +250,18 @@ class AgencyAdapter(ABC):
         """The agency's own code for this search, recorded in the footprint ledger."""
         return request.search_type.value.upper()
 
+    def code_for(self, request: SearchRequest) -> str:
+        """:meth:`purpose_code`, with a search type the agency cannot run (``purpose_code``
+        raises ``ValueError``) refused before anything is sent."""
+        from agencies.errors import PermanentAgencyError
+
+        try:
+            return self.purpose_code(request)
+        except ValueError as exc:
+            raise PermanentAgencyError(
+                self.name, str(exc), sent=False, code="unsupported_search"
+            ) from None
+
     async def file_case(self, case: FraudCase) -> str:
         """File a confirmed fraud case; return the agency's case reference."""
         raise NotImplementedError(f"{self.name} does not take fraud filings")
