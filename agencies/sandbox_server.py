@@ -25,6 +25,13 @@ from agencies.sandbox import Sandbox
 TIMEOUT_HOLD_SECONDS = 30.0
 
 
+class _Server(ThreadingHTTPServer):
+    # A burst of a thousand checks opens connections faster than they are accepted; the
+    # default backlog of 5 drops them and the client's retransmit adds a second or more.
+    request_queue_size = 4096
+    daemon_threads = True
+
+
 class SandboxServer:
     """Serves a :class:`Sandbox` on a loopback port, one thread per connection."""
 
@@ -32,8 +39,7 @@ class SandboxServer:
         self.sandbox = sandbox
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -34,6 +34,8 @@ class RunResult:
 
     check_id: str
     status: Literal["decided", "failed", "skipped"]
+    #: The check ended and its request asked to be told the outcome.
+    notify: bool = False
 
 
 def new_owner() -> str:
@@ -85,7 +87,7 @@ class CheckRunner:
                     await step
             else:
                 await asyncio.gather(*steps)
-            result = await asyncio.to_thread(self._conclude, check_id, owner)
+            result = await asyncio.to_thread(self._conclude, check_id, owner, claimed.notify)
             ended = True
             return result
         finally:
@@ -192,7 +194,7 @@ class CheckRunner:
             return None
         return fallback_agency(used.get(step.role, set()), self.agencies.names())
 
-    def _conclude(self, check_id: str, owner: str) -> RunResult:
+    def _conclude(self, check_id: str, owner: str, notify: bool = False) -> RunResult:
         all_steps, results = self.store.outcomes(check_id)
         steps = [s for s in all_steps if s.status != "superseded"]
         failed = [s for s in steps if s.status == "failed"]
@@ -200,7 +202,7 @@ class CheckRunner:
             reason = failure_summary(failed)
             self.store.mark_failed(check_id, reason, actor="worker")
             log.warning("check.failed", check_id=check_id, steps=[s.agency for s in failed])
-            return RunResult(check_id, "failed")
+            return RunResult(check_id, "failed", notify)
         pending = [s for s in steps if s.status in STEP_OPEN]
         if pending:
             raise StepsPending(failure_summary(pending))
@@ -212,7 +214,7 @@ class CheckRunner:
             decision=verdict.decision.value,
             flagged=verdict.flag is not None,
         )
-        return RunResult(check_id, "decided")
+        return RunResult(check_id, "decided", notify)
 
     def give_up(self, check_id: str, why: str) -> bool:
         """Mark a check failed once retries are exhausted, naming each unfinished step."""

@@ -83,6 +83,8 @@ class ClaimedCheck:
     id: str
     inputs: CheckInputs
     steps: tuple[StepState, ...]
+    #: The request asked to be told the outcome (an actor or a URL).
+    notify: bool = False
 
 
 @dataclass(frozen=True)
@@ -341,7 +343,7 @@ class Store:
                     updated_at=now,
                     progress_at=now,
                 )
-                .returning(Check.request_enc, Check.runs)
+                .returning(Check.request_enc, Check.runs, Check.notify)
             ).first()
             if row is None:
                 current = c.execute(
@@ -370,7 +372,7 @@ class Store:
             else:
                 self._audit(c, owner, "resumed", check_id, run=row.runs)
         inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
-        return ClaimedCheck(check_id, inputs, steps)
+        return ClaimedCheck(check_id, inputs, steps, notify=bool(row.notify))
 
     @staticmethod
     def _state(st: Any) -> StepState:

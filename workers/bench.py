@@ -99,6 +99,7 @@ class BenchResult:
     checks_to_noop_ratio: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_ratio: dict[str, float] = field(default_factory=dict)
+    latency_split_ms: dict[str, float] = field(default_factory=dict)
     sequential_latency_ms: dict[str, float] = field(default_factory=dict)
     sequential_latency_ratio: dict[str, float] = field(default_factory=dict)
     inflight: list[dict[str, float]] = field(default_factory=list)
@@ -182,6 +183,7 @@ class Bench:
         self.sandbox: subprocess.Popen[str] | None = None
         self.sandbox_urls: dict[str, str] = {}
         self.sandbox_admin = ""
+        self.last_split_ms: dict[str, float] = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -344,29 +346,34 @@ class Bench:
     # -- measurements ---------------------------------------------------------------------
 
     def measure_noop(self, progress: Progress) -> float:
-        """Raw messages per second of a no-op actor on the same broker and processes."""
+        """Raw messages per second of a no-op actor on the same broker and processes.
+
+        The actor does nothing at all; the rate is read from Redis, where the broker keeps a
+        queued message until it is acknowledged: from the first acknowledgement to the last.
+        """
         from dramatiq.message import Message
 
         n = self.cfg.noop_messages
-        key = f"bench:noop:{uuid.uuid4().hex[:6]}"
         self.broker.declare_queue("bench")
+        pending_key = f"{self.broker.namespace}:bench.msgs"  # type: ignore[attr-defined]
         task = progress.add_task("no-op messages", total=n)
         for _ in range(n):
             self.broker.enqueue(
-                Message(
-                    queue_name="bench", actor_name="bench_noop", args=(key,), kwargs={}, options={}
-                )
+                Message(queue_name="bench", actor_name="bench_noop", args=(), kwargs={}, options={})
             )
+        first: float | None = None
         with self.workers(self.cfg.threads):
             deadline = time.monotonic() + 600
-            while (done := int(self.redis.get(key) or 0)) < n:
-                progress.update(task, completed=done)
+            while (left := int(self.redis.hlen(pending_key))) > 0:
+                if first is None and left < n:
+                    first = time.monotonic()
+                progress.update(task, completed=n - left)
                 if time.monotonic() > deadline:
                     raise TimeoutError("no-op messages did not drain")
-                time.sleep(0.1)
+                time.sleep(0.005)
+            last = time.monotonic()
             progress.update(task, completed=n)
-        first, last = float(self.redis.get(key + ":first")), float(self.redis.get(key + ":last"))
-        return (n - 1) / max(last - first, 1e-6)
+        return (n - 1) / max(last - (first or last), 1e-6)
 
     def measure_throughput(self, progress: Progress) -> float:
         """Checks per second at zero agency latency, queue loaded before workers start."""
@@ -402,7 +409,17 @@ class Bench:
                 request = persona_request("alice", f"BENCH-{uuid.uuid4().hex}", channel="store")
                 ids.append(service.submit(request).check_id)
             self.wait_ended(ids, 300, lambda d: progress.update(task, completed=d))
-        return [(t[2] - t[0]).total_seconds() for t in self.timings(ids)]
+        times = self.timings(ids)
+        # Where the time went: waiting in the queue (created -> first started), then running.
+        self.last_split_ms = {
+            "queued_p50": round(
+                percentile([(t[1] - t[0]).total_seconds() for t in times], 50) * 1000, 1
+            ),
+            "running_p50": round(
+                percentile([(t[2] - t[1]).total_seconds() for t in times], 50) * 1000, 1
+            ),
+        }
+        return [(t[2] - t[0]).total_seconds() for t in times]
 
     def measure_inflight(self, progress: Progress) -> tuple[list[dict[str, float]], int]:
         """p50 for bursts of K checks at 1 s agency latency; the largest K within 1.2 s."""
@@ -483,6 +500,7 @@ class Bench:
                     result.sequential_latency_ms, result.sequential_latency_ratio = ms, ratio
                 else:
                     result.latency_ms, result.latency_ratio = ms, ratio
+                    result.latency_split_ms = self.last_split_ms
             result.inflight, result.inflight_capacity = self.measure_inflight(progress)
             result.memory_kib = self.measure_memory(progress)
         first, last = result.memory_kib[0]["workers"], result.memory_kib[-1]["workers"]
@@ -524,6 +542,13 @@ def render(result: BenchResult, console: Console) -> None:
             f"latency {q}, agencies at {SLOW_AGENCY_MS} ms (concurrent)",
             f"{result.latency_ms[q]:,.0f} ms",
             f"{result.latency_ratio[q]:.2f} x slowest  {target}",
+        )
+    split = result.latency_split_ms
+    if split:
+        t.add_row(
+            "  of which queued / running (p50)",
+            f"{split['queued_p50']:,.0f} / {split['running_p50']:,.0f} ms",
+            "",
         )
     for q in ("p50", "p99"):
         t.add_row(
