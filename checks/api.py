@@ -26,7 +26,8 @@ from checks.errors import CheckError
 from checks.inputs import inputs_from_request
 from checks.plans import PlanInput, plan_steps
 from checks.request import CheckRequest, parse_check_request
-from checks.store import TERMINAL, Store, Submitted
+from checks.statements import TERMINAL
+from checks.store import Store, Submitted
 
 log = structlog.get_logger(__name__)
 

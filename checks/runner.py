@@ -23,7 +23,8 @@ from agencies.errors import AgencyError, TransientAgencyError
 from checks.errors import StepsPending
 from checks.plans import fallback_agency
 from checks.policy import PolicyThresholds, decide
-from checks.store import STEP_OPEN, ClaimedCheck, StepState, Store
+from checks.statements import STEP_OPEN
+from checks.store import ClaimedCheck, StepState, Store
 
 log = structlog.get_logger(__name__)
 

@@ -22,11 +22,9 @@ from sqlalchemy import (
     Connection,
     Engine,
     create_engine,
-    delete,
     event,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -35,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
+from checks import statements as q
 from checks.config import Settings
 from checks.crypto import Cipher
 from checks.errors import CheckBusy, CheckNotFound, IdempotencyConflict, NotRerunnable
@@ -44,19 +43,17 @@ from checks.models import (
     AuditEvent,
     Check,
     Footprint,
-    Reason,
     Step,
     Subject,
     utcnow,
 )
 from checks.plans import PlannedStep
 from checks.policy import Verdict
+from checks.statements import TERMINAL
 
 log = structlog.get_logger(__name__)
 
-TERMINAL = ("decided", "failed")
 #: Step states: a completed step is reused; retrying/running/pending are searched (again).
-STEP_OPEN = ("pending", "running", "retrying")
 STEP_DONE = ("completed", "failed", "superseded")
 
 
@@ -93,21 +90,6 @@ class Submitted:
 
     check_id: str
     created: bool
-
-
-#: The columns a StepState is built from, in step order.
-_STEP_STATE = select(
-    Step.id,
-    Step.slot,
-    Step.kind,
-    Step.agency,
-    Step.role,
-    Step.search_type,
-    Step.client_ref,
-    Step.status,
-    Step.attempts,
-    Step.error,
-).order_by(Step.id)
 
 
 def _engine(url: str) -> Engine:
@@ -190,9 +172,8 @@ class Store:
         s: Session | Connection, actor: str, action: str, check_id: str | None, **detail: Any
     ) -> None:
         s.execute(
-            insert(AuditEvent).values(
-                at=utcnow(), actor=actor, action=action, check_id=check_id, detail=detail or None
-            )
+            q.AUDIT,
+            dict(at=utcnow(), actor=actor, action=action, check_id=check_id, detail=detail or None),
         )
 
     # -- submission -----------------------------------------------------------------------
@@ -323,27 +304,10 @@ class Store:
         holds a live lease on it. Every open step is marked running and its attempt counted.
         """
         now = utcnow()
+        until = now + timedelta(seconds=lease_seconds)
         with self._tx() as c:
             row = c.execute(
-                update(Check)
-                .where(
-                    Check.id == check_id,
-                    Check.status.in_(("queued", "running")),
-                    or_(
-                        Check.lease_until.is_(None),
-                        Check.lease_until < now,
-                        Check.lease_owner == owner,
-                    ),
-                )
-                .values(
-                    status="running",
-                    lease_owner=owner,
-                    lease_until=now + timedelta(seconds=lease_seconds),
-                    runs=Check.runs + 1,
-                    updated_at=now,
-                    progress_at=now,
-                )
-                .returning(Check.request_enc, Check.runs, Check.notify)
+                q.CLAIM, dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
             ).first()
             if row is None:
                 current = c.execute(
@@ -355,18 +319,8 @@ class Store:
                     return None
                 raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
             # Searched now; until its outcome is written the outcome is unknown.
-            c.execute(
-                update(Step)
-                .where(Step.check_id == check_id, Step.status.in_(STEP_OPEN))
-                .values(
-                    status="running",
-                    attempts=Step.attempts + 1,
-                    started_at=func.coalesce(Step.started_at, literal(now, Step.started_at.type)),
-                )
-            )
-            steps = tuple(
-                self._state(r) for r in c.execute(_STEP_STATE.where(Step.check_id == check_id))
-            )
+            c.execute(q.START_STEPS, dict(p_id=check_id, p_now=now))
+            steps = tuple(self._state(r) for r in c.execute(q.STEP_STATE, dict(p_id=check_id)))
             if row.runs == 1:
                 self._audit(c, owner, "started", check_id)
             else:
@@ -376,7 +330,7 @@ class Store:
 
     @staticmethod
     def _state(st: Any) -> StepState:
-        # A Step, or a row of _STEP_STATE.
+        # A Step, or a row of statements.STEP_STATE.
         return StepState(
             id=st.id,
             slot=st.slot,
@@ -393,7 +347,7 @@ class Store:
     def steps(self, check_id: str) -> list[StepState]:
         """The check's steps now."""
         with self._tx() as c:
-            return [self._state(r) for r in c.execute(_STEP_STATE.where(Step.check_id == check_id))]
+            return [self._state(r) for r in c.execute(q.STEP_STATE, dict(p_id=check_id))]
 
     @staticmethod
     def _touch(s: Session | Connection, check_id: str, now: datetime) -> None:
@@ -408,38 +362,17 @@ class Store:
         now = utcnow()
         sealed = self.cipher.encrypt(result.model_dump_json())
         with self._tx() as c:
-            # Conditional update: of two racing writers, the second finds it completed.
             step = c.execute(
-                update(Step)
-                .where(Step.id == step_id, Step.status != "completed")
-                .values(
-                    status="completed",
-                    error=None,
-                    error_code=None,
-                    finished_at=now,
-                    result_enc=sealed,
-                )
-                .returning(
-                    Step.check_id,
-                    Step.slot,
-                    Step.agency,
-                    Step.role,
-                    Step.search_type,
-                    Step.client_ref,
-                )
+                q.COMPLETE_STEP, dict(p_step=step_id, p_now=now, p_result=sealed)
             ).first()
-            if step is None:
+            if step is None:  # already completed: nothing more to write
                 if c.scalar(select(Step.id).where(Step.id == step_id)) is None:
                     raise LookupError(f"no step {step_id}")
                 return False
-            check = c.execute(
-                update(Check)
-                .where(Check.id == step.check_id)
-                .values(progress_at=now, updated_at=now)
-                .returning(Check.subject_id, Check.joint_subject_id)
-            ).one()
+            check = c.execute(q.TOUCH, dict(p_id=step.check_id, p_now=now)).one()
             c.execute(
-                insert(Footprint).values(
+                q.FOOTPRINT,
+                dict(
                     step_id=step_id,
                     check_id=step.check_id,
                     subject_id=(check.joint_subject_id if step.role == "joint" else None)
@@ -449,7 +382,7 @@ class Store:
                     purpose_code=purpose_code,
                     searched_at=now,
                     client_ref=step.client_ref,
-                )
+                ),
             )
             self._audit(
                 c, "worker", "step_completed", step.check_id, agency=step.agency, slot=step.slot
@@ -511,9 +444,7 @@ class Store:
     def outcomes(self, check_id: str) -> tuple[list[StepState], list[tuple[Role, Any]]]:
         """Every step, and the decrypted results of the completed ones, in one read."""
         with self._tx() as c:
-            rows = c.execute(
-                _STEP_STATE.add_columns(Step.result_enc).where(Step.check_id == check_id)
-            ).all()
+            rows = c.execute(q.STEP_OUTCOMES, dict(p_id=check_id)).all()
         results = [
             (
                 Role(r.role),
@@ -531,42 +462,27 @@ class Store:
         """
         now = utcnow()
         st = self.settings
-        values: dict[str, Any] = dict(
-            status="decided",
-            decision=verdict.decision.value,
-            automated=True,
-            finished_at=now,
-            updated_at=now,
-            progress_at=now,
-            lease_owner=None,
-            lease_until=None,
-            failure_reason=None,
-        )
+        params: dict[str, Any] = dict(p_id=check_id, p_now=now, p_decision=verdict.decision.value)
         if verdict.flag is not None:
-            values.update(
-                flagged=True,
-                flag_reason=verdict.flag.value,
-                flagged_at=now,
-                retention_until=_add_years(now, st.flagged_retention_years),
+            stmt = q.DECIDE_FLAGGED
+            params.update(
+                p_flag=verdict.flag.value,
+                p_keep_until=_add_years(now, st.flagged_retention_years),
             )
         else:
-            values.update(retention_until=now + timedelta(days=st.retention_days))
+            stmt = q.DECIDE
+            params.update(p_keep_until=now + timedelta(days=st.retention_days))
         with self._tx() as c:
-            # Conditional update: a duplicate delivery finds the check already ended.
-            check = c.execute(
-                update(Check)
-                .where(Check.id == check_id, Check.status.not_in(TERMINAL))
-                .values(**values)
-                .returning(Check.subject_id, Check.joint_subject_id)
-            ).first()
+            # A duplicate delivery finds the check already ended and matches no row.
+            check = c.execute(stmt, params).first()
             if check is None:
                 if c.scalar(select(Check.id).where(Check.id == check_id)) is None:
                     raise CheckNotFound(check_id)
                 return False
-            c.execute(delete(Reason).where(Reason.check_id == check_id))
+            c.execute(q.DELETE_REASONS, dict(p_id=check_id))
             if verdict.reasons:
                 c.execute(
-                    insert(Reason),
+                    q.REASONS,
                     [
                         dict(
                             check_id=check_id, position=i, code=r.code, text=r.text, agency=r.agency
