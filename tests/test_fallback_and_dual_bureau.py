@@ -120,8 +120,18 @@ def test_a_wrong_credential_never_makes_more_than_two_token_requests_per_step(
     assert len(sandbox.calls_to(agency, "token")) <= 2
 
 
-FAULTS = ["timeout", "http500", "http503", "http429", "http401", "garbage", "truncated",
-          "slow:50", "flaky:1", "flaky:9"]
+FAULTS = [
+    "timeout",
+    "http500",
+    "http503",
+    "http429",
+    "http401",
+    "garbage",
+    "truncated",
+    "slow:50",
+    "flaky:1",
+    "flaky:9",
+]
 
 
 @pytest.mark.parametrize("agency", ["experian", "equifax", "callcredit", "cifas", "imrg"])

@@ -60,8 +60,9 @@ def test_a_failing_receiver_raises_so_the_actor_retries() -> None:
         return httpx.Response(500)
 
     with pytest.raises(httpx.HTTPStatusError):
-        post_signed("https://orders.example/x", {"id": "c"}, b"k",
-                    transport=httpx.MockTransport(refuse))
+        post_signed(
+            "https://orders.example/x", {"id": "c"}, b"k", transport=httpx.MockTransport(refuse)
+        )
 
 
 def test_live_mode_without_credentials_fails_naming_every_missing_variable() -> None:

@@ -143,9 +143,7 @@ def redis_clean(redis_client: redis.Redis) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def worker_process(
-    tmp_path: Path, redis_clean: redis.Redis
-) -> Iterator[WorkerFactory]:
+def worker_process(tmp_path: Path, redis_clean: redis.Redis) -> Iterator[WorkerFactory]:
     """Start ``checkctl worker --processes 1 --threads 4`` subprocesses; all killed at teardown.
 
     Call it with the database URL and ``CHECKS_*`` overrides (``None`` removes a variable).
@@ -159,8 +157,12 @@ def worker_process(
         with out.open("wb") as so, err.open("wb") as se:
             proc = subprocess.Popen(
                 [CHECKCTL, "worker", "--processes", "1", "--threads", "4"],
-                env=env, stdout=so, stderr=se, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=tmp_path,
+                env=env,
+                stdout=so,
+                stderr=se,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=tmp_path,
             )
         wp = WorkerProcess(name, proc, out, err, env)
         started.append(wp)
@@ -190,13 +192,22 @@ class CliResult:
 
 
 def checkctl(
-    args: list[str], pg_url: str, *, timeout: float = 60, cwd: Path | None = None,
+    args: list[str],
+    pg_url: str,
+    *,
+    timeout: float = 60,
+    cwd: Path | None = None,
     **overrides: str | None,
 ) -> CliResult:
     """Run ``checkctl ARGS`` against this database and the test Redis."""
     done = subprocess.run(
-        [CHECKCTL, *args], env=subprocess_env(pg_url, **overrides), capture_output=True,
-        text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd,
+        [CHECKCTL, *args],
+        env=subprocess_env(pg_url, **overrides),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
     return CliResult(args, done.returncode, done.stdout, done.stderr)
 
@@ -206,8 +217,13 @@ def checkctl_popen(
 ) -> subprocess.Popen[str]:
     """Start ``checkctl ARGS`` without waiting (pair with :func:`finish`)."""
     return subprocess.Popen(
-        [CHECKCTL, *args], env=subprocess_env(pg_url, **overrides), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, cwd=cwd,
+        [CHECKCTL, *args],
+        env=subprocess_env(pg_url, **overrides),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
 
 
@@ -257,8 +273,7 @@ def wait_for(
         if last:
             return last
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})"
-                f"{diagnostics()}")
+    pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {last!r}){diagnostics()}")
 
 
 def terminal_view(rt: Runtime, check_id: str) -> Callable[[], Mapping[str, Any] | None]:

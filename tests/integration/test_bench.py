@@ -17,7 +17,10 @@ def test_the_quick_benchmark_measures_every_figure_as_a_ratio(tmp_path: Path) ->
     checkctl = str(Path(sys.executable).parent / "checkctl")
     run = subprocess.run(
         [checkctl, "bench", "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=480, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=480,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())

@@ -24,8 +24,17 @@ from workers.runtime import Runtime
 
 pytestmark = pytest.mark.integration
 
-SHOW_KEYS = {"id", "status", "decision", "reasons", "steps", "footprints", "flagged",
-             "retention_until", "subject_id"}
+SHOW_KEYS = {
+    "id",
+    "status",
+    "decision",
+    "reasons",
+    "steps",
+    "footprints",
+    "flagged",
+    "retention_until",
+    "subject_id",
+}
 
 #: persona -> (decision, flagged), SPEC.md's personas table for new_order.
 EXPECTED = {"alice": ("accept", False), "carol": ("decline", False), "dan": ("decline", True)}
@@ -40,7 +49,9 @@ def _assert_one_footprint_per_search(view: dict[str, Any], context: str) -> None
         assert f["client_ref"] == refs[f["agency"]], context
         assert f["searched_at"], context
     assert {s["agency"]: s["search_type"] for s in view["steps"]} == {
-        "experian": "hard", "cifas": "fraud"}, context
+        "experian": "hard",
+        "cifas": "fraud",
+    }, context
 
 
 def test_checks_submitted_with_checkctl_and_the_api_are_decided_by_a_separate_worker(
@@ -54,27 +65,35 @@ def test_checks_submitted_with_checkctl_and_the_api_are_decided_by_a_separate_wo
         files[persona] = tmp_path / f"{persona}.json"
         files[persona].write_text(json.dumps(request_for(persona)), encoding="utf-8")
     procs = {
-        p: checkctl_popen(["submit", str(f), "--wait", "--json", "--timeout", "60"], pg_url,
-                          cwd=tmp_path)
+        p: checkctl_popen(
+            ["submit", str(f), "--wait", "--json", "--timeout", "60"], pg_url, cwd=tmp_path
+        )
         for p, f in files.items()
     }
     # ... and bob through the Python API of this process (sent to Redis by name)
     bob = redis_runtime.service.submit(request_for("bob"))
     assert bob.created
-    bob_view = wait_for(f"bob's check {bob.check_id} to end",
-                        terminal_view(redis_runtime, bob.check_id), timeout=60,
-                        diagnostics=worker.diagnostics)
+    bob_view = wait_for(
+        f"bob's check {bob.check_id} to end",
+        terminal_view(redis_runtime, bob.check_id),
+        timeout=60,
+        diagnostics=worker.diagnostics,
+    )
     waited: dict[str, CliResult] = {
         p: finish(proc, ["submit", str(files[p]), "--wait", "--json"], timeout=70)
         for p, proc in procs.items()
     }
     # Then every check is decided as the personas table says, as `checkctl show` reports
     assert bob_view["status"] == "decided" and bob_view["decision"] == "refer", (
-        bob_view, worker.diagnostics())
+        bob_view,
+        worker.diagnostics(),
+    )
     _assert_one_footprint_per_search(bob_view, "bob")
     outcomes = {p: r.json() for p, r in waited.items()}
-    shows = {p: checkctl_popen(["show", o["id"], "--json"], pg_url, cwd=tmp_path)
-             for p, o in outcomes.items()}
+    shows = {
+        p: checkctl_popen(["show", o["id"], "--json"], pg_url, cwd=tmp_path)
+        for p, o in outcomes.items()
+    }
     for persona, outcome in outcomes.items():
         check_id = outcome["id"]
         shown = finish(shows[persona], ["show", check_id, "--json"]).json()
@@ -87,7 +106,8 @@ def test_checks_submitted_with_checkctl_and_the_api_are_decided_by_a_separate_wo
         assert outcome["status"] == "decided" and outcome["decision"] == decision
         assert shown["subject_id"] and shown["retention_until"], context
         assert shown["reasons"] and all(
-            set(r) >= {"code", "text", "agency"} for r in shown["reasons"]), context
+            set(r) >= {"code", "text", "agency"} for r in shown["reasons"]
+        ), context
         for step in shown["steps"]:
             assert set(step) >= {"agency", "search_type", "status", "attempts", "error"}
             assert step["attempts"] == 1 and step["error"] is None, context

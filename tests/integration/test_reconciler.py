@@ -25,8 +25,11 @@ def _message(client: redis.Redis, message_id: bytes | str) -> str:
 
 
 def test_a_message_deleted_from_redis_is_requeued_by_the_reconciler_and_the_check_completes(
-    pg_url: str, redis_runtime: Runtime, redis_clean: redis.Redis,
-    worker_process: WorkerFactory, tmp_path: Path,
+    pg_url: str,
+    redis_runtime: Runtime,
+    redis_clean: redis.Redis,
+    worker_process: WorkerFactory,
+    tmp_path: Path,
 ) -> None:
     # Given a check submitted while no worker runs: recorded in PostgreSQL, queued in Redis
     sub = redis_runtime.service.submit(request_for("carol"))
@@ -38,8 +41,9 @@ def test_a_message_deleted_from_redis_is_requeued_by_the_reconciler_and_the_chec
     assert not redis_clean.exists(QUEUE_KEY, MESSAGES_KEY)
     assert redis_runtime.store.status(sub.check_id) == "queued"
     # ... and the reconciler runs (anything without progress counts as stale here)
-    report = checkctl(["reconcile", "--json"], pg_url, cwd=tmp_path,
-                      CHECKS_STALE_AFTER_SECONDS="0").json()
+    report = checkctl(
+        ["reconcile", "--json"], pg_url, cwd=tmp_path, CHECKS_STALE_AFTER_SECONDS="0"
+    ).json()
     # Then it re-queued the check, and nothing was failed
     assert sub.check_id in report["requeued"], report
     assert report["failed"] == []
@@ -47,8 +51,13 @@ def test_a_message_deleted_from_redis_is_requeued_by_the_reconciler_and_the_chec
     assert len(queued) == 1 and sub.check_id in _message(redis_clean, queued[0])
     # ... and a worker started now decides it, with one footprint per search
     worker = worker_process(pg_url)
-    view = wait_for(f"check {sub.check_id} to be decided", terminal_view(redis_runtime,
-                    sub.check_id), timeout=45, interval=0.2, diagnostics=worker.diagnostics)
+    view = wait_for(
+        f"check {sub.check_id} to be decided",
+        terminal_view(redis_runtime, sub.check_id),
+        timeout=45,
+        interval=0.2,
+        diagnostics=worker.diagnostics,
+    )
     context = f"{view}{worker.diagnostics()}"
     assert view["status"] == "decided" and view["decision"] == "decline", context
     assert sorted(f["agency"] for f in view["footprints"]) == ["cifas", "experian"], context
@@ -56,6 +65,7 @@ def test_a_message_deleted_from_redis_is_requeued_by_the_reconciler_and_the_chec
     actions = [(e["actor"], e["action"]) for e in view["timeline"]]
     assert ("reconciler", "requeued") in actions, actions
     # ... and a second pass has nothing left to do
-    again = checkctl(["reconcile", "--json"], pg_url, cwd=tmp_path,
-                     CHECKS_STALE_AFTER_SECONDS="0").json()
+    again = checkctl(
+        ["reconcile", "--json"], pg_url, cwd=tmp_path, CHECKS_STALE_AFTER_SECONDS="0"
+    ).json()
     assert again == {"requeued": [], "failed": []}

@@ -30,12 +30,18 @@ def test_a_worker_killed_mid_check_is_replaced_by_redelivery_without_a_second_fo
 ) -> None:
     store = redis_runtime.store
     # Given a worker for which Experian answers at once and Cifas takes four seconds
-    first = worker_process(pg_url, name="doomed", CHECKS_SANDBOX_LATENCY_MS="cifas=4000",
-                           **REDELIVERY_ENV)
+    first = worker_process(
+        pg_url, name="doomed", CHECKS_SANDBOX_LATENCY_MS="cifas=4000", **REDELIVERY_ENV
+    )
     sub = redis_runtime.service.submit(request_for("alice"))
     # When Experian's answer (and footprint) is recorded while Cifas is still in the air
-    wait_for("the experian footprint", lambda: store.footprint_count(sub.check_id) == 1,
-             timeout=30, interval=0.05, diagnostics=first.diagnostics)
+    wait_for(
+        "the experian footprint",
+        lambda: store.footprint_count(sub.check_id) == 1,
+        timeout=30,
+        interval=0.05,
+        diagnostics=first.diagnostics,
+    )
     # ... and the worker is SIGKILLed, process group and all, before it acks the message
     first.kill()
     assert not first.alive()
@@ -47,9 +53,13 @@ def test_a_worker_killed_mid_check_is_replaced_by_redelivery_without_a_second_fo
     assert [f["agency"] for f in view["footprints"]] == ["experian"]
     # Then a fresh worker gets the unacked message back from Redis and finishes the check
     second = worker_process(pg_url, name="rescuer", **REDELIVERY_ENV)
-    view = wait_for(f"check {sub.check_id} to be decided after redelivery",
-                    terminal_view(redis_runtime, sub.check_id), timeout=60, interval=0.2,
-                    diagnostics=lambda: first.diagnostics() + second.diagnostics())
+    view = wait_for(
+        f"check {sub.check_id} to be decided after redelivery",
+        terminal_view(redis_runtime, sub.check_id),
+        timeout=60,
+        interval=0.2,
+        diagnostics=lambda: first.diagnostics() + second.diagnostics(),
+    )
     context = f"{view}{second.diagnostics()}"
     assert view["status"] == "decided" and view["decision"] == "accept", context
     # ... with exactly one footprint per search in the ledger
@@ -67,5 +77,6 @@ def test_a_worker_killed_mid_check_is_replaced_by_redelivery_without_a_second_fo
     # ... recovered by Dramatiq's redelivery, not by the reconciler
     assert "requeued" not in actions, actions
     rescuer_log = second.stderr.read_text(errors="replace")
-    assert not [line for line in rescuer_log.splitlines()
-                if "step.completed" in line and "experian" in line], rescuer_log[-3000:]
+    assert not [
+        line for line in rescuer_log.splitlines() if "step.completed" in line and "experian" in line
+    ], rescuer_log[-3000:]

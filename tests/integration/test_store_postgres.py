@@ -65,8 +65,11 @@ def _wire(database_url: str) -> PgWiring:
     agencies = build_agencies(fast_agency_settings())
     dispatcher = RecordingDispatcher()
     return PgWiring(
-        store, agencies, CheckRunner(store, agencies, lease_seconds=30),
-        CheckService(store, dispatcher, agencies.names()), dispatcher,
+        store,
+        agencies,
+        CheckRunner(store, agencies, lease_seconds=30),
+        CheckService(store, dispatcher, agencies.names()),
+        dispatcher,
     )
 
 
@@ -123,8 +126,9 @@ def test_every_persona_is_decided_on_postgresql_as_on_sqlite_as_the_personas_tab
 ) -> None:
     pg = backend
     fixtures = default_fixtures()
-    assert set(PERSONAS) == {p.key for p in fixtures.personas
-                             if p.expected and not set(p.requires) - {"joint"}}
+    assert set(PERSONAS) == {
+        p.key for p in fixtures.personas if p.expected and not set(p.requires) - {"joint"}
+    }
     ids: dict[str, str] = {}
     for persona in PERSONAS:
         sub = pg.service.submit(request_for(persona))
@@ -140,13 +144,17 @@ def test_every_persona_is_decided_on_postgresql_as_on_sqlite_as_the_personas_tab
     for persona, check_id in ids.items():
         view = pg.store.view(check_id)
         if (view["decision"], view["flagged"]) != PERSONAS[persona]:
-            mismatches[persona] = (view["decision"], view["flagged"],
-                                   [r["code"] for r in view["reasons"]])
+            mismatches[persona] = (
+                view["decision"],
+                view["flagged"],
+                [r["code"] for r in view["reasons"]],
+            )
         # One footprint per completed search, with the step's client reference
         completed = [s for s in view["steps"] if s["status"] == "completed"]
         assert len(completed) == len(view["steps"]), view["steps"]
         assert sorted((f["agency"], f["client_ref"]) for f in view["footprints"]) == sorted(
-            (s["agency"], s["client_ref"]) for s in completed), persona
+            (s["agency"], s["client_ref"]) for s in completed
+        ), persona
         assert view["retention_until"] and view["finished_at"], persona
         assert view["reasons"], persona
     assert not mismatches, mismatches
@@ -155,32 +163,42 @@ def test_every_persona_is_decided_on_postgresql_as_on_sqlite_as_the_personas_tab
     flagged_at = datetime.fromisoformat(dan["flagged_at"])
     assert dan["flag_reason"] == "fraud_risk"
     assert datetime.fromisoformat(dan["retention_until"]) == flagged_at.replace(
-        year=flagged_at.year + 6)
+        year=flagged_at.year + 6
+    )
     # Hana is a victim of impersonation: referred, never declined
     assert pg.store.view(ids["hana"])["decision"] == "refer"
     # Frank: both applicants searched, and the financial association recorded
     frank = pg.store.view(ids["frank"])
     assert frank["joint_subject_id"] and frank["joint_subject_id"] != frank["subject_id"]
     assert sorted((s["role"], s["agency"]) for s in frank["steps"]) == [
-        ("applicant", "cifas"), ("applicant", "experian"),
-        ("joint", "cifas"), ("joint", "experian"),
+        ("applicant", "cifas"),
+        ("applicant", "experian"),
+        ("joint", "cifas"),
+        ("joint", "experian"),
     ]
     with pg.store.session() as s:
         links = s.scalars(select(Association)).all()
         assert [(a.source, a.source_check_id) for a in links] == [
-            ("joint_application", ids["frank"])]
+            ("joint_application", ids["frank"])
+        ]
         assert {links[0].subject_a, links[0].subject_b} == {
-            frank["subject_id"], frank["joint_subject_id"]}
+            frank["subject_id"],
+            frank["joint_subject_id"],
+        }
     # A second run of a decided check (a duplicate delivery) changes nothing
     before = pg.store.footprint_count()
     assert asyncio.run(pg.runner.run(ids["alice"])).status == "skipped"
-    assert pg.store.footprint_count() == before == sum(
-        len(pg.store.view(cid)["steps"]) for cid in ids.values())
+    assert (
+        pg.store.footprint_count()
+        == before
+        == sum(len(pg.store.view(cid)["steps"]) for cid in ids.values())
+    )
 
 
 @pytest.mark.parametrize("subject", ["new", "known"])
 def test_concurrent_submissions_of_one_idempotency_key_give_exactly_one_check(
-    pg: PgWiring, subject: str,
+    pg: PgWiring,
+    subject: str,
 ) -> None:
     # "known": the applicant already has a subject row, so the race is decided by the unique
     # idempotency key; "new": by the unique identity hash of the subject inserted first.
@@ -196,8 +214,14 @@ def test_concurrent_submissions_of_one_idempotency_key_give_exactly_one_check(
     check_id = subs[0].check_id
     assert pg.dispatcher.sent[-1:] == [check_id] and pg.dispatcher.sent.count(check_id) == 1
     with pg.store.session() as s:
-        assert s.scalar(select(func.count(Check.id)).where(
-            Check.idempotency_key == request["idempotency_key"])) == 1
+        assert (
+            s.scalar(
+                select(func.count(Check.id)).where(
+                    Check.idempotency_key == request["idempotency_key"]
+                )
+            )
+            == 1
+        )
         assert s.scalar(select(func.count(Subject.id))) == 1
     # ... and running it leaves one footprint per search
     assert asyncio.run(pg.runner.run(check_id)).status == "decided"

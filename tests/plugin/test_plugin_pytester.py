@@ -6,7 +6,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-SAMPLE_SUITE = '''
+SAMPLE_SUITE = """
 import pytest
 
 
@@ -53,7 +53,7 @@ def test_latency_is_injected(run_check, persona_request):
     started = time.monotonic()
     run_check(persona_request("ivan"))
     assert time.monotonic() - started >= 0.05
-'''
+"""
 
 
 def test_another_teams_suite_uses_only_the_installed_plugin(pytester: pytest.Pytester) -> None:

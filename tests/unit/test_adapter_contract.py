@@ -99,17 +99,23 @@ class _Tampering(httpx.AsyncBaseTransport):
         if self.ctype is not None:
             headers["content-type"] = self.ctype
         headers.pop("content-length", None)
-        return httpx.Response(200, headers=headers,
-                              content=original if self.body is None else self.body)
+        return httpx.Response(
+            200, headers=headers, content=original if self.body is None else self.body
+        )
 
 
 HOSTILE = {
     "wrong content type": (None, "text/html"),
     "invalid utf-8": (b"\xff\xfe\xfa not utf-8 \xc3\x28", None),
-    "entity bomb": (b'<?xml version="1.0"?><!DOCTYPE b [<!ENTITY a "aaaaaaaaaa">'
-                    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><r>&b;</r>', None),
-    "external entity": (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM '
-                        b'"file:///etc/passwd">]><r>&x;</r>', None),
+    "entity bomb": (
+        b'<?xml version="1.0"?><!DOCTYPE b [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><r>&b;</r>',
+        None,
+    ),
+    "external entity": (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
+        None,
+    ),
     "empty body": (b"", None),
 }
 
@@ -127,8 +133,11 @@ def test_hostile_or_unreadable_answers_are_unusable_at_every_agency(agency: str,
     body, ctype = HOSTILE[case]
     sandbox = sandbox_of(build(agency))
     adapter = build_adapter(
-        cls, cls.sandbox_base_url, _Tampering(sandbox.transport(), body, ctype),
-        {k: "sandbox" for k in cls.credential_names}, cls.default_policy().with_overrides(**FAST),
+        cls,
+        cls.sandbox_base_url,
+        _Tampering(sandbox.transport(), body, ctype),
+        {k: "sandbox" for k in cls.credential_names},
+        cls.default_policy().with_overrides(**FAST),
     )
     request = search_request("alice", search_type=search_type_for(build(agency), agency))
     with pytest.raises(UnusableResponse):

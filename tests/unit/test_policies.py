@@ -39,8 +39,9 @@ def test_policies_can_be_compared_and_overridden_field_by_field() -> None:
 
 def _client(router: respx.MockRouter, **changes: object) -> AgencyClient:
     policy = HttpPolicy(backoff_initial=0.001, backoff_max=0.002).with_overrides(**changes)
-    http = httpx.AsyncClient(base_url="https://agency.test",
-                             transport=httpx.MockTransport(router.async_handler))
+    http = httpx.AsyncClient(
+        base_url="https://agency.test", transport=httpx.MockTransport(router.async_handler)
+    )
     return AgencyClient("agency", http, policy, CircuitBreaker(50, 30))
 
 
@@ -69,8 +70,10 @@ def test_408_429_and_5xx_are_retried_quickly_then_succeed(status: int) -> None:
 def test_a_429_is_retried_no_sooner_than_its_retry_after() -> None:
     router = respx.MockRouter()
     route = router.post("https://agency.test/search")
-    route.side_effect = [httpx.Response(429, headers={"retry-after": "1"}),
-                         httpx.Response(200, json={})]
+    route.side_effect = [
+        httpx.Response(429, headers={"retry-after": "1"}),
+        httpx.Response(200, json={}),
+    ]
     started = time.monotonic()
     _call(_client(router, max_retry_after=2.0))
     assert time.monotonic() - started >= 1.0 and route.call_count == 2
