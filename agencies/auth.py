@@ -6,6 +6,7 @@ The flow yields the token request itself, so the token call goes through the sam
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
@@ -49,6 +50,15 @@ class BearerTokenAuth(httpx.Auth):
         self.token: Token | None = None
         #: How many token requests this auth has made (tests assert on it).
         self.token_requests = 0
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    def _refresh_lock(self) -> asyncio.Lock:
+        # An asyncio lock belongs to one event loop; tests may drive an adapter from several.
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
 
     def _needs_token(self) -> bool:
         return self.token is None or self.clock() >= self.token.expires_at - self.refresh_margin
@@ -86,9 +96,14 @@ class BearerTokenAuth(httpx.Auth):
         """Attach a valid token; on a 401, refresh once and resend."""
         token = self.token
         if token is None or self._needs_token():
-            answer = yield self._token_request()
-            await answer.aread()  # this flow is async, so it reads token answers itself
-            token = self._accept(answer)
+            # One token request at a time: a hundred calls that start together without a token
+            # wait for the first one's token instead of each asking for their own.
+            async with self._refresh_lock():
+                token = self.token
+                if token is None or self._needs_token():
+                    answer = yield self._token_request()
+                    await answer.aread()  # this flow is async, so it reads token answers itself
+                    token = self._accept(answer)
         request.headers["Authorization"] = f"Bearer {token.value}"
         response = yield request
         if response.status_code == 401:

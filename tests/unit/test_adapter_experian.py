@@ -397,6 +397,27 @@ def test_token_is_fetched_once_and_reused_across_two_searches() -> None:
     assert first.headers["authorization"] == second.headers["authorization"]
 
 
+def test_searches_that_start_together_share_one_token_request() -> None:
+    # Given the sandbox, with a little latency so the searches overlap, and no token yet
+    agencies = build()
+    sandbox_of(agencies).set_latency({"experian": 20})
+    requests = [search_request(client_ref=f"R{i}") for i in range(20)]
+
+    # When twenty searches start at once
+    async def together() -> list[Any]:
+        try:
+            return await asyncio.gather(*(agencies["experian"].search(r) for r in requests))
+        finally:
+            await agencies.aclose()
+
+    results = asyncio.run(together())
+
+    # Then all succeed on one token: the others waited for it instead of asking for their own
+    assert all(isinstance(r, CreditResult) for r in results)
+    assert token_auth(agencies).token_requests == 1
+    assert len(sandbox_of(agencies).calls_to("experian", "token")) == 1
+
+
 def test_token_answer_lifetime_is_read_from_expires_in() -> None:
     answer = httpx.Response(200, json={"access_token": "abc", "expires_in": "1800"})
     assert parse_token(answer) == ("abc", 1800.0)
