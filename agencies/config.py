@@ -14,7 +14,7 @@ from typing import Literal
 import httpx
 
 from agencies.contract import AgencyAdapter
-from agencies.http import AgencyClient, CircuitBreaker, HttpPolicy
+from agencies.http import AgencyClient, CircuitBreaker, HttpPolicy, PooledTransport
 from agencies.registry import adapter_classes
 from agencies.sandbox import Fault, FixtureStore, Sandbox, parse_faults, parse_latency
 
@@ -141,7 +141,8 @@ def build_agencies(
             credentials: Mapping[str, str] = {k: "sandbox" for k in cls.credential_names}
         else:
             base_url = settings.base_urls[name]
-            transport = httpx.AsyncHTTPTransport(retries=0)
+            # Hundreds of checks may be in flight per process: up to 2000 connections each.
+            transport = PooledTransport(max_connections=2000, retries=0)
             credentials = settings.credentials.get(name, {})
         adapters[name] = build_adapter(cls, base_url, transport, credentials, policy)
     return Agencies(adapters, sandbox if settings.mode == "sandbox" else None)
@@ -156,9 +157,8 @@ def build_adapter(
 ) -> AgencyAdapter:
     """One adapter with its client, policy, circuit breaker and authentication."""
     policy = policy or cls.default_policy()
-    # Hundreds of checks may be in flight per process: the default pool (100) would queue them.
-    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
-    http = httpx.AsyncClient(base_url=base_url, transport=transport, limits=limits)
+    # Connection limits belong to the transport (a client's own are ignored when given one).
+    http = httpx.AsyncClient(base_url=base_url, transport=transport)
     client = AgencyClient(
         cls.name,
         http,

@@ -7,9 +7,10 @@ in one place; :class:`AgencyClient` applies it to every call an adapter makes.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -358,3 +359,63 @@ class AgencyClient:
                 self.agency,
                 f"unexpected content type {declared or 'none'!r}; expected {', '.join(allowed)}",
             )
+
+
+class PooledTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 over several small connection pools; each request goes to the least busy.
+
+    httpcore's pool looks at every connection it holds whenever a request starts or ends (a
+    system call per connection, and a list of them per idle one), so a single pool of hundreds
+    of connections spends more CPU on bookkeeping than on requests as checks in flight grow
+    (measured: 400 concurrent calls took 2.6 s at 1 s latency from one pool). Pools of
+    ``per_pool`` connections keep that cost flat; together they allow ``max_connections``.
+    """
+
+    def __init__(self, max_connections: int = 2000, per_pool: int = 50, **kwargs: Any) -> None:
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        count = max(1, math.ceil(max_connections / per_pool))
+        self._pools = [httpx.AsyncHTTPTransport(limits=limits, **kwargs) for _ in range(count)]
+        self._busy = [0] * count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        i = min(range(len(self._busy)), key=self._busy.__getitem__)
+        self._busy[i] += 1
+        try:
+            response = await self._pools[i].handle_async_request(request)
+        except BaseException:
+            self._busy[i] -= 1
+            raise
+        # The connection is busy until the body has been read and the response closed.
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_Released(response.stream, lambda: self._release(i)),
+            extensions=response.extensions,
+        )
+
+    def _release(self, i: int) -> None:
+        self._busy[i] -= 1
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+class _Released(httpx.AsyncByteStream):
+    """A response body that calls ``done`` once, when it is closed."""
+
+    def __init__(self, stream: Any, done: Callable[[], None]) -> None:
+        self._stream = stream
+        self._done: Callable[[], None] | None = done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()

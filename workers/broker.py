@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
+from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -23,6 +26,23 @@ CHECKS_QUEUE = "checks"
 HOUSEKEEPING_QUEUE = "housekeeping"
 
 
+class CalmAsyncIO(AsyncIO):
+    """Dramatiq's AsyncIO middleware, with worker threads that check for interrupts each second.
+
+    A thread running an async actor waits on the coroutine's future and wakes every
+    ``interrupt_check_ival`` (Dramatiq: 0.1 s) to notice a time limit or shutdown. With
+    hundreds of checks in flight per process that is thousands of wake-ups a second, each
+    taking the GIL from the event loop that does the actual work (measured: a burst of 100
+    checks at 1 s agency latency took 3.5 s instead of 1.3 s). Limits are still enforced,
+    up to a second late.
+    """
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = EventLoopThread(self.logger, interrupt_check_ival=1.0)
+        loop_thread.start(timeout=1.0)
+        set_event_loop_thread(loop_thread)
+
+
 def _middleware() -> list[dramatiq.Middleware]:
     return [
         AgeLimit(),
@@ -32,7 +52,7 @@ def _middleware() -> list[dramatiq.Middleware]:
         Pipelines(),
         Retries(),
         CurrentMessage(),
-        AsyncIO(),
+        CalmAsyncIO(),
     ]
 
 
@@ -65,3 +85,27 @@ def setup_broker(settings: WorkerSettings | None = None) -> dramatiq.Broker:
         _broker = build_broker(settings or WorkerSettings.from_env())
         dramatiq.set_broker(_broker)
     return _broker
+
+
+class QuickPollWorker(dramatiq.Worker):
+    """A Dramatiq worker whose consumers poll an idle queue often, and whose threads do not.
+
+    Dramatiq uses one ``worker_timeout`` for both: how long a consumer sleeps when its queue
+    is empty (latency added to every message that arrives at an idle worker), and how long
+    each worker thread waits on the in-process work queue before looking again. With hundreds
+    of threads (hundreds of checks in flight), a short wait wakes every idle thread dozens
+    of times a second and they fight the event loop for the GIL; measured, a burst of 100
+    checks took five times longer. Consumers get ``poll_ms``; threads keep Dramatiq's 1 s.
+    """
+
+    def __init__(self, broker: dramatiq.Broker, *, poll_ms: int = 30, **kwargs: Any) -> None:
+        super().__init__(broker, **kwargs)
+        self.poll_ms = poll_ms
+
+    def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
+        # ConsumerThread reads the timeout when it is built; worker threads are built later.
+        threads_wait, self.worker_timeout = self.worker_timeout, self.poll_ms
+        try:
+            super()._add_consumer(queue_name, delay=delay)
+        finally:
+            self.worker_timeout = threads_wait

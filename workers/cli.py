@@ -376,6 +376,7 @@ def worker(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the Dramatiq worker (Redis or RabbitMQ broker), and the reconciler schedule."""
+    from workers.broker import QuickPollWorker
     from workers.settings import WorkerSettings
 
     ws = WorkerSettings.from_env()
@@ -395,7 +396,7 @@ def worker(
     # Dramatiq's command line has no option for the consumers' idle poll (1 s by default, which
     # is added latency whenever a queue runs dry); the forked workers inherit this binding.
     dramatiq.cli.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
-        dramatiq.Worker, worker_timeout=worker_timeout
+        QuickPollWorker, poll_ms=worker_timeout
     )
 
     args = make_argument_parser().parse_args(  # type: ignore[no-untyped-call]
