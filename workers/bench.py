@@ -489,6 +489,11 @@ class Bench:
 
     # -- the whole run --------------------------------------------------------------------
 
+    def note(self, text: str) -> None:
+        """A progress line where no live bar can be drawn (a log file, CI)."""
+        if not self.console.is_terminal:
+            self.console.print(f"[bench {time.strftime('%H:%M:%S')}] {text}", highlight=False)
+
     def run(self) -> BenchResult:
         """Every measurement, in one run."""
         cfg = self.cfg
@@ -504,20 +509,31 @@ class Bench:
                 console=self.console,
             ) as progress,
         ):
+            self.note(f"no-op messages: {cfg.noop_messages:,}")
             result.noop_per_s = round(self.measure_noop(progress), 1)
+            self.note(f"  {result.noop_per_s:,.0f} messages/s")
+            self.note(f"checks at 0 ms agency latency: {cfg.throughput_checks:,}")
             result.checks_per_s = round(self.measure_throughput(progress), 1)
             result.checks_to_noop_ratio = round(result.checks_per_s / result.noop_per_s, 3)
+            self.note(f"  {result.checks_per_s:,.1f} checks/s")
             for sequential in (False, True):
                 n = cfg.sequential_checks if sequential else cfg.latency_checks
+                label = "one after another" if sequential else "concurrently"
+                self.note(f"latency, {n:,} checks, agencies at {SLOW_AGENCY_MS} ms, {label}")
                 lat = self.measure_latency(progress, n, sequential)
                 ms = {f"p{q}": round(percentile(lat, q) * 1000, 1) for q in (50, 95, 99)}
+                self.note("  " + ", ".join(f"{k} {v:,.0f} ms" for k, v in ms.items()))
                 ratio = {k: round(v / SLOW_AGENCY_MS, 3) for k, v in ms.items()}
                 if sequential:
                     result.sequential_latency_ms, result.sequential_latency_ratio = ms, ratio
                 else:
                     result.latency_ms, result.latency_ratio = ms, ratio
                     result.latency_split_ms = self.last_split_ms
+            self.note(f"bursts at {CAPACITY_AGENCY_MS} ms agency latency: {cfg.inflight_steps}")
             result.inflight, result.inflight_capacity = self.measure_inflight(progress)
+            for step in result.inflight:
+                self.note(f"  {step['in_flight']:,}: p50 {step['p50_s']:.2f} s")
+            self.note(f"memory after {cfg.memory_marks[0]:,} and {cfg.memory_marks[1]:,} checks")
             result.memory_kib = self.measure_memory(progress)
         first, last = result.memory_kib[0]["workers"], result.memory_kib[-1]["workers"]
         growth = [
