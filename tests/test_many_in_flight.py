@@ -133,6 +133,8 @@ def test_async_actor_threads_check_for_interrupts_once_a_second() -> None:
         broker.join(double.queue_name)
         worker.join()
         # Then the event loop thread wakes waiting threads once a second, not ten times
-        assert get_event_loop_thread().interrupt_check_ival == 1.0
+        loop_thread = get_event_loop_thread()
+        assert loop_thread is not None
+        assert loop_thread.interrupt_check_ival == 1.0
     finally:
         worker.stop()
