@@ -51,6 +51,31 @@ def test_pooled_transport_spreads_requests_and_frees_each_connection_when_closed
     assert transport._busy == [0, 0, 0, 0]
 
 
+def test_pooled_transport_fills_the_first_pool_before_opening_another() -> None:
+    # Given a sandbox server answering after 200 ms, and a transport of pools of 5
+    sandbox = build_sandbox()
+    sandbox.set_latency("200")
+    with SandboxServer(sandbox) as server:
+        transport = PooledTransport(max_connections=20, per_pool=5)
+        url = server.base_url("cifas") + "/nfd/v2/search"
+
+        async def go() -> list[int]:
+            async with httpx.AsyncClient(transport=transport) as client:
+                # When 7 requests are in the air
+                task = asyncio.ensure_future(
+                    asyncio.gather(*(client.post(url, json={}) for _ in range(7)))
+                )
+                await asyncio.sleep(0.1)
+                in_flight = list(transport._busy)
+                await task
+            return in_flight
+
+        in_flight = asyncio.run(go())
+
+    # Then the first pool (whose kept-alive connections are reused) is full before the next
+    assert in_flight == [5, 2, 0, 0]
+
+
 def test_pooled_transport_frees_its_slot_when_the_connection_fails() -> None:
     # Given nothing listening on the port
     with SandboxServer(build_sandbox()) as server:

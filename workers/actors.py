@@ -5,8 +5,6 @@ Importing this module sets up the broker from ``CHECKS_BROKER_URL`` and declares
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dramatiq
@@ -39,7 +37,6 @@ broker = setup_broker(_settings)
 )
 async def run_check(check_id: str) -> None:
     """Run a check's unfinished steps; raise StepsPending so Retries tries again later."""
-    _widen_executor()
     rt = get_runtime()
     try:
         result = await rt.runner.run(check_id)
@@ -50,26 +47,6 @@ async def run_check(check_id: str) -> None:
         raise dramatiq.Retry(str(exc)[:500]) from exc
     if result.notify:  # ended, and the request asked to be told
         notify_requester.send(check_id)
-
-
-_executor_set: set[int] = set()
-#: Threads for store calls per worker process. More only contend for the GIL: a burst of 100
-#: checks at 1 s agency latency had p50 1.85 s with 8 or 24 threads and 2.15 s with 64.
-STORE_THREADS = 16
-
-
-def _widen_executor() -> None:
-    """Give the worker's event loop enough threads for its database calls.
-
-    Every in-flight check awaits ``asyncio.to_thread`` for the store; the default pool (six
-    threads on two cores) would queue them behind each other.
-    """
-    loop = asyncio.get_running_loop()
-    if id(loop) not in _executor_set:
-        _executor_set.add(id(loop))
-        loop.set_default_executor(
-            ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store")
-        )
 
 
 @dramatiq.actor(broker=broker, queue_name=HOUSEKEEPING_QUEUE, max_retries=3)
