@@ -497,7 +497,9 @@ class Bench:
     def note(self, text: str) -> None:
         """A progress line where no live bar can be drawn (a log file, CI)."""
         if not self.console.is_terminal:
-            self.console.print(f"[bench {time.strftime('%H:%M:%S')}] {text}", highlight=False)
+            self.console.print(
+                f"[bench {time.strftime('%H:%M:%S')}] {text}", highlight=False, markup=False
+            )
 
     def run(self) -> BenchResult:
         """Every measurement, in one run."""
