@@ -24,25 +24,34 @@ def _admin_url(server: SandboxServer) -> str:
     return f"http://{host}:{port}/_sandbox/calls"
 
 
-def test_pooled_transport_spreads_requests_and_frees_each_connection_when_closed() -> None:
-    # Given a sandbox server answering after 200 ms, and a transport of 4 pools of 5 connections
+def _send_at_once(transport: PooledTransport, n: int) -> tuple[list[int], list[int]]:
+    """Send n searches at once to a sandbox answering after 200 ms.
+
+    Returns each pool's busy count while they are in the air, and the status codes.
+    """
     sandbox = build_sandbox()
     sandbox.set_latency("200")
     with SandboxServer(sandbox) as server:
-        transport = PooledTransport(max_connections=20, per_pool=5)
         url = server.base_url("cifas") + "/nfd/v2/search"
 
         async def go() -> tuple[list[int], list[int]]:
             async with httpx.AsyncClient(transport=transport) as client:
-                # When 20 requests run at once
-                calls = asyncio.gather(*(client.post(url, json={}) for _ in range(20)))
+                calls = asyncio.gather(*(client.post(url, json={}) for _ in range(n)))
                 task = asyncio.ensure_future(calls)
                 await asyncio.sleep(0.1)
                 in_flight = list(transport._busy)
                 answers = await task
             return in_flight, [a.status_code for a in answers]
 
-        in_flight, statuses = asyncio.run(go())
+        return asyncio.run(go())
+
+
+def test_pooled_transport_spreads_requests_and_frees_each_connection_when_closed() -> None:
+    # Given a transport of pools of 5 connections
+    transport = PooledTransport(max_connections=20, per_pool=5)
+
+    # When 20 requests run at once
+    in_flight, statuses = _send_at_once(transport, 20)
 
     # Then all were answered, four pools carried 5 each while they were in the air,
     # and none is left counted busy once the answers were read
@@ -52,25 +61,11 @@ def test_pooled_transport_spreads_requests_and_frees_each_connection_when_closed
 
 
 def test_pooled_transport_fills_the_first_pool_before_opening_another() -> None:
-    # Given a sandbox server answering after 200 ms, and a transport of pools of 5
-    sandbox = build_sandbox()
-    sandbox.set_latency("200")
-    with SandboxServer(sandbox) as server:
-        transport = PooledTransport(max_connections=20, per_pool=5)
-        url = server.base_url("cifas") + "/nfd/v2/search"
+    # Given a transport of pools of 5 connections
+    transport = PooledTransport(max_connections=20, per_pool=5)
 
-        async def go() -> list[int]:
-            async with httpx.AsyncClient(transport=transport) as client:
-                # When 7 requests are in the air
-                task = asyncio.ensure_future(
-                    asyncio.gather(*(client.post(url, json={}) for _ in range(7)))
-                )
-                await asyncio.sleep(0.1)
-                in_flight = list(transport._busy)
-                await task
-            return in_flight
-
-        in_flight = asyncio.run(go())
+    # When 7 requests are in the air
+    in_flight, _ = _send_at_once(transport, 7)
 
     # Then the first pool (whose kept-alive connections are reused) is full before a second
     # is opened, and no more pools than needed exist
