@@ -68,7 +68,7 @@ class BenchConfig:
     latency_checks: int = 300
     latency_rate: float = 20.0
     sequential_checks: int = 100
-    inflight_steps: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 1500, 2000)
+    inflight_steps: tuple[int, ...] = (10, 25, 50, 100, 250, 500, 1000, 1500, 2000)
     inflight_threads: int = 1000
     memory_marks: tuple[int, int] = (10_000, 50_000)
     memory_batch: int = 2_500
