@@ -7,6 +7,21 @@ from typing import Any
 
 from checks.samples import persona_request
 
+#: What `checkctl show --json` always carries (SPEC.md).
+SHOW_KEYS = frozenset(
+    {
+        "id",
+        "status",
+        "decision",
+        "reasons",
+        "steps",
+        "footprints",
+        "flagged",
+        "retention_until",
+        "subject_id",
+    }
+)
+
 
 def request_for(persona: str, **overrides: Any) -> dict[str, Any]:
     """A valid request for a sandbox persona with a fresh idempotency key."""

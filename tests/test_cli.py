@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
 from checks.samples import persona_request
-from tests.helpers import request_for
+from tests.helpers import SHOW_KEYS, request_for
 from workers.cli import app
 from workers.runtime import get_runtime, set_runtime
 
@@ -127,17 +127,7 @@ def test_submit_wait_prints_the_outcome_with_the_keys_spec_promises(
     result = cli("submit", "--wait", "--json", _write(tmp_path, request_for("dan")))
     assert result.exit_code == 0, result.output
     view = json.loads(result.stdout)
-    for key in (
-        "id",
-        "status",
-        "decision",
-        "reasons",
-        "steps",
-        "footprints",
-        "flagged",
-        "retention_until",
-        "subject_id",
-    ):
+    for key in SHOW_KEYS:
         assert key in view
     assert view["status"] == "decided" and view["decision"] == "decline" and view["flagged"]
     assert {"code", "text", "agency"} <= set(view["reasons"][0])

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import request_for
+from tests.helpers import SHOW_KEYS, request_for
 from tests.integration.conftest import (
     CliResult,
     WorkerFactory,
@@ -23,18 +23,6 @@ from tests.integration.conftest import (
 from workers.runtime import Runtime
 
 pytestmark = pytest.mark.integration
-
-SHOW_KEYS = {
-    "id",
-    "status",
-    "decision",
-    "reasons",
-    "steps",
-    "footprints",
-    "flagged",
-    "retention_until",
-    "subject_id",
-}
 
 #: persona -> (decision, flagged), SPEC.md's personas table for new_order.
 EXPECTED = {"alice": ("accept", False), "carol": ("decline", False), "dan": ("decline", True)}
