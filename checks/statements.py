@@ -23,8 +23,10 @@ def _table(model: type[Base]) -> Table:
 CHECKS, STEPS = _table(Check), _table(Step)
 checks, steps = CHECKS.c, STEPS.c
 
-#: Step states that are searched (again) when a check runs.
+#: Step states that are searched (again) when a check runs; a completed step is reused, and
+#: failed and superseded steps stay as they are.
 STEP_OPEN = ("pending", "running", "retrying")
+#: Check states that have ended.
 TERMINAL = ("decided", "failed")
 
 AUDIT = insert(_table(AuditEvent))

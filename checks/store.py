@@ -53,9 +53,6 @@ from checks.statements import TERMINAL
 
 log = structlog.get_logger(__name__)
 
-#: Step states: a completed step is reused; retrying/running/pending are searched (again).
-STEP_DONE = ("completed", "failed", "superseded")
-
 
 @dataclass(frozen=True)
 class StepState:
@@ -350,8 +347,9 @@ class Store:
             return [self._state(r) for r in c.execute(q.STEP_STATE, dict(p_id=check_id))]
 
     @staticmethod
-    def _touch(s: Session | Connection, check_id: str, now: datetime) -> None:
-        s.execute(update(Check).where(Check.id == check_id).values(progress_at=now, updated_at=now))
+    def _touch(s: Session | Connection, check_id: str, now: datetime) -> Any:
+        """Record progress on a check (the reconciler's staleness clock); returns its subjects."""
+        return s.execute(q.TOUCH, dict(p_id=check_id, p_now=now)).one()
 
     def complete_step(self, step_id: int, result: ResultEnvelope, purpose_code: str) -> bool:
         """Record a step's result and its footprint together.
@@ -369,7 +367,7 @@ class Store:
                 if c.scalar(select(Step.id).where(Step.id == step_id)) is None:
                     raise LookupError(f"no step {step_id}")
                 return False
-            check = c.execute(q.TOUCH, dict(p_id=step.check_id, p_now=now)).one()
+            check = self._touch(c, step.check_id, now)
             c.execute(
                 q.FOOTPRINT,
                 dict(
