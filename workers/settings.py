@@ -25,6 +25,8 @@ class WorkerSettings:
     #: Redis: how soon a dead worker's unacked messages are redelivered.
     heartbeat_timeout_ms: int = 30_000
     maintenance_chance: int = 10_000  # per million commands
+    #: Redis: most messages a worker process takes from the queue at once (see FairRedisBroker).
+    fetch_batch: int = 4
     #: How often a worker process sends the reconcile job.
     reconcile_every_s: int = 60
     #: Call agencies one after another (the benchmark's naive baseline), not concurrently.
@@ -55,6 +57,7 @@ class WorkerSettings:
             time_limit_ms=_int(env, "CHECKS_TIME_LIMIT_MS", 150_000),
             heartbeat_timeout_ms=_int(env, "CHECKS_REDIS_HEARTBEAT_MS", 30_000),
             maintenance_chance=_int(env, "CHECKS_REDIS_MAINTENANCE_CHANCE", 10_000),
+            fetch_batch=_int(env, "CHECKS_REDIS_FETCH_BATCH", 4),
             reconcile_every_s=_int(env, "CHECKS_RECONCILE_EVERY_SECONDS", 60),
             sequential=env.get("CHECKS_RUNNER_MODE", "concurrent").strip() == "sequential",
         )
