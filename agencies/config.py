@@ -14,9 +14,10 @@ from typing import Literal
 import httpx
 
 from agencies.contract import AgencyAdapter
-from agencies.http import AgencyClient, CircuitBreaker, HttpPolicy, PooledTransport
+from agencies.http import AgencyClient, CircuitBreaker, HttpPolicy
 from agencies.registry import adapter_classes
 from agencies.sandbox import Fault, FixtureStore, Sandbox, parse_faults, parse_latency
+from agencies.transport import AiohttpTransport
 
 AgencyMode = Literal["sandbox", "live"]
 
@@ -142,7 +143,7 @@ def build_agencies(
         else:
             base_url = settings.base_urls[name]
             # Hundreds of checks may be in flight per process: up to 2000 connections each.
-            transport = PooledTransport(max_connections=2000, retries=0)
+            transport = AiohttpTransport(max_connections=2000)
             credentials = settings.credentials.get(name, {})
         adapters[name] = build_adapter(cls, base_url, transport, credentials, policy)
     return Agencies(adapters, sandbox if settings.mode == "sandbox" else None)

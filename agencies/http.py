@@ -7,10 +7,9 @@ in one place; :class:`AgencyClient` applies it to every call an adapter makes.
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -359,79 +358,3 @@ class AgencyClient:
                 self.agency,
                 f"unexpected content type {declared or 'none'!r}; expected {', '.join(allowed)}",
             )
-
-
-class PooledTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 over several small connection pools, opened as they are needed.
-
-    httpcore's pool looks at every connection it holds whenever a request starts or ends (a
-    system call per connection, and a list of them per idle one), so a single pool of hundreds
-    of connections spends more CPU on bookkeeping than on requests as checks in flight grow
-    (measured: 400 concurrent calls took 2.6 s at 1 s latency from one pool). Pools of
-    ``per_pool`` connections keep that cost flat; together they allow ``max_connections``.
-    A request goes to the first pool with a free slot, so the pools that hold kept-alive
-    connections are used first; a new pool is opened only when every open one is full. The
-    pools share one TLS context (building one loads the CA bundle: tens of milliseconds).
-    """
-
-    def __init__(self, max_connections: int = 2000, per_pool: int = 8, **kwargs: Any) -> None:
-        self._limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        self._max_pools = max(1, math.ceil(max_connections / per_pool))
-        self._per_pool = per_pool
-        kwargs.setdefault("verify", httpx.create_ssl_context())
-        self._kwargs = kwargs
-        self._pools: list[httpx.AsyncHTTPTransport] = []
-        self._busy: list[int] = []
-
-    def _pick(self) -> int:
-        for i, busy in enumerate(self._busy):
-            if busy < self._per_pool:
-                return i
-        if len(self._pools) < self._max_pools:
-            self._pools.append(httpx.AsyncHTTPTransport(limits=self._limits, **self._kwargs))
-            self._busy.append(0)
-            return len(self._pools) - 1
-        return min(range(len(self._busy)), key=self._busy.__getitem__)  # all full: it queues
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        i = self._pick()
-        self._busy[i] += 1
-        try:
-            response = await self._pools[i].handle_async_request(request)
-        except BaseException:
-            self._busy[i] -= 1
-            raise
-        # The connection is busy until the body has been read and the response closed.
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=_Released(response.stream, lambda: self._release(i)),
-            extensions=response.extensions,
-        )
-
-    def _release(self, i: int) -> None:
-        self._busy[i] -= 1
-
-    async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
-
-
-class _Released(httpx.AsyncByteStream):
-    """A response body that calls ``done`` once, when it is closed."""
-
-    def __init__(self, stream: Any, done: Callable[[], None]) -> None:
-        self._stream = stream
-        self._done: Callable[[], None] | None = done
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            done, self._done = self._done, None
-            if done is not None:
-                done()
