@@ -216,19 +216,21 @@ class CheckRunner:
         return fallback_agency(used.get(step.role, set()), self.agencies.names())
 
     def _conclude(self, check_id: str, owner: str, notify: bool = False) -> RunResult:
-        all_steps, results = self.store.outcomes(check_id)
-        steps = [s for s in all_steps if s.status != "superseded"]
-        failed = [s for s in steps if s.status == "failed"]
+        # Reading the outcomes and writing the decision share one transaction.
+        with self.store.transaction() as tx:
+            all_steps, results = self.store.outcomes(check_id, tx)
+            steps = [s for s in all_steps if s.status != "superseded"]
+            failed = [s for s in steps if s.status == "failed"]
+            if not failed:
+                pending = [s for s in steps if s.status in STEP_OPEN]
+                if pending:
+                    raise StepsPending(failure_summary(pending))
+                verdict = decide(results, self.thresholds)
+                self.store.record_decision(check_id, verdict, owner="worker", tx=tx)
         if failed:
-            reason = failure_summary(failed)
-            self.store.mark_failed(check_id, reason, actor="worker")
+            self.store.mark_failed(check_id, failure_summary(failed), actor="worker")
             log.warning("check.failed", check_id=check_id, steps=[s.agency for s in failed])
             return RunResult(check_id, "failed", notify)
-        pending = [s for s in steps if s.status in STEP_OPEN]
-        if pending:
-            raise StepsPending(failure_summary(pending))
-        verdict = decide(results, self.thresholds)
-        self.store.record_decision(check_id, verdict, owner="worker")
         log.info(
             "check.decided",
             check_id=check_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from checks.models import AuditEvent, Base, Check, Footprint, Reason, Step, UTCDateTime
@@ -32,7 +32,6 @@ TERMINAL = ("decided", "failed")
 AUDIT = insert(_table(AuditEvent))
 FOOTPRINT = insert(_table(Footprint))
 REASONS = insert(_table(Reason))
-DELETE_REASONS = delete(_table(Reason)).where(_table(Reason).c.check_id == bindparam("p_id"))
 
 #: Take the lease on a queued or running check whose lease is free, expired or ours.
 CLAIM = (
@@ -57,34 +56,38 @@ CLAIM = (
     .returning(checks.request_enc, checks.runs, checks.notify)
 )
 
-#: Every open step is searched now: running, with its attempt counted.
+_STEP_COLUMNS = (
+    steps.id,
+    steps.slot,
+    steps.kind,
+    steps.agency,
+    steps.role,
+    steps.search_type,
+    steps.client_ref,
+    steps.status,
+    steps.attempts,
+    steps.error,
+)
+_is_open = steps.status.in_(STEP_OPEN)
+
+#: Every open step is searched now (running, its attempt counted); returns every step's state
+#: (in no particular order), open or not, so a claim needs no second read.
 START_STEPS = (
     update(STEPS)
-    .where(steps.check_id == bindparam("p_id"), steps.status.in_(STEP_OPEN))
+    .where(steps.check_id == bindparam("p_id"))
     .values(
-        status="running",
-        attempts=steps.attempts + 1,
-        started_at=func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime())),
+        status=case((_is_open, "running"), else_=steps.status),
+        attempts=case((_is_open, steps.attempts + 1), else_=steps.attempts),
+        started_at=case(
+            (_is_open, func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime()))),
+            else_=steps.started_at,
+        ),
     )
+    .returning(*_STEP_COLUMNS)
 )
 
 #: The columns a StepState is built from, in step order.
-STEP_STATE = (
-    select(
-        steps.id,
-        steps.slot,
-        steps.kind,
-        steps.agency,
-        steps.role,
-        steps.search_type,
-        steps.client_ref,
-        steps.status,
-        steps.attempts,
-        steps.error,
-    )
-    .where(steps.check_id == bindparam("p_id"))
-    .order_by(steps.id)
-)
+STEP_STATE = select(*_STEP_COLUMNS).where(steps.check_id == bindparam("p_id")).order_by(steps.id)
 STEP_OUTCOMES = STEP_STATE.add_columns(steps.result_enc)
 
 #: A step's result; of two racing writers the second matches no row.

@@ -152,12 +152,17 @@ class Store:
             yield s
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def transaction(self, tx: Connection | None = None) -> Iterator[Connection]:
         """One transaction of Core statements: what a worker runs for every check.
 
         The hot path (claim, step outcomes, decision) needs no object graph; plain statements
-        with RETURNING take a fraction of the ORM's CPU and round trips.
+        with RETURNING take a fraction of the ORM's CPU and round trips. Given ``tx`` (a
+        transaction already open), the statements join it instead: reading the outcomes and
+        writing the decision is then one transaction, not two.
         """
+        if tx is not None:
+            yield tx
+            return
         with self.engine.begin() as conn:
             yield conn
 
@@ -305,7 +310,7 @@ class Store:
         """
         now = utcnow()
         until = now + timedelta(seconds=lease_seconds)
-        with self._tx() as c:
+        with self.transaction() as c:
             row = c.execute(
                 q.CLAIM, dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
             ).first()
@@ -319,8 +324,8 @@ class Store:
                     return None
                 raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
             # Searched now; until its outcome is written the outcome is unknown.
-            c.execute(q.START_STEPS, dict(p_id=check_id, p_now=now))
-            steps = tuple(self._state(r) for r in c.execute(q.STEP_STATE, dict(p_id=check_id)))
+            started = c.execute(q.START_STEPS, dict(p_id=check_id, p_now=now)).all()
+            steps = tuple(self._state(r) for r in sorted(started, key=lambda r: r.id))
             if row.runs == 1:
                 self._audit(c, owner, "started", check_id)
             else:
@@ -346,7 +351,7 @@ class Store:
 
     def steps(self, check_id: str) -> list[StepState]:
         """The check's steps now."""
-        with self._tx() as c:
+        with self.transaction() as c:
             return [self._state(r) for r in c.execute(q.STEP_STATE, dict(p_id=check_id))]
 
     @staticmethod
@@ -362,7 +367,7 @@ class Store:
         """
         now = utcnow()
         sealed = self.cipher.encrypt(result.model_dump_json())
-        with self._tx() as c:
+        with self.transaction() as c:
             step = c.execute(
                 q.COMPLETE_STEP, dict(p_step=step_id, p_now=now, p_result=sealed)
             ).first()
@@ -442,9 +447,11 @@ class Store:
             )
             return self._state(new)
 
-    def outcomes(self, check_id: str) -> tuple[list[StepState], list[tuple[Role, Any]]]:
+    def outcomes(
+        self, check_id: str, tx: Connection | None = None
+    ) -> tuple[list[StepState], list[tuple[Role, Any]]]:
         """Every step, and the decrypted results of the completed ones, in one read."""
-        with self._tx() as c:
+        with self.transaction(tx) as c:
             rows = c.execute(q.STEP_OUTCOMES, dict(p_id=check_id)).all()
         results = [
             (
@@ -456,7 +463,9 @@ class Store:
         ]
         return [self._state(r) for r in rows], results
 
-    def record_decision(self, check_id: str, verdict: Verdict, owner: str) -> bool:
+    def record_decision(
+        self, check_id: str, verdict: Verdict, owner: str, tx: Connection | None = None
+    ) -> bool:
         """Write the decision, reasons, flag, retention date and associations; end the check.
 
         Returns False if the check had already ended (a duplicate delivery).
@@ -473,14 +482,15 @@ class Store:
         else:
             stmt = q.DECIDE
             params.update(p_keep_until=now + timedelta(days=st.retention_days))
-        with self._tx() as c:
+        with self.transaction(tx) as c:
             # A duplicate delivery finds the check already ended and matches no row.
             check = c.execute(stmt, params).first()
             if check is None:
                 if c.scalar(select(Check.id).where(Check.id == check_id)) is None:
                     raise CheckNotFound(check_id)
                 return False
-            c.execute(q.DELETE_REASONS, dict(p_id=check_id))
+            # Reasons are only ever written here, by the statement that ends the check, so an
+            # open check has none to replace.
             if verdict.reasons:
                 c.execute(
                     q.REASONS,
