@@ -29,5 +29,8 @@ def test_the_quick_benchmark_measures_every_figure_as_a_ratio(tmp_path: Path) ->
     assert set(result["latency_ms"]) == {"p50", "p95", "p99"}
     assert result["latency_ratio"]["p50"] > 0 and result["sequential_latency_ratio"]["p50"] > 0
     assert result["inflight"] and result["memory_kib"][0]["workers"]
+    (kept,) = result["sustained"]
+    assert kept["in_flight"] == 10 and 0 < kept["mean_in_flight"] <= 10 and kept["p50_s"] > 1.0
     assert set(result["targets"]) and result["machine"]["cpus"]
     assert "benchmark" in run.stdout and "no-op" in run.stdout
+    assert "kept in flight" in run.stdout
