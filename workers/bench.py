@@ -483,9 +483,10 @@ class Bench:
         """p50 with K checks kept in flight at 1 s agency latency; the largest K within 1.2 s.
 
         A closed loop, as K order flows each waiting for their decision: K checks are queued,
-        and as each ends the next is queued. The first K (the start from idle) are not
-        measured. Checks are created beforehand, so only queueing competes with the workers;
-        latency runs from queueing to the decision.
+        and as each ends the next is queued (the loop looks every 50 ms, so slightly fewer
+        than K are in flight: the mean is reported). Neither the start from idle nor the
+        drain at the end is measured. Checks are created beforehand, so only queueing competes
+        with the workers; latency runs from queueing to the decision.
         """
         self.set_latency(CAPACITY_AGENCY_MS)
         steps: list[dict[str, float]] = []
@@ -513,7 +514,7 @@ class Bench:
         return steps, capacity
 
     def _closed_loop(self, k: int, rounds: int) -> tuple[list[float], float]:
-        """Latencies (s) of the checks after the first ``k``, and the mean number in flight."""
+        """Latencies (s) of checks run under a steady load of ``k``, and the mean in flight."""
         assert self.store is not None
         ids = self.create_checks(k * (rounds + 1))
         waiting = iter(ids)
@@ -547,11 +548,18 @@ class Bench:
                 nxt = next(waiting, None)
                 if nxt is not None:
                     send(nxt)
-        measured = ids[k:]
-        lat = [(ended_at[c] - queued_at[c]).total_seconds() for c in measured]
-        # Little's law over the measured span: time spent in flight / time elapsed.
-        span = max(ended_at[c] for c in measured) - min(queued_at[c] for c in measured)
-        return lat, sum(lat) / max(span.total_seconds(), 1e-6)
+        # Steady state runs from the first replacement being queued to the last: after that
+        # no more are queued and the load drains. Measured are the checks that ran entirely
+        # inside it (queued after the start, ended before its end), and the mean number in
+        # flight over it.
+        start = queued_at[ids[k]]
+        end = queued_at[ids[-1]]
+        lat = [(ended_at[c] - queued_at[c]).total_seconds() for c in ids[k:] if ended_at[c] <= end]
+        busy = sum(
+            max(0.0, (min(ended_at[c], end) - max(queued_at[c], start)).total_seconds())
+            for c in ids
+        )
+        return lat, busy / max((end - start).total_seconds(), 1e-6)
 
     def measure_memory(self, progress: Progress) -> list[dict[str, Any]]:
         """Each worker's memory after the first and the second mark of checks run."""
