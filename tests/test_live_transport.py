@@ -138,22 +138,30 @@ def test_a_failure_after_the_request_was_written_leaves_the_outcome_unknown(
     assert error.sent is True  # retried with the same reference, never sent elsewhere
 
 
-def test_connections_are_bounded_and_a_burst_waits_for_free_ones() -> None:
-    # Given the sandbox answering after 200 ms and a transport of at most 50 connections
+def _burst(n: int, latency_ms: int, max_connections: int) -> tuple[list[int], float]:
+    """Send n searches at once to the sandbox answering after ``latency_ms``.
+
+    Returns the status codes and how long the whole burst took.
+    """
     sandbox = build_sandbox()
-    sandbox.set_latency("200")
+    sandbox.set_latency(str(latency_ms))
     with SandboxServer(sandbox) as server:
         url = server.base_url("cifas") + "/nfd/v2/search"
 
         async def go() -> tuple[list[int], float]:
-            transport = AiohttpTransport(max_connections=50)
+            transport = AiohttpTransport(max_connections=max_connections)
             async with httpx.AsyncClient(transport=transport) as client:
                 started = time.monotonic()
-                answers = await asyncio.gather(*(client.post(url, json={}) for _ in range(200)))
+                answers = await asyncio.gather(*(client.post(url, json={}) for _ in range(n)))
                 return [a.status_code for a in answers], time.monotonic() - started
 
-        # When 200 requests are sent at once
-        statuses, took = asyncio.run(go())
+        return asyncio.run(go())
+
+
+def test_connections_are_bounded_and_a_burst_waits_for_free_ones() -> None:
+    # Given the sandbox answering after 200 ms and a transport of at most 50 connections,
+    # when 200 requests are sent at once
+    statuses, took = _burst(200, latency_ms=200, max_connections=50)
 
     # Then every one is answered (here: refused, no API key), in four waves of 50, not one
     assert statuses == [401] * 200
@@ -161,20 +169,8 @@ def test_connections_are_bounded_and_a_burst_waits_for_free_ones() -> None:
 
 
 def test_a_thousand_requests_in_flight_at_once() -> None:
-    # Given the sandbox answering after 500 ms
-    sandbox = build_sandbox()
-    sandbox.set_latency("500")
-    with SandboxServer(sandbox) as server:
-        url = server.base_url("cifas") + "/nfd/v2/search"
-
-        async def go() -> tuple[list[int], float]:
-            transport = AiohttpTransport(max_connections=2000)
-            async with httpx.AsyncClient(transport=transport) as client:
-                started = time.monotonic()
-                answers = await asyncio.gather(*(client.post(url, json={}) for _ in range(1000)))
-                return [a.status_code for a in answers], time.monotonic() - started
-
-        statuses, took = asyncio.run(go())
+    # Given the sandbox answering after 500 ms, when 1,000 requests are sent at once
+    statuses, took = _burst(1000, latency_ms=500, max_connections=2000)
 
     # Then all are answered in about one latency, not queued behind each other
     assert statuses == [401] * 1000
