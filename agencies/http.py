@@ -256,7 +256,9 @@ class AgencyClient:
         policy = self.policy
         target = self._urls.get(url)
         if target is None:
-            target = self._urls[url] = self.http.build_request(method, url).url
+            target = self.http.build_request(method, url).url
+            if len(self._urls) < 64:  # a path with ids in it must not grow this without end
+                self._urls[url] = target
         request = self.http.build_request(
             method, target, json=json, content=content, headers=headers, timeout=self._timeout
         )
