@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,16 @@ def test_the_quick_benchmark_measures_every_figure_as_a_ratio(tmp_path: Path) ->
     assert set(result["targets"]) and result["machine"]["cpus"]
     assert "benchmark" in run.stdout and "no-op" in run.stdout
     assert "kept in flight" in run.stdout
+
+
+def test_cpu_per_check_splits_the_machine_cpu_of_a_short_run() -> None:
+    script = Path(__file__).parents[2] / "bench" / "cpu_per_check.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CHECKS_LOG_LEVEL": "ERROR"},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "20 checks in" in run.stdout and "workers" in run.stdout and "machine" in run.stdout
