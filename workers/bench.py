@@ -318,21 +318,23 @@ class Bench:
         for cid in ids:
             dispatcher.send_run(cid)
 
+    def ended(self, ids: set[str] | list[str]) -> dict[str, datetime]:
+        """When each of these checks that has ended (decided or failed) ended."""
+        assert self.store is not None
+        with self.store.session() as s:
+            rows = s.execute(
+                select(Check.id, Check.finished_at).where(
+                    Check.id.in_(ids), Check.status.in_(("decided", "failed"))
+                )
+            ).all()
+        return {r.id: r.finished_at for r in rows}
+
     def wait_ended(self, ids: list[str], timeout: float, tick: Callable[[int], None]) -> None:
         """Poll until every check has ended."""
-        assert self.store is not None
         deadline = time.monotonic() + timeout
         wanted = set(ids)
         while True:
-            with self.store.session() as s:
-                done = (
-                    s.scalar(
-                        select(func.count()).where(
-                            Check.id.in_(wanted), Check.status.in_(("decided", "failed"))
-                        )
-                    )
-                    or 0
-                )
+            done = len(self.ended(wanted))
             tick(done)
             if done >= len(wanted):
                 return
@@ -515,9 +517,8 @@ class Bench:
 
     def _closed_loop(self, k: int, rounds: int) -> tuple[list[float], float]:
         """Latencies (s) of checks run under a steady load of ``k``, and the mean in flight."""
-        assert self.store is not None
         ids = self.create_checks(k * (rounds + 1))
-        waiting = iter(ids)
+        waiting = iter(ids[k:])
         dispatcher = BrokerDispatcher(self.broker)
         queued_at: dict[str, datetime] = {}
         ended_at: dict[str, datetime] = {}
@@ -529,22 +530,15 @@ class Bench:
             in_flight.add(cid)
 
         for cid in ids[:k]:
-            next(waiting)
             send(cid)
         deadline = time.monotonic() + 600
         while in_flight:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(in_flight)} checks still running after 600 s")
             time.sleep(0.05)
-            with self.store.session() as s:
-                rows = s.execute(
-                    select(Check.id, Check.finished_at).where(
-                        Check.id.in_(in_flight), Check.status.in_(("decided", "failed"))
-                    )
-                ).all()
-            for row in rows:
-                in_flight.discard(row.id)
-                ended_at[row.id] = row.finished_at
+            for cid, finished in self.ended(in_flight).items():
+                in_flight.discard(cid)
+                ended_at[cid] = finished
                 nxt = next(waiting, None)
                 if nxt is not None:
                     send(nxt)
