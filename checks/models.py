@@ -177,6 +177,24 @@ class Association(Base):
     disassociated_at: Mapped[datetime | None]
 
 
+class SubjectFlag(Base):
+    """A fraud or money-laundering risk flag on one person (not on their co-applicant).
+
+    ``source`` says where it came from: ``automated`` (an agency matched this person as the
+    subject of a fraud case) or ``confirmed_case`` (our own filing, confirmed by two people).
+    The person's records are kept six years from ``flagged_at``.
+    """
+
+    __tablename__ = "subject_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
+    check_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    reason: Mapped[str] = mapped_column(String(40))  # checks.policy.Flag
+    source: Mapped[str] = mapped_column(String(20))  # automated, confirmed_case
+    flagged_at: Mapped[datetime]
+
+
 class AuditEvent(Base):
     """Every state change and operator action, without personal data."""
 

@@ -45,6 +45,7 @@ from checks.models import (
     Footprint,
     Step,
     Subject,
+    SubjectFlag,
     utcnow,
 )
 from checks.plans import PlannedStep
@@ -500,6 +501,17 @@ class Store:
                         )
                         for i, r in enumerate(verdict.reasons)
                     ],
+                )
+            if verdict.flag is not None:
+                # The flag belongs to the person the agency's match concerns.
+                c.execute(
+                    insert(SubjectFlag).values(
+                        subject_id=check.subject_id,
+                        check_id=check_id,
+                        reason=verdict.flag.value,
+                        source="automated",
+                        flagged_at=now,
+                    )
                 )
             if check.joint_subject_id:
                 self._link(
