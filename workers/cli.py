@@ -52,6 +52,14 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _refuse(code: str, message: str, as_json: bool) -> NoReturn:
+    """A refusal (exit 1): with --json, ``{"error": CODE, "message": TEXT}`` on stdout."""
+    if as_json:
+        print(json.dumps({"error": code, "message": message}))
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=False)
+    raise typer.Exit(1)
+
+
 def _invalid(problems: list[Problem], as_json: bool) -> NoReturn:
     if as_json:
         print(
