@@ -14,16 +14,13 @@ from typing import Literal
 import httpx
 
 from agencies.contract import AgencyAdapter
+from agencies.errors import AgencyConfigError
 from agencies.http import AgencyClient, CircuitBreaker, HttpPolicy
 from agencies.registry import adapter_classes
 from agencies.sandbox import Fault, FixtureStore, Sandbox, parse_faults, parse_latency
 from agencies.transport import AiohttpTransport
 
 AgencyMode = Literal["sandbox", "live"]
-
-
-class AgencyConfigError(ValueError):
-    """Agency configuration is missing or wrong; the message names what to set."""
 
 
 @dataclass(frozen=True)

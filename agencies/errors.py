@@ -17,6 +17,10 @@ one that was certainly never searched (``sent`` false) may fall back to another 
 from __future__ import annotations
 
 
+class AgencyConfigError(ValueError):
+    """Agency configuration is missing or wrong; the message names what to set."""
+
+
 class AgencyError(Exception):
     """Base class: an agency call did not give a usable result."""
 

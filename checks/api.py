@@ -51,13 +51,38 @@ class ReconcileReport:
     failed: list[str]
 
 
-class CheckService:
+class CheckReader:
+    """Read checks and wait for their outcomes: all a command that only reads needs.
+
+    It needs no broker and no agencies, so ``checkctl show`` starts without importing them.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, check_id: str) -> dict[str, Any]:
+        """Status, steps, footprints, decision and reasons, timeline."""
+        return self.store.view(check_id)
+
+    def wait(self, check_id: str, timeout: float = 60.0, poll: float = 0.05) -> dict[str, Any]:
+        """Block until the check is decided or failed; raise :class:`WaitTimeout` if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.store.status(check_id) in TERMINAL:
+                return self.get(check_id)
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"check {check_id} has not ended after {timeout:g}s")
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            poll = min(poll * 1.5, 0.5)
+
+
+class CheckService(CheckReader):
     """Submit, read, wait for, rerun and reconcile checks."""
 
     def __init__(
         self, store: Store, dispatcher: Dispatcher, available_agencies: Collection[str]
     ) -> None:
-        self.store = store
+        super().__init__(store)
         self.dispatcher = dispatcher
         self.available_agencies = set(available_agencies)
 
@@ -95,21 +120,6 @@ class CheckService:
         else:
             log.info("check.duplicate_submission", check_id=submitted.check_id)
         return submitted
-
-    def get(self, check_id: str) -> dict[str, Any]:
-        """Status, steps, footprints, decision and reasons, timeline."""
-        return self.store.view(check_id)
-
-    def wait(self, check_id: str, timeout: float = 60.0, poll: float = 0.05) -> dict[str, Any]:
-        """Block until the check is decided or failed; raise :class:`WaitTimeout` if not."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.store.status(check_id) in TERMINAL:
-                return self.get(check_id)
-            if time.monotonic() >= deadline:
-                raise WaitTimeout(f"check {check_id} has not ended after {timeout:g}s")
-            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
-            poll = min(poll * 1.5, 0.5)
 
     def rerun(self, check_id: str, actor: str) -> list[str]:
         """Reopen a failed check and queue it; only unfinished steps are searched again."""

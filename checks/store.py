@@ -49,6 +49,7 @@ from checks.models import (
     utcnow,
 )
 from checks.plans import PlannedStep
+from checks.schema_head import at_head
 from checks.policy import Verdict
 from checks.statements import TERMINAL
 
@@ -131,6 +132,13 @@ class Store:
         """Bring the schema to the latest Alembic revision (once per process and URL)."""
         with _migrate_lock:
             if self.settings.database_url in _migrated:
+                return
+            # Most commands find the schema current: say so without importing Alembic.
+            with self.engine.connect() as conn:
+                current = at_head(conn)
+                conn.rollback()
+            if current:
+                _migrated.add(self.settings.database_url)
                 return
             from alembic import command
             from alembic.config import Config

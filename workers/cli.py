@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -24,11 +24,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agencies.config import AgencyConfigError
+from agencies.errors import AgencyConfigError
 from checks.config import ConfigError
 from checks.errors import CheckError, CheckNotFound, InvalidRequest, Problem
-from checks.models import utcnow
-from checks.request import load_check_request
 from workers.logs import configure_logging
 
 app = typer.Typer(
@@ -85,6 +83,21 @@ def _runtime() -> Any:
 
         return get_runtime()
     except (ConfigError, AgencyConfigError) as exc:
+        _fail(str(exc))
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC (not imported from checks.models: that pulls in SQLAlchemy)."""
+    return datetime.now(UTC)
+
+
+def _reader() -> Any:
+    """Read-only access for commands that only read: no broker or agencies to start."""
+    from workers.runtime import get_reader
+
+    try:
+        return get_reader()
+    except ConfigError as exc:
         _fail(str(exc))
 
 
@@ -200,6 +213,8 @@ def submit(
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror}")
+    from checks.request import load_check_request
+
     try:
         request = load_check_request(text)
     except InvalidRequest as exc:
@@ -232,9 +247,8 @@ def submit(
 @app.command()
 def show(check_id: str, as_json: JsonOpt = False) -> None:
     """Status, steps, footprints, decision and reasons, timeline."""
-    rt = _runtime()
     try:
-        view = rt.service.get(check_id)
+        view = _reader().get(check_id)
     except CheckNotFound:
         _fail(f"no check {check_id}")
     if as_json:
