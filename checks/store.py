@@ -49,8 +49,8 @@ from checks.models import (
     utcnow,
 )
 from checks.plans import PlannedStep
-from checks.schema_head import at_head
 from checks.policy import Verdict
+from checks.schema_head import at_head
 from checks.statements import TERMINAL
 
 log = structlog.get_logger(__name__)
