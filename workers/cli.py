@@ -503,33 +503,51 @@ def demo(as_json: JsonOpt = False) -> None:
             }
         )
     else:
-        t = Table(title=f"persona catalogue: new orders on the sandbox (run {run})")
-        t.add_column("persona", no_wrap=True)
-        t.add_column("expected")
-        t.add_column("decision")
-        t.add_column("flag")
-        t.add_column("searches (footprints)", overflow="fold")
-        t.add_column("reasons", overflow="fold")
-        t.add_column("", no_wrap=True)
-        for r in rows:
-            shown = r["decision"] or r["status"]
-            extra = ["association recorded"] if r["associated"] else []
-            t.add_row(
-                r["persona"],
-                r["expected"],
-                f"[{_status_style(shown)}]{shown}[/]",
-                "fraud" if r["flagged"] else "",
-                " ".join(r["searched"]),
-                ", ".join(r["reasons"] + extra),
-                "[green]ok[/]" if r["ok"] else "[red]MISMATCH[/]",
-            )
-        out.print(t)
+        _demo_table(rows, run)
         out.print(
             f"{len(rows) - len(mismatches)} of {len(rows)} as expected "
             f"in {time.monotonic() - started:.1f}s"
         )
     if mismatches:
         raise typer.Exit(1)
+
+
+def _demo_table(rows: list[dict[str, Any]], run: str) -> None:
+    """The demo's decisions; searches and reasons go under the table on a narrow terminal.
+
+    Reason codes are long single words: squeezed into a column of an 80-column table, rich
+    would fold them a few letters per line.
+    """
+    wide = out.width >= 140
+    t = Table(title=f"persona catalogue: new orders on the sandbox (run {run})")
+    t.add_column("persona", no_wrap=True)
+    t.add_column("expected")
+    t.add_column("decision")
+    t.add_column("flag")
+    if wide:
+        t.add_column("searches (footprints)")
+        t.add_column("reasons")
+    t.add_column("", no_wrap=True)
+    notes: list[str] = []
+    for r in rows:
+        shown = r["decision"] or r["status"]
+        extra = ["association recorded"] if r["associated"] else []
+        searched = " ".join(r["searched"])
+        reasons = ", ".join(r["reasons"] + extra) or "-"
+        cells = [
+            r["persona"],
+            r["expected"],
+            f"[{_status_style(shown)}]{shown}[/]",
+            "fraud" if r["flagged"] else "",
+        ]
+        if wide:
+            cells += [searched, reasons]
+        else:
+            notes.append(f"[bold]{r['persona']}[/]: searched {searched}; {reasons}")
+        t.add_row(*cells, "[green]ok[/]" if r["ok"] else "[red]MISMATCH[/]")
+    out.print(t)
+    for note in notes:
+        out.print(note, highlight=False)
 
 
 @app.command()

@@ -1,0 +1,75 @@
+"""The command line starts fast and reads well in an 80-column terminal."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from workers.cli import app
+from workers.runtime import set_runtime
+
+
+def _modules_after(code: str, tmp_path: Path) -> set[str]:
+    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    return set(json.loads(run.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_command_line_loads_no_database_broker_or_http_library(
+    tmp_path: Path,
+) -> None:
+    loaded = _modules_after("import workers.cli", tmp_path)
+    assert not {"sqlalchemy", "dramatiq", "aiohttp", "httpx", "alembic"} & loaded
+
+
+def test_reading_a_check_needs_neither_the_broker_nor_the_agencies(tmp_path: Path) -> None:
+    code = (
+        "import os; os.environ['CHECKS_DATABASE_URL'] = 'sqlite:///' + os.path.abspath('c.db')\n"
+        "from workers.runtime import get_reader\n"
+        "from checks.errors import CheckNotFound\n"
+        "r = get_reader()\n"
+        "try:\n    r.get('nope')\nexcept CheckNotFound:\n    pass\n"
+        "r.store.migrate()\n"  # a second time: the schema is current, Alembic stays unloaded
+    )
+    # The first run creates the schema (Alembic); the second finds it current.
+    _modules_after(code, tmp_path)
+    loaded = _modules_after(code, tmp_path)
+    assert not {"dramatiq", "aiohttp", "adapters.experian", "alembic"} & loaded
+
+
+@pytest.fixture
+def narrow_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("CHECKS_DATABASE_URL", f"sqlite:///{tmp_path / 'checks.db'}")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("CHECKS_SANDBOX_FAULTS", raising=False)
+    set_runtime(None)
+    yield CliRunner()
+    set_runtime(None)
+
+
+def test_the_demo_at_80_columns_keeps_every_reason_whole_on_its_line(
+    narrow_cli: CliRunner,
+) -> None:
+    import workers.cli as cli
+
+    width = cli.out.width
+    cli.out.width = 80  # the module's console was sized when it was imported
+    try:
+        result = narrow_cli.invoke(app, ["demo"], catch_exceptions=False)
+    finally:
+        cli.out.width = width
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    # A reason code folded across lines leaves fragments such as "_FRAUD_" or "RELAYED_".
+    fragments = [w for w in re.findall(r"[A-Za-z_]+", result.stdout) if re.match(r"_|.*_$", w)]
+    assert not fragments
+    assert "9 of 9 as expected" in result.stdout
