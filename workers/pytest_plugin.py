@@ -33,8 +33,38 @@ if TYPE_CHECKING:
     from checks.api import CheckService
     from workers.runtime import Runtime
 
-# The sandbox always runs in process: declare the actors on the stub broker.
-os.environ.setdefault("CHECKS_BROKER_URL", "stub://")
+
+
+def _stub_broker() -> Any:
+    """The broker the actors are declared on, which must be the in-process StubBroker.
+
+    Only a test that uses these fixtures gets here: merely installing the package changes
+    nothing in another suite's environment.
+    """
+    import importlib
+    import sys
+
+    from dramatiq.brokers.stub import StubBroker
+
+    if "workers.actors" not in sys.modules:
+        # The actors read CHECKS_BROKER_URL once, when first imported: make that the stub,
+        # then put the environment back as it was.
+        before = os.environ.get("CHECKS_BROKER_URL")
+        os.environ["CHECKS_BROKER_URL"] = "stub://"
+        try:
+            importlib.import_module("workers.actors")
+        finally:
+            if before is None:
+                del os.environ["CHECKS_BROKER_URL"]
+            else:
+                os.environ["CHECKS_BROKER_URL"] = before
+    broker = sys.modules["workers.actors"].broker
+    if not isinstance(broker, StubBroker):
+        raise pytest.UsageError(
+            "the checks sandbox fixtures run checks in process, but workers.actors was already "
+            "imported with a real broker (CHECKS_BROKER_URL); import it after these fixtures"
+        )
+    return broker
 
 #: Quick retries in milliseconds so injected faults do not slow the suite down.
 _FAST = {
@@ -66,8 +96,9 @@ def checks_runtime(
     from agencies.registry import adapter_paths
     from agencies.sandbox import parse_faults, parse_latency
     from checks.config import Settings
-    from workers.actors import broker
     from workers.runtime import build_runtime, set_runtime
+
+    broker = _stub_broker()
 
     faults = request.node.get_closest_marker("agency_faults")
     latency = request.node.get_closest_marker("agency_latency")

@@ -68,3 +68,22 @@ def test_another_teams_suite_uses_only_the_installed_plugin(pytester: pytest.Pyt
 def test_the_plugin_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--markers")
     result.stdout.fnmatch_lines(["*agency_faults(spec)*", "*agency_latency(spec)*"])
+
+
+def test_a_suite_that_never_uses_the_fixtures_sees_its_environment_untouched(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a suite of another team that sets no CHECKS_ variable and uses no fixture of ours
+    pytester.makepyfile(
+        test_env="""
+import os
+
+def test_environment_is_as_the_suite_left_it():
+    assert "CHECKS_BROKER_URL" not in os.environ
+"""
+    )
+    # When it runs with our plugin installed
+    monkeypatch.delenv("CHECKS_BROKER_URL", raising=False)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    # Then the plugin changed nothing
+    result.assert_outcomes(passed=1)
