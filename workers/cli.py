@@ -474,6 +474,7 @@ def demo(as_json: JsonOpt = False) -> None:
                     "flagged": v["flagged"],
                     "associated": bool(v["joint_subject_id"]),
                     "reasons": [r["code"] for r in v["reasons"]],
+                    "reason_texts": [r["text"] for r in v["reasons"]],
                     "searched": [f"{f['agency']}:{f['search_type']}" for f in v["footprints"]],
                     "ok": v["decision"] == p.expected and v["flagged"] == p.flagged,
                 }
@@ -506,7 +507,8 @@ def demo(as_json: JsonOpt = False) -> None:
                 f"[{_status_style(shown)}]{shown}[/]",
                 "fraud" if r["flagged"] else "",
                 " ".join(r["searched"]),
-                ", ".join(r["reasons"] + extra),
+                # Two bureaux often give the same reason: say it once.
+                "; ".join(dict.fromkeys(r["reason_texts"] + extra)),
                 "[green]ok[/]" if r["ok"] else "[red]MISMATCH[/]",
             )
         out.print(t)
