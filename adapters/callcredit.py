@@ -14,8 +14,10 @@ The answer is ``Search07aResponse/SearchResult/creditreport`` with ``jobdetails{
 searchdate, yourreference}`` and one ``applicant`` holding ``summary`` (search, judgment,
 insolvency, default and link totals), ``creditscores/creditscore`` (TransUnion UK's 0-710
 scale; we read the score of class ``1``), ``addressconfs``, ``judgments``, ``bais``,
-``searches`` (past footprints), ``addresslinks``, ``aliaslinks``, ``associatelinks``, relayed
-``cifas`` records, and the CallValidate-style ``callvalidate{IdentityCheck, OtherChecks}``.
+``searches`` (past footprints), ``addresslinks``, ``aliaslinks``, ``associatelinks`` (not
+read: no one else's name is kept in a person's result), relayed ``cifas`` records, and the
+CallValidate-style ``callvalidate{IdentityCheck, OtherChecks}``. ``summary/notices/nocflag``
+(a notice of correction) and ``grodeceased``/``halomatch`` (deceased registers) are read.
 
 Callcredit reports failures *inside an HTTP 200* as ``<Errors><Error module="...">`` and
 ``<FatalError>``. They are errors, never results; :func:`in_band_error` maps them:
@@ -56,7 +58,6 @@ from agencies.contract import (
     Address,
     AgencyAdapter,
     AgencyKind,
-    Associate,
     CreditResult,
     Person,
     ScoreBand,
@@ -362,17 +363,6 @@ def _deceased(applicant: Element) -> bool:
     return _flag(check, "halomatch") or _flag(check, "grodeceased")
 
 
-def _associates(applicant: Element, agency: str) -> tuple[Associate, ...]:
-    names: list[str] = []
-    for link in find_all(applicant, "associatelinks/associatelink"):
-        who = must(link, "associate")
-        parts = [xml_text(who, p, default="") for p in ("forename", "surname")]
-        name = " ".join(p for p in parts if p).upper()
-        if name:
-            names.append(name)
-    return tuple(Associate(name=n, source=agency) for n in dict.fromkeys(names))
-
-
 def _searched_on(jobdetails: Element) -> date:
     """The day Callcredit ran the search (``jobdetails/searchdate``, an ISO date-time)."""
     raw = xml_text(jobdetails, "searchdate")
@@ -493,7 +483,6 @@ class CallcreditAdapter(AgencyAdapter):
             # The totals count footprints lenders can see, i.e. application (hard) searches.
             hard_searches_3m=hard_3m,
             hard_searches_12m=hard_12m,
-            associates=_associates(applicant, self.name),
             fraud_markers=_fraud_markers(applicant, _searched_on(jobdetails)),
             notice_of_correction=_flag(summary, "notices/nocflag"),
             deceased=_deceased(applicant),

@@ -9,8 +9,9 @@ member's configuration and the permissible purpose (``CA`` credit application: a
 Equifax's US consumer credit report (``consumers.equifaxUSConsumerCreditReport``) but UK:
 ``consumers.equifaxUKConsumerCreditReport[]`` with a 0-1000 score model, an identity scan,
 court judgments, insolvencies, defaults, the search footprints themselves (we count the hard
-ones), linked addresses, financial associates and relayed Cifas markers. Dates are Equifax's
-compact eight digits, day first in the UK (``DDMMYYYY``).
+ones), linked addresses, financial associates (not read: no one else's name is kept in a
+person's result), notices of correction, a deceased indicator and relayed Cifas markers. Dates
+are Equifax's compact eight digits, day first in the UK (``DDMMYYYY``).
 
 Errors come in Equifax's envelope ``{efxErrorCode, description, additionalErrorDetails{status,
 code, message, timeStamp}}``; the token endpoint answers OAuth's own ``{error,
@@ -40,7 +41,6 @@ from agencies.contract import (
     Address,
     AgencyAdapter,
     AgencyKind,
-    Associate,
     CreditResult,
     ScoreBand,
     SearchRequest,
@@ -287,7 +287,6 @@ class EquifaxAdapter(AgencyAdapter):
             defaults=len(_objects(report, "defaults", where)),
             hard_searches_3m=hard_3m,
             hard_searches_12m=hard_12m,
-            associates=_associates(report, where, self.name),
             fraud_markers=_cifas_markers(report, where, report_date),
             # Each notice is the person's own statement about an entry: any one is enough.
             notice_of_correction=bool(_objects(report, "noticesOfCorrection", where)),
@@ -442,19 +441,6 @@ def _hard_searches(report: Mapping[str, Any], where: str, report_date: date) -> 
             if searched_on >= recent_from:
                 recent += 1
     return recent, year
-
-
-def _associates(report: Mapping[str, Any], where: str, agency: str) -> tuple[Associate, ...]:
-    associates: list[Associate] = []
-    for i, associate in enumerate(_objects(report, "financialAssociates", where)):
-        at = f"{where}.financialAssociates[{i}]"
-        name = obj(field(associate, "name", at), f"{at}.name")
-        if not text(name, "lastName", f"{at}.name").strip():
-            raise BadShape(f"{at}.name.lastName is empty")
-        parts = (name.get(k) for k in ("firstName", "middleName", "lastName"))
-        full = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
-        associates.append(Associate(name=full, source=agency))
-    return tuple(associates)
 
 
 def _deceased(report: Mapping[str, Any], where: str) -> bool:

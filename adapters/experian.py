@@ -2,9 +2,11 @@
 
 The wire format follows AGENCIES.md. One check call asks for two decision elements: the
 ``Delphi`` credit element (score on Experian's 0-999 scale, adverse data and search counts
-as ``dataCounts``, financial associates as ``matches``, relayed Cifas markers as rules) and
-the ``Authenticate`` identity element. :class:`ExperianSimulator` answers the same format
-from ``fixtures/experian/<persona>.json`` for the sandbox.
+as ``dataCounts``, relayed Cifas markers and a notice of correction as rules) and the
+``Authenticate`` identity element (with its deceased-register rule). Financial associates
+come as ``matches`` too; we do not read them, so no one else's name is kept in a person's
+result. :class:`ExperianSimulator` answers the same format from
+``fixtures/experian/<persona>.json`` for the sandbox.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from agencies.contract import (
     Address,
     AgencyAdapter,
     AgencyKind,
-    Associate,
     CreditResult,
     Role,
     ScoreBand,
@@ -93,7 +94,6 @@ REQUIRED_COUNTS = (COUNT_JUDGMENTS, COUNT_INSOLVENCY, COUNT_DEFAULTS, COUNT_HARD
 RULE_DECEASED = "AUTH_DECEASED"  # Authenticate: the identity is on a deceased register
 RULE_NOTICE_OF_CORRECTION = "DEL_NOTICE_OF_CORRECTION"  # Delphi: the person's own statement
 
-MATCH_ASSOCIATE = "FinancialAssociate"
 #: Rules whose id starts with this are Cifas markers Experian relays; triggered ones become
 #: ``fraud_markers`` (e.g. ``CIFAS_PROTECTIVE_REGISTRATION``).
 CIFAS_RULE_PREFIX = "CIFAS"
@@ -242,11 +242,6 @@ class ExperianAdapter(AgencyAdapter):
             raise BadShape(f"{CREDIT_SERVICE}.dataCounts lacks {', '.join(missing)}")
         number = {name: count(counts[name], f"dataCounts.{name}") for name in REQUIRED_COUNTS}
 
-        associates = tuple(
-            Associate(name=str(value), source=self.name)
-            for name, value in _pairs(credit, "matches", CREDIT_SERVICE)
-            if name == MATCH_ASSOCIATE and str(value).strip()
-        )
         return CreditResult(
             agency=self.name,
             client_ref=client_ref,
@@ -261,7 +256,6 @@ class ExperianAdapter(AgencyAdapter):
             defaults=number[COUNT_DEFAULTS],
             hard_searches_3m=number[COUNT_HARD_3M],
             hard_searches_12m=number[COUNT_HARD_12M],
-            associates=associates,
             fraud_markers=_fraud_markers(elements),
             notice_of_correction=_rule_triggered(credit, RULE_NOTICE_OF_CORRECTION, CREDIT_SERVICE),
             deceased=_rule_triggered(identity, RULE_DECEASED, IDENTITY_SERVICE),

@@ -112,13 +112,6 @@ class ScoreBand(StrEnum):
     VERY_POOR = "very_poor"
 
 
-class Associate(_Frozen):
-    """A financial associate the agency reports (a reference, never a full identity)."""
-
-    name: str
-    source: str = ""
-
-
 class FraudMatch(_Frozen):
     """A fraud-prevention case matching the searched identity."""
 
@@ -132,7 +125,9 @@ class FraudMatch(_Frozen):
 
 
 #: CreditResult fields no code used, no longer stored; older stored results drop them on read.
-RETIRED_CREDIT_FIELDS = frozenset({"agency_decision"})
+#: ``associates`` held other people's names in this person's result (data minimisation: the
+#: policy never read them, and one person's record must not carry another's identity).
+RETIRED_CREDIT_FIELDS = frozenset({"agency_decision", "associates"})
 
 
 class CreditResult(_Frozen):
@@ -151,7 +146,6 @@ class CreditResult(_Frozen):
     defaults: int = 0
     hard_searches_3m: int = 0
     hard_searches_12m: int = 0
-    associates: tuple[Associate, ...] = ()
     fraud_markers: tuple[str, ...] = ()
     #: The person added a notice of correction (their own statement) to the file: a person
     #: must read it before a decision is made on the file.
