@@ -14,8 +14,10 @@ The answer is ``Search07aResponse/SearchResult/creditreport`` with ``jobdetails{
 searchdate, yourreference}`` and one ``applicant`` holding ``summary`` (search, judgment,
 insolvency, default and link totals), ``creditscores/creditscore`` (TransUnion UK's 0-710
 scale; we read the score of class ``1``), ``addressconfs``, ``judgments``, ``bais``,
-``searches`` (past footprints), ``addresslinks``, ``aliaslinks``, ``associatelinks``, relayed
-``cifas`` records, and the CallValidate-style ``callvalidate{IdentityCheck, OtherChecks}``.
+``searches`` (past footprints), ``addresslinks``, ``aliaslinks``, ``associatelinks`` (not
+read: no one else's name is kept in a person's result), relayed ``cifas`` records, and the
+CallValidate-style ``callvalidate{IdentityCheck, OtherChecks}``. ``summary/notices/nocflag``
+(a notice of correction) and ``grodeceased``/``halomatch`` (deceased registers) are read.
 
 Callcredit reports failures *inside an HTTP 200* as ``<Errors><Error module="...">`` and
 ``<FatalError>``. They are errors, never results; :func:`in_band_error` maps them:
@@ -52,10 +54,10 @@ from xml.etree.ElementTree import Element
 import httpx
 
 from agencies.contract import (
+    IN_LIFE,
     Address,
     AgencyAdapter,
     AgencyKind,
-    Associate,
     CreditResult,
     Person,
     ScoreBand,
@@ -101,12 +103,15 @@ DATASETS = "511"
 AUTOSEARCH_MAXIMUM = 3
 
 #: Search purposes: a credit application leaves a hard footprint other lenders see; a
-#: quotation search leaves a soft one only the consumer sees.
+#: quotation search and credit management (a customer's existing account) leave soft ones
+#: only the consumer sees.
 PURPOSE_APPLICATION = "CA"
 PURPOSE_QUOTATION = "QS"
+PURPOSE_CREDIT_MANAGEMENT = "CM"
 SEARCH_TYPE_OF_PURPOSE: Mapping[str, SearchType] = {
     PURPOSE_APPLICATION: SearchType.HARD,
     PURPOSE_QUOTATION: SearchType.SOFT,
+    PURPOSE_CREDIT_MANAGEMENT: SearchType.SOFT,
 }
 
 #: The scorecard class our account is configured with; other classes are ignored.
@@ -349,24 +354,36 @@ def _identity_verified(applicant: Element) -> bool:
         raise BadShape(f"<IdentityResult> {result!r} is neither Pass nor Fail")
     # Someone on a deceased register is never verified, whatever else matched: that is
     # exactly what an impersonation looks like.
-    deceased = _flag(check, "halomatch") or _flag(check, "grodeceased")
-    return result.lower() == "pass" and _flag(check, "appverified") and not deceased
+    return result.lower() == "pass" and _flag(check, "appverified") and not _deceased(applicant)
 
 
-def _associates(applicant: Element, agency: str) -> tuple[Associate, ...]:
-    names: list[str] = []
-    for link in find_all(applicant, "associatelinks/associatelink"):
-        who = must(link, "associate")
-        parts = [xml_text(who, p, default="") for p in ("forename", "surname")]
-        name = " ".join(p for p in parts if p).upper()
-        if name:
-            names.append(name)
-    return tuple(Associate(name=n, source=agency) for n in dict.fromkeys(names))
+def _deceased(applicant: Element) -> bool:
+    """On the General Register Office's deaths (``grodeceased``) or the Halo register."""
+    check = must(applicant, "callvalidate/IdentityCheck")
+    return _flag(check, "halomatch") or _flag(check, "grodeceased")
 
 
-def _fraud_markers(applicant: Element) -> tuple[str, ...]:
+def _searched_on(jobdetails: Element) -> date:
+    """The day Callcredit ran the search (``jobdetails/searchdate``, an ISO date-time)."""
+    raw = xml_text(jobdetails, "searchdate")
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        raise BadShape(f"<jobdetails/searchdate> {raw!r} is not an ISO date") from None
+
+
+def _fraud_markers(applicant: Element, searched_on: date) -> tuple[str, ...]:
     markers: list[str] = []
     for record in find_all(applicant, "cifas/cifasrecord"):
+        expiry = xml_text(record, "expirydate", default="")
+        try:
+            expired = bool(expiry) and date.fromisoformat(expiry) < searched_on
+        except ValueError:
+            raise BadShape(f"<cifasrecord/expirydate> {expiry!r} is not an ISO date") from None
+        if expired:
+            # A relayed record past its expiry may no longer be used (a protective
+            # registration lasts two years, then lapses).
+            continue
         category = xml_text(record, "fraudcategory", default="").upper()
         description = xml_text(record, "frauddesc", default="").casefold()
         protective = category == _PR_CATEGORY or description.startswith("protective registration")
@@ -393,11 +410,12 @@ class CallcreditAdapter(AgencyAdapter):
         return CallcreditSimulator()
 
     def purpose_code(self, request: SearchRequest) -> str:
-        """``CA`` (credit application) for a hard search, ``QS`` (quotation) for a soft one."""
+        """``CA`` (credit application) for a hard search; for a soft one ``CM`` (credit
+        management) in life, else ``QS`` (quotation)."""
         if request.search_type is SearchType.HARD:
             return PURPOSE_APPLICATION
         if request.search_type is SearchType.SOFT:
-            return PURPOSE_QUOTATION
+            return PURPOSE_CREDIT_MANAGEMENT if request.purpose == IN_LIFE else PURPOSE_QUOTATION
         raise ValueError(f"callcredit runs hard or soft searches, not {request.search_type.value}")
 
     async def search(self, request: SearchRequest) -> CreditResult:
@@ -465,8 +483,9 @@ class CallcreditAdapter(AgencyAdapter):
             # The totals count footprints lenders can see, i.e. application (hard) searches.
             hard_searches_3m=hard_3m,
             hard_searches_12m=hard_12m,
-            associates=_associates(applicant, self.name),
-            fraud_markers=_fraud_markers(applicant),
+            fraud_markers=_fraud_markers(applicant, _searched_on(jobdetails)),
+            notice_of_correction=_flag(summary, "notices/nocflag"),
+            deceased=_deceased(applicant),
         )
 
 

@@ -192,6 +192,8 @@ class CifasAdapter(AgencyAdapter):
         registered = field(registration, "registered", "protectiveRegistration")
         if not isinstance(registered, bool):
             raise BadShape("protectiveRegistration.registered is not true or false")
+        # A registration lasts two years: the policy judges its expiry on the day it decides.
+        expires = iso_date(registration, "expiresOn", "protectiveRegistration")
 
         matches: list[FraudMatch] = []
         for i, item in enumerate(raw_cases):
@@ -217,6 +219,7 @@ class CifasAdapter(AgencyAdapter):
             agency_ref=search_ref,
             matches=tuple(matches),
             protective_registration=registered,
+            protective_registration_expires=expires if registered else None,
         )
 
 

@@ -9,8 +9,9 @@ member's configuration and the permissible purpose (``CA`` credit application: a
 Equifax's US consumer credit report (``consumers.equifaxUSConsumerCreditReport``) but UK:
 ``consumers.equifaxUKConsumerCreditReport[]`` with a 0-1000 score model, an identity scan,
 court judgments, insolvencies, defaults, the search footprints themselves (we count the hard
-ones), linked addresses, financial associates and relayed Cifas markers. Dates are Equifax's
-compact eight digits, day first in the UK (``DDMMYYYY``).
+ones), linked addresses, financial associates (not read: no one else's name is kept in a
+person's result), notices of correction, a deceased indicator and relayed Cifas markers. Dates
+are Equifax's compact eight digits, day first in the UK (``DDMMYYYY``).
 
 Errors come in Equifax's envelope ``{efxErrorCode, description, additionalErrorDetails{status,
 code, message, timeStamp}}``; the token endpoint answers OAuth's own ``{error,
@@ -36,10 +37,10 @@ import httpx
 
 from agencies.auth import BearerTokenAuth
 from agencies.contract import (
+    IN_LIFE,
     Address,
     AgencyAdapter,
     AgencyKind,
-    Associate,
     CreditResult,
     ScoreBand,
     SearchRequest,
@@ -75,8 +76,6 @@ SEARCH_TYPE_OF_PURPOSE: Mapping[str, SearchType] = {
     PURPOSE_QUOTATION: SearchType.SOFT,
     PURPOSE_ACCOUNT_MANAGEMENT: SearchType.SOFT,
 }
-#: The domain purpose whose soft searches are account management rather than a quotation.
-IN_LIFE_PURPOSE = "in_life"
 
 #: Lowest Equifax UK score (0-1000) in each band, best band first.
 SCORE_BANDS: tuple[tuple[int, ScoreBand], ...] = (
@@ -224,7 +223,7 @@ class EquifaxAdapter(AgencyAdapter):
         if request.search_type is SearchType.HARD:
             return PURPOSE_CREDIT_APPLICATION
         if request.search_type is SearchType.SOFT:
-            if request.purpose == IN_LIFE_PURPOSE:
+            if request.purpose == IN_LIFE:
                 return PURPOSE_ACCOUNT_MANAGEMENT
             return PURPOSE_QUOTATION
         raise ValueError(f"equifax runs hard or soft searches, not {request.search_type.value}")
@@ -288,10 +287,10 @@ class EquifaxAdapter(AgencyAdapter):
             defaults=len(_objects(report, "defaults", where)),
             hard_searches_3m=hard_3m,
             hard_searches_12m=hard_12m,
-            associates=_associates(report, where, self.name),
-            fraud_markers=_cifas_markers(report, where),
-            # A credit report carries no decision: our policy makes it.
-            agency_decision="",
+            fraud_markers=_cifas_markers(report, where, report_date),
+            # Each notice is the person's own statement about an entry: any one is enough.
+            notice_of_correction=bool(_objects(report, "noticesOfCorrection", where)),
+            deceased=_deceased(report, where),
         )
 
 
@@ -444,25 +443,26 @@ def _hard_searches(report: Mapping[str, Any], where: str, report_date: date) -> 
     return recent, year
 
 
-def _associates(report: Mapping[str, Any], where: str, agency: str) -> tuple[Associate, ...]:
-    associates: list[Associate] = []
-    for i, associate in enumerate(_objects(report, "financialAssociates", where)):
-        at = f"{where}.financialAssociates[{i}]"
-        name = obj(field(associate, "name", at), f"{at}.name")
-        if not text(name, "lastName", f"{at}.name").strip():
-            raise BadShape(f"{at}.name.lastName is empty")
-        parts = (name.get(k) for k in ("firstName", "middleName", "lastName"))
-        full = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
-        associates.append(Associate(name=full, source=agency))
-    return tuple(associates)
+def _deceased(report: Mapping[str, Any], where: str) -> bool:
+    at = f"{where}.identityScan"
+    scan = obj(field(report, "identityScan", where), at)
+    value = field(scan, "deceasedIndicator", at)
+    if not isinstance(value, bool):
+        raise BadShape(f"{at}.deceasedIndicator is not true or false")
+    return value
 
 
-def _cifas_markers(report: Mapping[str, Any], where: str) -> tuple[str, ...]:
+def _cifas_markers(report: Mapping[str, Any], where: str, report_date: date) -> tuple[str, ...]:
     markers: list[str] = []
     for i, marker in enumerate(_objects(report, "cifasMarkers", where)):
-        kind = text(marker, "type", f"{where}.cifasMarkers[{i}]").strip()
+        at = f"{where}.cifasMarkers[{i}]"
+        kind = text(marker, "type", at).strip()
         if not kind:
-            raise BadShape(f"{where}.cifasMarkers[{i}].type is empty")
+            raise BadShape(f"{at}.type is empty")
+        if marker.get("expiryDate") and _efx_date(marker, "expiryDate", at) < report_date:
+            # A relayed marker past its expiry may no longer be used (a protective
+            # registration lasts two years, then lapses).
+            continue
         markers.append(f"Cifas {kind}")
     return tuple(dict.fromkeys(markers))
 

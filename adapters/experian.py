@@ -2,9 +2,11 @@
 
 The wire format follows AGENCIES.md. One check call asks for two decision elements: the
 ``Delphi`` credit element (score on Experian's 0-999 scale, adverse data and search counts
-as ``dataCounts``, financial associates as ``matches``, relayed Cifas markers as rules) and
-the ``Authenticate`` identity element. :class:`ExperianSimulator` answers the same format
-from ``fixtures/experian/<persona>.json`` for the sandbox.
+as ``dataCounts``, relayed Cifas markers and a notice of correction as rules) and the
+``Authenticate`` identity element (with its deceased-register rule). Financial associates
+come as ``matches`` too; we do not read them, so no one else's name is kept in a person's
+result. :class:`ExperianSimulator` answers the same format from
+``fixtures/experian/<persona>.json`` for the sandbox.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import httpx
 
 from agencies.auth import BearerTokenAuth
 from agencies.contract import (
+    IN_LIFE,
     Address,
     AgencyAdapter,
     AgencyKind,
-    Associate,
     CreditResult,
     Role,
     ScoreBand,
@@ -56,14 +58,17 @@ REQUEST_TYPE = "CreditCheck"
 CREDIT_SERVICE = "Delphi"
 IDENTITY_SERVICE = "Authenticate"
 
-#: Application type codes: telecoms mobile / fixed line are hard searches, QT is a quotation.
+#: Application type codes: telecoms mobile / fixed line are hard searches, QT is a quotation
+#: and AM account management (a customer's existing account); both of those are soft.
 HARD_MOBILE = "TM"
 HARD_FIXED_LINE = "TF"
 QUOTATION = "QT"
+ACCOUNT_MANAGEMENT = "AM"
 SEARCH_TYPE_OF_CODE: Mapping[str, SearchType] = {
     HARD_MOBILE: SearchType.HARD,
     HARD_FIXED_LINE: SearchType.HARD,
     QUOTATION: SearchType.SOFT,
+    ACCOUNT_MANAGEMENT: SearchType.SOFT,
 }
 
 #: Lowest Experian score (0-999) in each band, best band first.
@@ -84,7 +89,11 @@ COUNT_HARD_3M = "HardSearches3Months"
 COUNT_HARD_12M = "HardSearches12Months"
 REQUIRED_COUNTS = (COUNT_JUDGMENTS, COUNT_INSOLVENCY, COUNT_DEFAULTS, COUNT_HARD_3M, COUNT_HARD_12M)
 
-MATCH_ASSOCIATE = "FinancialAssociate"
+#: Rules that carry a signal of their own; each must be present (triggered or not), because
+#: reading a missing one as "not triggered" could pass over what a person must see.
+RULE_DECEASED = "AUTH_DECEASED"  # Authenticate: the identity is on a deceased register
+RULE_NOTICE_OF_CORRECTION = "DEL_NOTICE_OF_CORRECTION"  # Delphi: the person's own statement
+
 #: Rules whose id starts with this are Cifas markers Experian relays; triggered ones become
 #: ``fraud_markers`` (e.g. ``CIFAS_PROTECTIVE_REGISTRATION``).
 CIFAS_RULE_PREFIX = "CIFAS"
@@ -164,12 +173,13 @@ class ExperianAdapter(AgencyAdapter):
         return BearerTokenAuth(cls.name, build_token_request, parse_token)
 
     def purpose_code(self, request: SearchRequest) -> str:
-        """``TM`` (mobile) or ``TF`` (fixed line) for a hard search, ``QT`` for a soft one."""
+        """``TM`` (mobile) or ``TF`` (fixed line) for a hard search; for a soft one ``AM``
+        (account management) in life, else ``QT`` (quotation)."""
         if request.search_type is SearchType.HARD:
             mobile = request.product_code.strip().upper().startswith("MOBILE")
             return HARD_MOBILE if mobile else HARD_FIXED_LINE
         if request.search_type is SearchType.SOFT:
-            return QUOTATION
+            return ACCOUNT_MANAGEMENT if request.purpose == IN_LIFE else QUOTATION
         raise ValueError(f"experian runs hard or soft searches, not {request.search_type.value}")
 
     async def search(self, request: SearchRequest) -> CreditResult:
@@ -212,7 +222,8 @@ class ExperianAdapter(AgencyAdapter):
         if not agency_ref:
             raise BadShape("responseHeader.expRequestId is empty")
         overall = obj(field(header, "overallResponse", "responseHeader"), "overallResponse")
-        decision = text(overall, "decision", "overallResponse")
+        # Required by the format, though our policy makes the decision.
+        text(overall, "decision", "overallResponse")
 
         payload = obj(field(root, "clientResponsePayload", "answer"), "clientResponsePayload")
         elements = [
@@ -231,11 +242,6 @@ class ExperianAdapter(AgencyAdapter):
             raise BadShape(f"{CREDIT_SERVICE}.dataCounts lacks {', '.join(missing)}")
         number = {name: count(counts[name], f"dataCounts.{name}") for name in REQUIRED_COUNTS}
 
-        associates = tuple(
-            Associate(name=str(value), source=self.name)
-            for name, value in _pairs(credit, "matches", CREDIT_SERVICE)
-            if name == MATCH_ASSOCIATE and str(value).strip()
-        )
         return CreditResult(
             agency=self.name,
             client_ref=client_ref,
@@ -250,9 +256,9 @@ class ExperianAdapter(AgencyAdapter):
             defaults=number[COUNT_DEFAULTS],
             hard_searches_3m=number[COUNT_HARD_3M],
             hard_searches_12m=number[COUNT_HARD_12M],
-            associates=associates,
             fraud_markers=_fraud_markers(elements),
-            agency_decision=decision,
+            notice_of_correction=_rule_triggered(credit, RULE_NOTICE_OF_CORRECTION, CREDIT_SERVICE),
+            deceased=_rule_triggered(identity, RULE_DECEASED, IDENTITY_SERVICE),
         )
 
     def _raise_error(self, header: Mapping[str, Any]) -> None:
@@ -390,18 +396,32 @@ def _element(elements: list[dict[str, Any]], service: str) -> dict[str, Any]:
     raise BadShape(f"no {service} decision element")
 
 
+def _rules(element: dict[str, Any], where: str) -> list[tuple[str, bool]]:
+    """(ruleId, triggered) for each rule of an element; triggered means a score above 0."""
+    rules: list[tuple[str, bool]] = []
+    for i, item in enumerate(array(element, "rules", where, optional=True)):
+        rule = obj(item, f"{where}.rules[{i}]")
+        rule_id = text(rule, "ruleId", f"{where}.rules[{i}]")
+        score = rule.get("ruleScore", 0)
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            raise BadShape(f"{where}.rules[{i}].ruleScore is not a number")
+        rules.append((rule_id, score > 0))
+    return rules
+
+
+def _rule_triggered(element: dict[str, Any], rule_id: str, where: str) -> bool:
+    for found, triggered in _rules(element, where):
+        if found == rule_id:
+            return triggered
+    raise BadShape(f"{where}.rules lacks {rule_id}")
+
+
 def _fraud_markers(elements: list[dict[str, Any]]) -> tuple[str, ...]:
     markers: list[str] = []
     for element in elements:
         where = str(element.get("serviceName", "element"))
-        for i, item in enumerate(array(element, "rules", where, optional=True)):
-            rule = obj(item, f"{where}.rules[{i}]")
-            rule_id = text(rule, "ruleId", f"{where}.rules[{i}]")
-            score = rule.get("ruleScore", 0)
-            if isinstance(score, bool) or not isinstance(score, int | float):
-                raise BadShape(f"{where}.rules[{i}].ruleScore is not a number")
-            # A rule counts as triggered when its score is above 0.
-            if score > 0 and rule_id.upper().startswith(CIFAS_RULE_PREFIX):
+        for rule_id, triggered in _rules(element, where):
+            if triggered and rule_id.upper().startswith(CIFAS_RULE_PREFIX):
                 markers.append(rule_id)
     return tuple(dict.fromkeys(markers))
 

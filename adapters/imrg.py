@@ -6,18 +6,21 @@ It is modelled, as AGENCIES.md asks, as a small REST JSON API behind a member AP
 (``X-IMRG-Key``): ``POST /alerts/search`` with the identifiers returns the matching alerts
 with their code, member and date.
 
-The scheme searches by identifiers, not by person. The request also carries the optional
-``subject`` block (surname and date of birth) that alert schemes accept to narrow matches;
-the sandbox uses it, as every other simulated agency does, to pick the persona's fixture.
-:class:`ImrgSimulator` answers from ``fixtures/imrg/``.
+The scheme searches by identifiers, not by person, so a search sends those four identifiers
+and nothing else about the person: no name, no date of birth (data minimisation). The sandbox
+therefore finds a persona by identifier too: ``fixtures/imrg/alerted.json`` lists, per persona,
+the identifiers their alerts were raised on, and :class:`ImrgSimulator` answers a search
+matching any of them from that persona's ``fixtures/imrg/<persona>.json`` (anyone else gets the
+default, alert-free answer).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import date
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -44,10 +47,19 @@ from agencies.parsing import (
     reading,
     text,
 )
-from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+from agencies.sandbox import (
+    AgencySimulator,
+    FixtureStore,
+    Persona,
+    RecordedCall,
+    SimRoute,
+    SimulatorContext,
+)
 
 SEARCH_PATH = "/alerts/search"
 API_KEY_HEADER = "X-IMRG-Key"
+#: The sandbox's index of which identifiers each persona's alerts are on.
+ALERTED_FILE = "alerted.json"
 
 #: What the footprint ledger records for a retail fraud alert search.
 PURPOSE_CODE = "ALERT"
@@ -99,10 +111,7 @@ def build_search_body(request: SearchRequest, *, member_id: str) -> dict[str, An
         "memberId": member_id,
         # Echoed back, and how the scheme recognises a retried search.
         "searchReference": request.client_ref,
-        "subject": {
-            "surname": person.surname,
-            "dateOfBirth": person.date_of_birth.isoformat(),
-        },
+        # Only the identifiers the scheme matches on: never a name or a date of birth.
         "identifiers": {
             "address": {
                 "line1": address.line1.strip(),
@@ -243,6 +252,15 @@ class ImrgSimulator(AgencySimulator):
     def _reply(self, status: int, body: bytes) -> httpx.Response:
         return httpx.Response(status, headers={"content-type": self.content_type}, content=body)
 
+    def _alerted_persona(
+        self, fixtures: FixtureStore, identifiers: frozenset[tuple[str, str]]
+    ) -> Persona | None:
+        """The persona whose alerts were raised on any of these identifiers, if any."""
+        for key, alerted in alerted_identifiers(fixtures.root / self.agency / ALERTED_FILE):
+            if alerted & identifiers:
+                return fixtures.persona(key)
+        return None
+
     def _refuse(self, ctx: SimulatorContext, status: int) -> httpx.Response:
         ctx.record(RecordedCall(self.agency, "search", status=status))
         return self._reply(status, self.error_body(status))
@@ -251,10 +269,10 @@ class ImrgSimulator(AgencySimulator):
         if request.headers.get(API_KEY_HEADER) != SANDBOX_API_KEY:
             return self._refuse(ctx, 401)
         try:
-            reference, surname, dob = _read_search(request)
+            reference, identifiers = _read_search(request)
         except (ValueError, KeyError, TypeError):
             return self._refuse(ctx, 400)
-        persona = ctx.fixtures.match(surname, dob)
+        persona = self._alerted_persona(ctx.fixtures, identifiers)
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
         answer["searchReference"] = reference
@@ -269,11 +287,36 @@ def _required(body: Any, key: str) -> str:
     return value
 
 
-def _read_search(request: httpx.Request) -> tuple[str, str, date | None]:
-    """(searchReference, subject surname, subject date of birth) of a search request.
+def identifier_keys(identifiers: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+    """The identifiers of a search as normalised (type, value) pairs the scheme matches on.
 
-    The subject block is optional at the scheme: without one, the default fixture answers.
+    An address is its first line (case and spacing folded) plus its normalised postcode.
     """
+    keys: set[tuple[str, str]] = set()
+    address = identifiers.get("address")
+    if isinstance(address, Mapping):
+        line1 = " ".join(str(address.get("line1") or "").split()).casefold()
+        postcode = normalise_postcode(str(address.get("postcode") or ""))
+        if line1 and postcode:
+            keys.add(("address", f"{line1}|{postcode}"))
+    for kind in ("email", "ip", "deviceId"):
+        value = identifiers.get(kind)
+        if isinstance(value, str) and value.strip():
+            keys.add((kind, value.strip().casefold()))
+    return frozenset(keys)
+
+
+@functools.cache
+def alerted_identifiers(path: Path) -> tuple[tuple[str, frozenset[tuple[str, str]]], ...]:
+    """Per persona key, the identifiers their alerts were raised on (read once per file)."""
+    if not path.exists():
+        return ()
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return tuple((key, identifier_keys(identifiers)) for key, identifiers in raw.items())
+
+
+def _read_search(request: httpx.Request) -> tuple[str, frozenset[tuple[str, str]]]:
+    """(searchReference, the normalised identifiers) of a search request."""
     body = json.loads(request.content)
     reference = _required(body, "searchReference")
     _required(body, "memberId")
@@ -285,7 +328,4 @@ def _read_search(request: httpx.Request) -> tuple[str, str, date | None]:
     for key in ("email", "ip", "deviceId"):
         if identifiers[key] is not None and not isinstance(identifiers[key], str):
             raise ValueError(f"{key} is not a string")
-    subject = body.get("subject")
-    if subject is None:
-        return reference, "", None
-    return reference, _required(subject, "surname"), date.fromisoformat(subject["dateOfBirth"])
+    return reference, identifier_keys(identifiers)

@@ -11,9 +11,9 @@ from abc import ABC, abstractmethod
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -82,6 +82,11 @@ class Person(_Frozen):
         return self.addresses[0]
 
 
+#: The purpose of a search on a customer's existing account: every CRA has its own
+#: account-management code for it, never a quotation code.
+IN_LIFE = "in_life"
+
+
 class SearchRequest(_Frozen):
     """One search at one agency, as the domain asks for it."""
 
@@ -107,13 +112,6 @@ class ScoreBand(StrEnum):
     VERY_POOR = "very_poor"
 
 
-class Associate(_Frozen):
-    """A financial associate the agency reports (a reference, never a full identity)."""
-
-    name: str
-    source: str = ""
-
-
 class FraudMatch(_Frozen):
     """A fraud-prevention case matching the searched identity."""
 
@@ -126,6 +124,12 @@ class FraudMatch(_Frozen):
     expiry_date: date | None = None
 
 
+#: CreditResult fields no code used, no longer stored; older stored results drop them on read.
+#: ``associates`` held other people's names in this person's result (data minimisation: the
+#: policy never read them, and one person's record must not carry another's identity).
+RETIRED_CREDIT_FIELDS = frozenset({"agency_decision", "associates"})
+
+
 class CreditResult(_Frozen):
     """What a credit reference agency reports, mapped to one shape for every CRA."""
 
@@ -133,17 +137,30 @@ class CreditResult(_Frozen):
     agency: str
     client_ref: str
     agency_ref: str = ""
+    #: None for a thin or no-trace file the agency could not score (then so is the band).
     score: int | None = None
-    score_band: ScoreBand
+    score_band: ScoreBand | None
     identity_verified: bool
     judgments: int = 0
     insolvency_current: bool = False
     defaults: int = 0
     hard_searches_3m: int = 0
     hard_searches_12m: int = 0
-    associates: tuple[Associate, ...] = ()
     fraud_markers: tuple[str, ...] = ()
-    agency_decision: str = ""
+    #: The person added a notice of correction (their own statement) to the file: a person
+    #: must read it before a decision is made on the file.
+    notice_of_correction: bool = False
+    #: The identity is on a deceased register (an impersonation sign).
+    deceased: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired(cls, data: Any) -> Any:
+        # Results stored before a field was retired (nothing used it, so it is no longer
+        # kept) must still read back for a rerun or an export.
+        if isinstance(data, dict) and RETIRED_CREDIT_FIELDS & data.keys():
+            return {k: v for k, v in data.items() if k not in RETIRED_CREDIT_FIELDS}
+        return data
 
 
 class FraudResult(_Frozen):
@@ -155,6 +172,8 @@ class FraudResult(_Frozen):
     agency_ref: str = ""
     matches: tuple[FraudMatch, ...] = ()
     protective_registration: bool = False
+    #: The last day the protective registration is in force (None: no expiry given).
+    protective_registration_expires: date | None = None
 
     @property
     def passed(self) -> bool:

@@ -38,6 +38,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from checks.crypto import normalise_identity
+from checks.emails import is_valid_email
 from checks.errors import InvalidRequest, Problem
 
 __all__ = [
@@ -81,10 +83,6 @@ _OUTWARD = (
 _INWARD = r"[0-9][ABD-HJLNP-UW-Z]{2}"
 _POSTCODE = re.compile(rf"(?:GIR ?0AA|{_OUTWARD} ?{_INWARD})")
 
-_EMAIL = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-)
 _PHONE_INTERNATIONAL = re.compile(r"\+[1-9][0-9]{7,14}")  # E.164: at most 15 digits
 _PHONE_UK = re.compile(r"0[0-9]{9,10}")
 _PHONE_SEPARATORS = re.compile(r"[ ()-]")
@@ -190,7 +188,8 @@ def _normalise_postcode(value: str) -> str:
 
 
 def _check_email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
+    # RFC 6531: "siân@example.com" is a valid address (checks.emails).
+    if not is_valid_email(value):
         raise ValueError(f"is not a valid email address: {value!r}")
     return value
 
@@ -517,6 +516,23 @@ class CheckRequest(_RequestModel):
     requested_by: RequestedBy
     notify: Notify | None = None
 
+    @model_validator(mode="after")
+    def _two_different_people(self) -> Self:
+        # A "joint" application by one person would search them twice (two footprints) and
+        # link them to themselves as a financial associate.
+        joint = self.joint_applicant
+        if joint is not None and _same_person(self.applicant, joint):
+            error = InitErrorDetails(
+                type=PydanticCustomError(
+                    "same_person",
+                    "must be a different person from the applicant (same name and date of birth)",
+                ),
+                loc=("joint_applicant",),
+                input=None,
+            )
+            raise ValidationError.from_exception_data("CheckRequest", [error])
+        return self
+
     def canonical_json(self) -> str:
         """The request as compact JSON with sorted keys.
 
@@ -530,6 +546,13 @@ class CheckRequest(_RequestModel):
             separators=(",", ":"),
             ensure_ascii=False,
         )
+
+
+def _same_person(a: Person, b: Person) -> bool:
+    """Same normalised forename, surname and date of birth (wherever each lives)."""
+    return normalise_identity(a.forename, a.surname, a.date_of_birth, "") == normalise_identity(
+        b.forename, b.surname, b.date_of_birth, ""
+    )
 
 
 # --- entry points -----------------------------------------------------------------------------

@@ -511,16 +511,24 @@ class Store:
                     ],
                 )
             if verdict.flag is not None:
-                # The flag belongs to the person the agency's match concerns.
-                c.execute(
-                    insert(SubjectFlag).values(
-                        subject_id=check.subject_id,
+                # The flag belongs to the person the agency's match concerns: one row per
+                # flagged person, never on their co-applicant.
+                subjects = {Role.APPLICANT: check.subject_id, Role.JOINT: check.joint_subject_id}
+                # A verdict that names no one (built by hand) concerns the applicant.
+                roles = verdict.flagged_roles or (Role.APPLICANT,)
+                rows = [
+                    dict(
+                        subject_id=subjects[role],
                         check_id=check_id,
                         reason=verdict.flag.value,
                         source="automated",
                         flagged_at=now,
                     )
-                )
+                    for role in roles
+                    if subjects[role] is not None
+                ]
+                if rows:
+                    c.execute(insert(SubjectFlag), rows)
             if check.joint_subject_id:
                 self._link(
                     c, check.subject_id, check.joint_subject_id, "joint_application", check_id, now
@@ -532,6 +540,7 @@ class Store:
                 check_id,
                 decision=verdict.decision.value,
                 flagged=verdict.flag is not None,
+                flagged_roles=[r.value for r in verdict.flagged_roles],
                 reasons=[r.code for r in verdict.reasons],
             )
         return True

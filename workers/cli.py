@@ -488,6 +488,7 @@ def demo(as_json: JsonOpt = False) -> None:
                     "flagged": v["flagged"],
                     "associated": bool(v["joint_subject_id"]),
                     "reasons": [r["code"] for r in v["reasons"]],
+                    "reason_texts": [r["text"] for r in v["reasons"]],
                     "searched": [f"{f['agency']}:{f['search_type']}" for f in v["footprints"]],
                     "ok": v["decision"] == p.expected and v["flagged"] == p.flagged,
                 }
@@ -533,7 +534,8 @@ def _demo_table(rows: list[dict[str, Any]], run: str) -> None:
         shown = r["decision"] or r["status"]
         extra = ["association recorded"] if r["associated"] else []
         searched = " ".join(r["searched"])
-        reasons = ", ".join(r["reasons"] + extra) or "-"
+        # Two bureaux often give the same reason: say it once.
+        reasons = "; ".join(dict.fromkeys(r["reason_texts"] + extra)) or "-"
         cells = [
             r["persona"],
             r["expected"],

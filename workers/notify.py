@@ -16,6 +16,8 @@ import dramatiq
 import httpx
 from dramatiq.message import Message
 
+from checks.disclosure import customer_reasons
+
 if TYPE_CHECKING:
     from workers.runtime import Runtime
 
@@ -23,14 +25,17 @@ SIGNATURE_HEADER = "X-Checks-Signature"
 
 
 def outcome_payload(view: dict[str, Any]) -> dict[str, Any]:
-    """The outcome sent to the requester: ids, status, decision and reasons, no personal data."""
+    """The outcome sent to the requester: ids, status, decision and customer-safe reasons.
+
+    No personal data, and no tipping off: never the fraud flag, a case reference or a fraud
+    reason (:mod:`checks.disclosure`).
+    """
     return {
         "id": view["id"],
         "idempotency_key": view["idempotency_key"],
         "status": view["status"],
         "decision": view["decision"],
-        "reasons": view["reasons"],
-        "flagged": view["flagged"],
+        "reasons": customer_reasons(view["reasons"]),
         "failure_reason": view["failure_reason"],
     }
 

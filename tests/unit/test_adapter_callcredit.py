@@ -70,15 +70,15 @@ def sent_envelope(agencies: Agencies) -> tuple[httpx.Request, Element]:
 # -- personas -------------------------------------------------------------------------------
 
 #: persona -> (band, score, verified, CCJs, insolvent, defaults, hard 3m, hard 12m,
-#: fraud markers, associates)
+#: fraud markers)
 PERSONA_OUTCOMES: dict[str | None, tuple[object, ...]] = {
-    "alice": (ScoreBand.EXCELLENT, 682, True, 0, False, 0, 0, 1, (), ()),
-    "bob": (ScoreBand.POOR, 558, False, 0, False, 0, 0, 0, (), ()),
-    "carol": (ScoreBand.VERY_POOR, 412, True, 2, True, 3, 1, 4, (), ()),
-    "dan": (ScoreBand.FAIR, 590, True, 0, False, 0, 1, 3, (), ()),
-    "erin": (ScoreBand.GOOD, 615, True, 0, False, 0, 0, 2, (), ()),
-    "frank": (ScoreBand.GOOD, 620, True, 0, False, 0, 0, 1, (), ("GRACE JOINT",)),
-    "grace": (ScoreBand.VERY_POOR, 498, True, 0, True, 1, 0, 1, (), ("FRANK JOINT",)),
+    "alice": (ScoreBand.EXCELLENT, 682, True, 0, False, 0, 0, 1, ()),
+    "bob": (ScoreBand.POOR, 558, False, 0, False, 0, 0, 0, ()),
+    "carol": (ScoreBand.VERY_POOR, 412, True, 2, True, 3, 1, 4, ()),
+    "dan": (ScoreBand.FAIR, 590, True, 0, False, 0, 1, 3, ()),
+    "erin": (ScoreBand.GOOD, 615, True, 0, False, 0, 0, 2, ()),
+    "frank": (ScoreBand.GOOD, 620, True, 0, False, 0, 0, 1, ()),
+    "grace": (ScoreBand.VERY_POOR, 498, True, 0, True, 1, 0, 1, ()),
     "hana": (
         ScoreBand.GOOD,
         617,
@@ -89,10 +89,9 @@ PERSONA_OUTCOMES: dict[str | None, tuple[object, ...]] = {
         0,
         1,
         ("CIFAS_PROTECTIVE_REGISTRATION",),
-        (),
     ),
-    "ivan": (ScoreBand.GOOD, 611, True, 0, False, 0, 9, 12, (), ()),
-    None: (ScoreBand.FAIR, 585, True, 0, False, 0, 0, 1, (), ()),
+    "ivan": (ScoreBand.GOOD, 611, True, 0, False, 0, 9, 12, ()),
+    None: (ScoreBand.FAIR, 585, True, 0, False, 0, 0, 1, ()),
 }
 
 
@@ -120,11 +119,9 @@ def test_each_persona_maps_to_its_credit_result(key: str | None) -> None:
         result.hard_searches_3m,
         result.hard_searches_12m,
         result.fraud_markers,
-        tuple(a.name for a in result.associates),
     ) == PERSONA_OUTCOMES[key]
     assert result.agency == AGENCY and result.client_ref == f"CHK-{key}"
     assert len(result.agency_ref) == 12 and result.agency_ref.isdigit()
-    assert all(a.source == AGENCY for a in result.associates)
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ from adapters.equifax import (
 )
 from agencies.auth import BearerTokenAuth
 from agencies.config import Agencies, AgencySettings, build_agencies
-from agencies.contract import Address, Associate, CreditResult, ScoreBand, SearchType
+from agencies.contract import Address, CreditResult, ScoreBand, SearchType
 from agencies.errors import (
     AgencyError,
     AuthenticationFailed,
@@ -99,15 +99,15 @@ def own_adapter(
 # -- personas -------------------------------------------------------------------------------
 
 #: persona -> (band, score, verified, CCJs, insolvency, defaults, hard 3m, hard 12m,
-#: fraud markers, associates)
+#: fraud markers)
 PERSONA_OUTCOMES: dict[str | None, tuple[Any, ...]] = {
-    "alice": (ScoreBand.EXCELLENT, 948, True, 0, False, 0, 0, 1, (), ()),
-    "bob": (ScoreBand.POOR, 482, False, 0, False, 0, 0, 0, (), ()),
-    "carol": (ScoreBand.VERY_POOR, 312, True, 2, True, 3, 1, 4, (), ()),
-    "dan": (ScoreBand.FAIR, 655, True, 0, False, 0, 1, 3, (), ()),
-    "erin": (ScoreBand.GOOD, 760, True, 0, False, 0, 0, 2, (), ()),
-    "frank": (ScoreBand.GOOD, 780, True, 0, False, 0, 0, 1, (), ("GRACE JOINT",)),
-    "grace": (ScoreBand.VERY_POOR, 402, True, 0, True, 1, 0, 1, (), ("FRANK JOINT",)),
+    "alice": (ScoreBand.EXCELLENT, 948, True, 0, False, 0, 0, 1, ()),
+    "bob": (ScoreBand.POOR, 482, False, 0, False, 0, 0, 0, ()),
+    "carol": (ScoreBand.VERY_POOR, 312, True, 2, True, 3, 1, 4, ()),
+    "dan": (ScoreBand.FAIR, 655, True, 0, False, 0, 1, 3, ()),
+    "erin": (ScoreBand.GOOD, 760, True, 0, False, 0, 0, 2, ()),
+    "frank": (ScoreBand.GOOD, 780, True, 0, False, 0, 0, 1, ()),
+    "grace": (ScoreBand.VERY_POOR, 402, True, 0, True, 1, 0, 1, ()),
     "hana": (
         ScoreBand.GOOD,
         790,
@@ -118,10 +118,9 @@ PERSONA_OUTCOMES: dict[str | None, tuple[Any, ...]] = {
         0,
         1,
         ("Cifas Protective Registration",),
-        (),
     ),
-    "ivan": (ScoreBand.GOOD, 745, True, 0, False, 0, 9, 12, (), ()),
-    None: (ScoreBand.FAIR, 602, True, 0, False, 0, 0, 1, (), ()),
+    "ivan": (ScoreBand.GOOD, 745, True, 0, False, 0, 9, 12, ()),
+    None: (ScoreBand.FAIR, 602, True, 0, False, 0, 0, 1, ()),
 }
 
 
@@ -144,12 +143,10 @@ def test_each_persona_maps_to_its_credit_result(key: str | None) -> None:
         result.hard_searches_3m,
         result.hard_searches_12m,
         result.fraud_markers,
-        tuple(a.name for a in result.associates),
     ) == PERSONA_OUTCOMES[key]
     assert result.agency == AGENCY
     assert result.client_ref == f"CHK-{key}"
     assert result.agency_ref.startswith("EFXUK")
-    assert all(a == Associate(name=a.name, source=AGENCY) for a in result.associates)
 
 
 def test_every_persona_has_an_equifax_fixture() -> None:
@@ -759,9 +756,13 @@ UNUSABLE: dict[str, tuple[Mutation, str]] = {
         _set(searches=[{"searchDate": "31022026", "type": "HARD"}]),
         "'31022026' is not a DDMMYYYY date",
     ),
-    "associate without a surname": (
-        _set(financialAssociates=[{"name": {"firstName": "GRACE", "lastName": " "}}]),
-        "lastName is empty",
+    "notices of correction missing": (
+        _drop("noticesOfCorrection"),
+        "noticesOfCorrection is missing",
+    ),
+    "deceased indicator not a flag": (
+        _set(identityScan={"result": "PASS", "deceasedIndicator": "no"}),
+        "deceasedIndicator is not true or false",
     ),
     "cifas markers missing": (_drop("cifasMarkers"), "cifasMarkers is missing"),
     "cifas marker without a type": (_set(cifasMarkers=[{"type": ""}]), "type is empty"),

@@ -31,7 +31,6 @@ from agencies.auth import BearerTokenAuth
 from agencies.config import Agencies
 from agencies.contract import (
     Address,
-    Associate,
     CreditResult,
     Person,
     Role,
@@ -113,15 +112,15 @@ def token_auth(agencies: Agencies) -> BearerTokenAuth:
 # -- personas -------------------------------------------------------------------------------
 
 #: persona -> (band, score, verified, CCJs, insolvency, defaults, hard 3m, hard 12m,
-#: fraud markers, associates)
+#: fraud markers)
 PERSONA_OUTCOMES: dict[str | None, tuple[Any, ...]] = {
-    "alice": (ScoreBand.EXCELLENT, 982, True, 0, False, 0, 0, 1, (), ()),
-    "bob": (ScoreBand.POOR, 604, False, 0, False, 0, 0, 0, (), ()),
-    "carol": (ScoreBand.VERY_POOR, 389, True, 2, True, 3, 1, 4, (), ()),
-    "dan": (ScoreBand.FAIR, 867, True, 0, False, 0, 1, 3, (), ()),
-    "erin": (ScoreBand.GOOD, 905, True, 0, False, 0, 0, 2, (), ()),
-    "frank": (ScoreBand.GOOD, 912, True, 0, False, 0, 0, 1, (), ("GRACE JOINT",)),
-    "grace": (ScoreBand.VERY_POOR, 512, True, 0, True, 1, 0, 1, (), ("FRANK JOINT",)),
+    "alice": (ScoreBand.EXCELLENT, 982, True, 0, False, 0, 0, 1, ()),
+    "bob": (ScoreBand.POOR, 604, False, 0, False, 0, 0, 0, ()),
+    "carol": (ScoreBand.VERY_POOR, 389, True, 2, True, 3, 1, 4, ()),
+    "dan": (ScoreBand.FAIR, 867, True, 0, False, 0, 1, 3, ()),
+    "erin": (ScoreBand.GOOD, 905, True, 0, False, 0, 0, 2, ()),
+    "frank": (ScoreBand.GOOD, 912, True, 0, False, 0, 0, 1, ()),
+    "grace": (ScoreBand.VERY_POOR, 512, True, 0, True, 1, 0, 1, ()),
     "hana": (
         ScoreBand.GOOD,
         934,
@@ -132,10 +131,9 @@ PERSONA_OUTCOMES: dict[str | None, tuple[Any, ...]] = {
         0,
         1,
         ("CIFAS_PROTECTIVE_REGISTRATION",),
-        (),
     ),
-    "ivan": (ScoreBand.GOOD, 902, True, 0, False, 0, 9, 12, (), ()),
-    None: (ScoreBand.FAIR, 800, True, 0, False, 0, 0, 1, (), ()),
+    "ivan": (ScoreBand.GOOD, 902, True, 0, False, 0, 9, 12, ()),
+    None: (ScoreBand.FAIR, 800, True, 0, False, 0, 0, 1, ()),
 }
 
 
@@ -158,12 +156,10 @@ def test_each_persona_maps_to_its_credit_result(key: str | None) -> None:
         result.hard_searches_3m,
         result.hard_searches_12m,
         result.fraud_markers,
-        tuple(a.name for a in result.associates),
     ) == PERSONA_OUTCOMES[key]
     assert result.agency == "experian"
     assert result.client_ref == f"CHK-{key}"
     assert result.agency_ref.startswith("RB")
-    assert all(a == Associate(name=a.name, source="experian") for a in result.associates)
 
 
 def test_every_persona_has_an_experian_fixture() -> None:

@@ -65,31 +65,31 @@ ERIN_ALERT = Alert(
     alerted_on=date(2026, 10, 14),
 )
 
-#: persona (None: matches no persona) -> the alerts the scheme reports
-PERSONA_ALERTS: dict[str | None, tuple[Alert, ...]] = {
-    "alice": (),
-    "bob": (),
-    "carol": (),
-    "dan": (),
-    "erin": (ERIN_ALERT,),
-    "frank": (),
-    "grace": (),
-    "hana": (),
-    "ivan": (),
-    None: (),
-}
+PERSONAS: list[str | None] = [p.key for p in default_fixtures().personas] + [None]
 
 
-@pytest.mark.parametrize("key", list(PERSONA_ALERTS), ids=lambda k: k or "default")
-def test_each_persona_maps_to_its_alerts(key: str | None) -> None:
-    # Given the sandbox and a persona (or an applicant who matches none)
-    # When the scheme is searched for them
+@pytest.mark.parametrize("key", PERSONAS, ids=lambda k: k or "default")
+def test_an_alert_is_found_by_the_identifier_it_was_raised_on_whoever_searches(
+    key: str | None,
+) -> None:
+    # Given the alert a member raised on the address Erin's goods were sent to
+    # When anyone's order is searched for delivery to that address
     (result,) = search(imrg_search(key, client_ref=f"CHK-{key}", delivery_address=DELIVERY))
 
-    # Then the alerts tell the persona's story
-    assert result.alerts == PERSONA_ALERTS[key]
+    # Then the scheme reports that alert: it matches identifiers, not people
+    assert result.alerts == (ERIN_ALERT,)
     assert (result.agency, result.client_ref) == ("imrg", f"CHK-{key}")
     assert result.agency_ref.startswith("IMRGS")
+
+
+@pytest.mark.parametrize("key", PERSONAS, ids=lambda k: k or "default")
+def test_identifiers_no_alert_was_raised_on_find_no_alerts(key: str | None) -> None:
+    # Given an order delivered to the applicant's own address (no alert raised on it)
+    # When the scheme is searched, even for Erin
+    (result,) = search(imrg_search(key, client_ref=f"CHK-{key}"))
+
+    # Then it reports nothing
+    assert result.alerts == ()
 
 
 def test_every_persona_has_an_imrg_fixture() -> None:
@@ -130,7 +130,6 @@ def test_search_request_on_the_wire_has_the_documented_shape() -> None:
     assert json_of(request) == {
         "memberId": "sandbox",
         "searchReference": "CHK-42",
-        "subject": {"surname": "Alert", "dateOfBirth": "1988-08-08"},
         "identifiers": {
             "address": {"line1": "Unit 7 Dock Road", "postcode": "HU1 1AA"},
             "email": "erin@example.com",
@@ -144,6 +143,20 @@ def test_search_request_on_the_wire_has_the_documented_shape() -> None:
         "fraud",
         "erin",
     )
+
+
+def test_an_alert_search_sends_no_surname_and_no_date_of_birth() -> None:
+    # Given Erin's order for delivery elsewhere
+    agencies = build("imrg")
+    run_searches(agencies, "imrg", imrg_search("erin", delivery_address=DELIVERY))
+
+    # When the scheme receives the search
+    (request,) = sent_to(agencies, "imrg", SEARCH_PATH)
+    wire = request.content.decode()
+
+    # Then only the identifiers the scheme matches on were sent (data minimisation)
+    assert set(json_of(request)) == {"memberId", "searchReference", "identifiers"}
+    assert "Alert" not in wire and "1988" not in wire and "Erin" not in wire
 
 
 def test_without_a_delivery_address_the_current_address_is_searched() -> None:
@@ -254,7 +267,7 @@ def test_each_sandbox_fault_raises_the_matching_agency_error_with_the_scheme_det
 
 def test_flaky_once_succeeds_after_one_quick_retry() -> None:
     agencies = build("imrg", faults="imrg=flaky:1")
-    (result,) = run_searches(agencies, "imrg", imrg_search("erin"))
+    (result,) = run_searches(agencies, "imrg", imrg_search("erin", delivery_address=DELIVERY))
     assert isinstance(result, AlertResult) and len(result.alerts) == 1
     assert [c.fault for c in sandbox_of(agencies).calls_to("imrg", "search")] == ["flaky:1", ""]
 
@@ -281,7 +294,6 @@ def wire_body(**changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "memberId": "M1",
         "searchReference": "CHK-1",
-        "subject": {"surname": "Alert", "dateOfBirth": "1988-08-08"},
         "identifiers": {
             "address": {"line1": "Unit 7 Dock Road", "postcode": "HU1 1AA"},
             "email": None,
@@ -318,9 +330,8 @@ def test_sandbox_answers_401_in_the_scheme_format_to_a_missing_or_invalid_api_ke
                 "deviceId": None,
             }
         },
-        {"subject": {"surname": "Alert", "dateOfBirth": "08/08/1988"}},
     ],
-    ids=["no member", "no reference", "address without postcode", "bad date of birth"],
+    ids=["no member", "no reference", "address without postcode"],
 )
 def test_sandbox_answers_400_in_the_scheme_format_to_a_request_it_cannot_read(
     changes: dict[str, Any],
@@ -330,12 +341,19 @@ def test_sandbox_answers_400_in_the_scheme_format_to_a_request_it_cannot_read(
     assert describe_error(response) == "invalid_request The search request could not be read"
 
 
-def test_sandbox_answers_a_search_without_a_subject_from_the_default_fixture() -> None:
+def test_sandbox_answers_identifiers_nobody_raised_an_alert_on_from_the_default_fixture() -> None:
     body = wire_body()
-    del body["subject"]
+    body["identifiers"]["address"] = {"line1": "10 High Street", "postcode": "LS1 4AP"}
     response = sandbox_post(body, {API_KEY_HEADER: "sandbox"})
     assert response.status_code == 200
     assert response.json()["alerts"] == []
+
+
+def test_sandbox_matches_an_alerted_address_whatever_its_case_and_spacing() -> None:
+    body = wire_body()
+    body["identifiers"]["address"] = {"line1": "unit 7  DOCK road", "postcode": "hu11aa"}
+    response = sandbox_post(body, {API_KEY_HEADER: "sandbox"})
+    assert [a["alertId"] for a in response.json()["alerts"]] == ["IMRG-AL-2026-0418873"]
 
 
 def test_describe_error_ignores_a_body_that_is_not_the_envelope() -> None:
