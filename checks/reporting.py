@@ -59,9 +59,7 @@ class Reporting:
 
     def checks_by_status_and_purpose(self) -> list[tuple[str, str, int]]:
         """``(status, purpose, checks)`` for every combination present."""
-        q = select(Check.status, Check.purpose, func.count()).group_by(
-            Check.status, Check.purpose
-        )
+        q = select(Check.status, Check.purpose, func.count()).group_by(Check.status, Check.purpose)
         with self.store.session() as s:
             return [(st, p, int(n)) for st, p, n in s.execute(q)]
 

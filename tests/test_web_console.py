@@ -130,7 +130,10 @@ def _screenshot_dir(tmp_path: Path) -> Path:
 
 
 def test_an_operator_signs_in_reruns_a_failed_check_and_sees_it_decided(
-    page: Any, console_url: str, runtime: Runtime, token_for: Callable[[Role], str],
+    page: Any,
+    console_url: str,
+    runtime: Runtime,
+    token_for: Callable[[Role], str],
     tmp_path: Path,
 ) -> None:
     for persona in ("alice", "carol", "bob"):

@@ -102,11 +102,15 @@ def _view_for(service: CheckService, principal: Principal, check_id: str) -> dic
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}}},
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}}
+            },
         }
     },
-    responses={409: {"description": "idempotency key used for a different request"},
-               422: {"description": "invalid request: every offending field is listed"}},
+    responses={
+        409: {"description": "idempotency key used for a different request"},
+        422: {"description": "invalid request: every offending field is listed"},
+    },
 )
 async def submit_check(
     request: Request,
@@ -122,9 +126,13 @@ async def submit_check(
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        where = (
+            f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        )
         raise ApiProblem(
-            422, "invalid_request", "the body is not JSON",
+            422,
+            "invalid_request",
+            "the body is not JSON",
             errors=[Problem("$", f"not valid JSON {where}".strip())],
         ) from None
     if isinstance(data, dict) and idempotency_key is not None:
@@ -133,7 +141,9 @@ async def submit_check(
             data["idempotency_key"] = idempotency_key
         elif body_key != idempotency_key:
             raise ApiProblem(
-                422, "invalid_request", "the request has invalid fields",
+                422,
+                "invalid_request",
+                "the request has invalid fields",
                 errors=[Problem("idempotency_key", "differs from the Idempotency-Key header")],
             )
     service = _service(request)
@@ -147,7 +157,8 @@ async def submit_check(
         ) from None
     except IdempotencyConflict:
         raise ApiProblem(
-            409, "idempotency_conflict",
+            409,
+            "idempotency_conflict",
             "this idempotency key was already used for a different request",
         ) from None
     response.headers["Location"] = f"/v1/checks/{sub.check_id}"
@@ -159,7 +170,9 @@ async def get_check(
     check_id: str,
     request: Request,
     principal: Annotated[Principal, Depends(bearer_principal)],
-    wait: Annotated[float | None, Query(ge=0, description="Seconds to wait for an outcome.")] = None,
+    wait: Annotated[
+        float | None, Query(ge=0, description="Seconds to wait for an outcome.")
+    ] = None,
 ) -> dict[str, Any]:
     """The check as ``checkctl show --json`` prints it; ``?wait=30`` waits up to 30 s to end."""
     service = _service(request)
@@ -202,7 +215,11 @@ def list_checks(
     after = _since(since, "since")
     # One more than the page tells whether there is a next page without counting every row.
     rows = _service(request).list_checks(
-        status=status, agency=agency, since=after, limit=limit + 1, offset=offset,
+        status=status,
+        agency=agency,
+        since=after,
+        limit=limit + 1,
+        offset=offset,
         requested_by=owner,
     )
     next_url = None

@@ -152,7 +152,9 @@ def create_app(
             Problem(".".join(str(p) for p in e["loc"]), str(e["msg"])) for e in exc.errors()
         ]
         return problem_response(
-            ApiProblem(422, "invalid_request", f"{len(problems)} invalid field(s)", errors=problems),
+            ApiProblem(
+                422, "invalid_request", f"{len(problems)} invalid field(s)", errors=problems
+            ),
             request.url.path,
         )
 

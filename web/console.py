@@ -112,9 +112,7 @@ def login_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/login", response_model=None)
-def login(
-    request: Request, token: Annotated[str, Form()] = "", csrf: CsrfField = None
-) -> Response:
+def login(request: Request, token: Annotated[str, Form()] = "", csrf: CsrfField = None) -> Response:
     """Sign in with an API token; the browser keeps a signed session cookie, not the token."""
     if not csrf_valid(request, csrf):
         return _refused_form(request)
@@ -183,9 +181,7 @@ def dashboard(request: Request) -> Response:
 
 
 @router.get("/checks", response_class=HTMLResponse, response_model=None)
-def checks_page(
-    request: Request, status: str = "failed", offset: int = 0
-) -> Response:
+def checks_page(request: Request, status: str = "failed", offset: int = 0) -> Response:
     """Checks by status (failed by default), with rerun buttons for operators."""
     who = _gate(request, Action.LIST)
     if isinstance(who, Response):
@@ -217,7 +213,11 @@ def check_page(request: Request, check_id: str) -> Response:
         view = request.app.state.runtime.service.get(check_id)
     except CheckNotFound:
         return _page(
-            request, "error.html", who, status_code=404, title="Not found",
+            request,
+            "error.html",
+            who,
+            status_code=404,
+            title="Not found",
             message="There is no check with that id.",
         )
     return _page(request, "check.html", who, check=view)
@@ -234,8 +234,9 @@ def rerun_one(request: Request, check_id: str, csrf: CsrfField = None) -> Respon
     try:
         request.app.state.runtime.service.rerun(check_id, actor=who.name)
     except CheckError as exc:
-        return _page(request, "error.html", who, status_code=409, title="Not rerun",
-                     message=str(exc))
+        return _page(
+            request, "error.html", who, status_code=409, title="Not rerun", message=str(exc)
+        )
     return RedirectResponse(f"/console/checks/{check_id}", status_code=303)
 
 
@@ -258,8 +259,14 @@ def rerun_preview(
     try:
         after = _since(since.strip() or None, "since")
     except ApiProblem:
-        return _page(request, "error.html", who, status_code=422, title="Invalid filter",
-                     message="'since' must be a duration like 30m, 6h, 2d or 1w.")
+        return _page(
+            request,
+            "error.html",
+            who,
+            status_code=422,
+            title="Invalid filter",
+            message="'since' must be a duration like 30m, 6h, 2d or 1w.",
+        )
     ids = request.app.state.runtime.service.rerunnable(agency.strip() or None, after)
     return _page(request, "rerun_preview.html", who, ids=ids, agency=agency, since=since)
 

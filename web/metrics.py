@@ -46,7 +46,8 @@ class ChecksCollector(Collector):
         yield checks
 
         decisions = CounterMetricFamily(
-            "checks_decisions", "Decisions made, by decision and purpose",
+            "checks_decisions",
+            "Decisions made, by decision and purpose",
             labels=["decision", "purpose"],
         )
         for decision, purpose, n in r.decisions():
@@ -78,7 +79,8 @@ class ChecksCollector(Collector):
         yield retries
 
         footprints = CounterMetricFamily(
-            "checks_footprints", "Footprints written to the ledger",
+            "checks_footprints",
+            "Footprints written to the ledger",
             labels=["agency", "search_type"],
         )
         for agency, search_type, n in r.footprints():
@@ -113,11 +115,15 @@ class HttpMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "checks_http_requests", "HTTP requests served", ["method", "route", "status"],
+            "checks_http_requests",
+            "HTTP requests served",
+            ["method", "route", "status"],
             registry=registry,
         )
         self.seconds = Histogram(
-            "checks_http_request_seconds", "HTTP request duration", ["method", "route"],
+            "checks_http_request_seconds",
+            "HTTP request duration",
+            ["method", "route"],
             registry=registry,
         )
 

@@ -45,5 +45,6 @@ def readyz(request: Request) -> JSONResponse:
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
     """Prometheus text format."""
-    return Response(generate_latest(request.app.state.metrics_registry),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
+    )

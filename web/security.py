@@ -94,12 +94,14 @@ def bearer_principal(request: Request) -> Principal:
     scheme, _, secret = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="checks"'}
     if scheme.lower() != "bearer" or not secret.strip():
-        raise ApiProblem(401, "unauthenticated", "an Authorization: Bearer token is required",
-                         headers=challenge)
+        raise ApiProblem(
+            401, "unauthenticated", "an Authorization: Bearer token is required", headers=challenge
+        )
     principal = _tokens(request).authenticate(secret.strip())
     if principal is None:
-        raise ApiProblem(401, "unauthenticated", "the token is not valid (unknown or revoked)",
-                         headers=challenge)
+        raise ApiProblem(
+            401, "unauthenticated", "the token is not valid (unknown or revoked)", headers=challenge
+        )
     _limit(request, principal)
     request.state.principal = principal
     return principal

@@ -74,7 +74,7 @@ def list_tokens(as_json: JsonOpt = False) -> None:
     from workers.cli import _print_json, _runtime, out
 
     rt = _runtime()
-    rows = [
+    rows: list[dict[str, str | None]] = [
         {
             "name": t.name,
             "role": t.role.value,
@@ -90,7 +90,9 @@ def list_tokens(as_json: JsonOpt = False) -> None:
     for col in ("name", "role", "created", "revoked"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], r["role"], r["created_at"][:19], (r["revoked_at"] or "")[:19])
+        table.add_row(
+            r["name"], r["role"], (r["created_at"] or "")[:19], (r["revoked_at"] or "")[:19]
+        )
     out.print(table)
 
 

@@ -16,7 +16,7 @@ def queue_depths(broker: dramatiq.Broker) -> dict[str, int]:
             ready, delayed, _dead = broker.get_queue_message_counts(name)
             depths[name] = int(ready) + int(delayed)
         else:  # Redis: the broker's own size command
-            depths[name] = int(broker.do_qsize(name))
+            depths[name] = int(broker.do_qsize(name))  # type: ignore[attr-defined]
     return depths
 
 
