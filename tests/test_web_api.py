@@ -322,3 +322,19 @@ def test_1000_concurrent_submits_of_100_keys_make_100_checks(
         ids_by_key.setdefault(bodies[i % 100]["idempotency_key"], set()).add(r.json()["id"])
     assert all(len(ids) == 1 for ids in ids_by_key.values())
     assert len(runtime.service.list_checks(limit=1000)) == 100
+
+
+def test_each_request_is_logged_once_with_its_id_and_route_but_no_query(
+    client: TestClient, bearer: Bearer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="web")
+    client.get(
+        "/v1/checks?agency=experian", headers={**bearer(Role.OPERATOR), "X-Request-ID": "r-1"}
+    )
+
+    events = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    logged = [e for e in events if e.get("event") == "http.request"]
+    assert logged == [
+        {**logged[0], "request_id": "r-1", "route": "/v1/checks", "status": 200, "method": "GET"}
+    ]
+    assert "experian" not in str(logged)
