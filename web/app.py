@@ -132,6 +132,9 @@ def create_app(
         version="1",
         description="Credit and fraud checks: submit, read, list and rerun (see SPEC.md).",
         lifespan=lifespan,
+        # The interactive pages load their scripts from a CDN; the schema alone is served.
+        docs_url=None,
+        redoc_url=None,
     )
     registry, http_metrics = build_registry(runtime)
     key = settings.session_key.encode() or runtime.store.cipher.derived_key(b"console-session")
