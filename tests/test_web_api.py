@@ -338,3 +338,29 @@ def test_each_request_is_logged_once_with_its_id_and_route_but_no_query(
         {**logged[0], "request_id": "r-1", "route": "/v1/checks", "status": 200, "method": "GET"}
     ]
     assert "experian" not in str(logged)
+
+
+def test_an_unreachable_database_gives_503_and_readyz_says_so(runtime: Runtime) -> None:
+    from dataclasses import replace
+
+    from checks.api import CheckService
+    from checks.config import Settings
+    from checks.store import Store
+    from workers.dispatch import BrokerDispatcher
+
+    # Port 1 on loopback: nothing listens, so every connection is refused at once.
+    down = Store(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none"))
+    cut_off = replace(
+        runtime,
+        store=down,
+        service=CheckService(down, BrokerDispatcher(runtime.broker), runtime.agencies.names()),
+    )
+    app = create_app(cut_off, WebSettings(), run_worker=False)
+    with TestClient(app) as c:
+        r = c.get("/v1/checks", headers={"Authorization": "Bearer chk_any"})
+        ready = c.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["code"] == "unavailable" and r.headers["retry-after"] == "5"
+    assert ready.status_code == 503
+    assert ready.json()["database"] == "unreachable"
+    down.dispose()

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -176,6 +177,20 @@ def create_app(
         # The caller hung up before sending its whole body: nothing was done, nobody to answer.
         log.info("http.client_disconnected")
         return Response(status_code=400)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # The database is unreachable or out of connections: a temporary state, worth a retry.
+        log.error("http.database_unavailable")
+        return problem_response(
+            ApiProblem(
+                503,
+                "unavailable",
+                "the database is not reachable; try again shortly",
+                headers={"Retry-After": "5"},
+            ),
+            request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
