@@ -364,3 +364,13 @@ def test_an_unreachable_database_gives_503_and_readyz_says_so(runtime: Runtime) 
     assert ready.status_code == 503
     assert ready.json()["database"] == "unreachable"
     down.dispose()
+
+
+def test_a_body_over_the_size_cap_is_refused_with_413(client: TestClient, bearer: Bearer) -> None:
+    from web.api import MAX_BODY_BYTES
+
+    body = request_for("alice")
+    body["requested_by"] = "x" * MAX_BODY_BYTES
+    r = client.post("/v1/checks", json=body, headers=bearer(Role.SUBMITTER))
+    assert r.status_code == 413
+    assert r.json()["code"] == "too_large"

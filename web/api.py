@@ -84,6 +84,23 @@ def _since(text: str | None, field: str) -> datetime | None:
         ) from None
 
 
+#: A check request is a few kilobytes; anything far larger is refused before it is parsed.
+MAX_BODY_BYTES = 256 * 1024
+
+
+async def _capped_body(request: Request) -> bytes:
+    """The request body, refused with 413 once it passes :data:`MAX_BODY_BYTES`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiProblem(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiProblem(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    return bytes(body)
+
+
 def _view_for(service: CheckService, principal: Principal, check_id: str) -> dict[str, Any]:
     try:
         view = service.get(check_id)
@@ -122,7 +139,7 @@ async def submit_check(
 
     The check is recorded as requested by the token's name, which the audit trail names too.
     """
-    raw = await request.body()
+    raw = await _capped_body(request)
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
