@@ -101,13 +101,14 @@ class TokenService:
 
     def authenticate(self, secret: str) -> Principal | None:
         """The caller a bearer secret belongs to, or None (unknown or revoked)."""
-        with self.store.session() as s:
-            token = s.scalars(
-                select(ApiToken).where(
+        # A plain statement, not the ORM: this runs on every API request.
+        with self.store.transaction() as tx:
+            row = tx.execute(
+                select(ApiToken.id, ApiToken.name, ApiToken.role).where(
                     ApiToken.token_hash == token_digest(secret), ApiToken.revoked_at.is_(None)
                 )
             ).first()
-            return None if token is None else Principal(token.id, token.name, Role(token.role))
+        return None if row is None else Principal(row.id, row.name, Role(row.role))
 
     def by_id(self, token_id: str) -> Principal | None:
         """The caller of a console session, or None once its token is revoked."""
