@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -74,6 +74,48 @@ class CheckReader:
                 raise WaitTimeout(f"check {check_id} has not ended after {timeout:g}s")
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
             poll = min(poll * 1.5, 0.5)
+
+    def status(self, check_id: str) -> str:
+        """The check's status alone (cheap: for polling)."""
+        return self.store.status(check_id)
+
+    def list_checks(
+        self,
+        *,
+        status: str | None = None,
+        agency: str | None = None,
+        since: datetime | None = None,
+        limit: int = 200,
+        offset: int = 0,
+        requested_by: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Checks matching the filters, newest first, as summaries without personal data."""
+        rows = self.store.find(
+            status=status,
+            agency=agency,
+            since=since,
+            limit=limit,
+            offset=offset,
+            requested_by=requested_by,
+        )
+        return [
+            {
+                "id": c.id,
+                "idempotency_key": c.idempotency_key,
+                "status": c.status,
+                "decision": c.decision,
+                "purpose": c.purpose,
+                "flagged": c.flagged,
+                "requested_by": c.requested_by,
+                "created_at": c.created_at.isoformat(),
+                "failure_reason": c.failure_reason,
+            }
+            for c in rows
+        ]
+
+    def rerunnable(self, agency: str | None = None, since: datetime | None = None) -> list[str]:
+        """Failed checks (involving ``agency``, newer than ``since``): a bulk rerun's preview."""
+        return self.store.failed_for_agency(agency, since)
 
 
 class CheckService(CheckReader):

@@ -644,10 +644,20 @@ class Store:
         agency: str | None = None,
         since: datetime | None = None,
         limit: int = 1000,
+        offset: int = 0,
+        requested_by: str | None = None,
     ) -> list[Check]:
         """Checks matching the filters, newest first (``agency``: any step at that agency)."""
         with self.session() as s:
-            q = select(Check).order_by(Check.created_at.desc()).limit(limit)
+            # The id breaks ties between checks created in the same instant, so pages are stable.
+            q = (
+                select(Check)
+                .order_by(Check.created_at.desc(), Check.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            if requested_by is not None:
+                q = q.where(Check.requested_by == requested_by)
             if status:
                 q = q.where(Check.status == status)
             if since:

@@ -272,20 +272,7 @@ def list_checks(
         _invalid([Problem("--status", "must be queued, running, decided or failed")], as_json)
     rt = _runtime()
     after = utcnow() - parse_duration(since) if since else None
-    rows = rt.store.find(status=status, agency=agency, since=after, limit=limit)
-    data = [
-        {
-            "id": c.id,
-            "idempotency_key": c.idempotency_key,
-            "status": c.status,
-            "decision": c.decision,
-            "purpose": c.purpose,
-            "flagged": c.flagged,
-            "created_at": c.created_at.isoformat(),
-            "failure_reason": c.failure_reason,
-        }
-        for c in rows
-    ]
+    data = rt.service.list_checks(status=status, agency=agency, since=after, limit=limit)
     if as_json:
         _print_json(data)
         return
@@ -322,7 +309,7 @@ def rerun(
         _invalid([Problem("--agency/--since/--dry-run", "only apply with --failed")], as_json)
     rt = _runtime()
     after = utcnow() - parse_duration(since) if since else None
-    ids = [check_id] if check_id else rt.store.failed_for_agency(agency, after)
+    ids = [check_id] if check_id else rt.service.rerunnable(agency, after)
     if dry_run:
         if as_json:
             _print_json({"dry_run": True, "would_rerun": ids})
@@ -664,6 +651,13 @@ def fixtures_record(
         _print_json({"written": str(path)})
     else:
         out.print(f"wrote {path}", highlight=False)
+
+
+from workers.cli_tokens import tokens_app  # noqa: E402  (commands import their needs lazily)
+from workers.cli_web import serve  # noqa: E402
+
+app.add_typer(tokens_app, name="tokens")
+app.command("serve")(serve)
 
 
 def main() -> None:
