@@ -9,16 +9,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 import dramatiq
 
 from agencies.config import Agencies, AgencySettings, build_agencies
 from checks.api import CheckService
 from checks.config import Settings
+from checks.review_service import FraudService, ReviewService
 from checks.runner import CheckRunner
 from checks.store import Store
 from workers.broker import setup_broker
-from workers.dispatch import BrokerDispatcher
+from workers.dispatch import BrokerDispatcher, BrokerReviewDispatcher
 from workers.settings import WorkerSettings
 
 
@@ -43,6 +45,20 @@ class Runtime:
     def deadline(self) -> timedelta:
         """Time after submission by which every check must have ended."""
         return timedelta(seconds=self.settings.deadline_seconds)
+
+    @cached_property
+    def reviews(self) -> ReviewService:
+        """The review queue, contests and reviewers' decisions."""
+        return ReviewService(self.store, BrokerReviewDispatcher(self.broker))
+
+    @cached_property
+    def fraud(self) -> FraudService:
+        """Fraud proposals, confirmations and filing."""
+        return FraudService(
+            self.store,
+            BrokerReviewDispatcher(self.broker),
+            lease_seconds=self.settings.lease_seconds,
+        )
 
 
 def build_runtime(
