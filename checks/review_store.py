@@ -279,6 +279,11 @@ class ReviewStore:
         with self.store.session() as s:
             c = self._decided_check(s, check_id)
             seen = c.version if expected_version is None else expected_version
+            if seen != c.version:  # the reviewer decided on a state that has since changed
+                raise ReviewConflict(
+                    f"check {check_id} was changed by someone else since you opened it; "
+                    "reload it and try again"
+                )
             review = self._open_review(s, check_id)
             if review is None and not c.automated:
                 raise ReviewRefused(
