@@ -31,7 +31,7 @@ from checks.review import (
     parse_decision,
     text_problems,
 )
-from checks.review_store import CaseState, Outcome, ReviewStore
+from checks.review_store import CaseState, FilingBusy, Outcome, ReviewStore
 from checks.store import Store
 
 log = structlog.get_logger(__name__)
@@ -52,7 +52,8 @@ class ReviewDispatcher(Protocol):
 
 
 class FilingPending(StepsPending):
-    """Cifas could not take the filing now: the job must be tried again later."""
+    """Cifas could not take the filing now (or another worker is filing the case): the job
+    must be tried again later."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,10 @@ class FraudService:
         Raises :class:`FilingPending` when Cifas is unavailable, so the job is retried.
         """
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        job = await _blocking(self.cases.claim_filing, case_id, owner, self.lease_seconds)
+        try:
+            job = await _blocking(self.cases.claim_filing, case_id, owner, self.lease_seconds)
+        except FilingBusy as exc:
+            raise FilingPending(str(exc)) from exc
         if job is None:
             return FilingResult(case_id, "skipped")
         adapter = agencies.adapters.get("cifas")

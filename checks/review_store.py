@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from agencies.contract import FraudCase
 from checks.crypto import Cipher
-from checks.errors import CheckNotFound
+from checks.errors import CheckNotFound, StepsPending
 from checks.inputs import CheckInputs
 from checks.models import Check, FraudCaseRecord, Reason, Review, SubjectFlag, utcnow
 from checks.policy import Decision, Flag
@@ -43,6 +43,10 @@ from checks.review import (
     same_person,
 )
 from checks.store import Store, _add_years
+
+
+class FilingBusy(StepsPending):
+    """Another worker holds the case's filing lease: the job must be tried again later."""
 
 
 @dataclass(frozen=True)
@@ -586,10 +590,10 @@ class ReviewStore:
     # -- filing -----------------------------------------------------------------------------
 
     def claim_filing(self, case_id: str, owner: str, lease_seconds: float) -> FilingJob | None:
-        """Take the filing lease on a confirmed, unfiled case; None if there is nothing to do.
+        """Take the filing lease on a confirmed, unfiled case; None if there is nothing to do
+        (already filed or rejected, or not confirmed).
 
-        Nothing to do: already filed or rejected, not confirmed, or another worker holds a live
-        lease (if that worker dies, the lease lapses and the reconciler re-sends the job).
+        Raises :class:`FilingBusy` if another worker holds a live lease on it.
         """
         now = utcnow()
         with self.store.session() as s:
@@ -612,9 +616,16 @@ class ReviewStore:
                 )
                 .execution_options(synchronize_session=False)
             )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
-                return None
             record = self._case(s, case_id)
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                if record.status == CaseStatus.CONFIRMED.value and (
+                    record.filing_status in FILING_OPEN
+                ):
+                    # Another worker holds a live lease. Try again later rather than drop the
+                    # job: if that worker died, this redelivered message finishes the filing.
+                    owner_now = record.filing_owner
+                    raise FilingBusy(f"fraud case {case_id} is being filed by {owner_now}")
+                return None
             c = s.get(Check, record.check_id)
             assert c is not None
             inputs = CheckInputs.model_validate_json(self.cipher.decrypt(c.request_enc or b""))
