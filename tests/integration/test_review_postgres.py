@@ -7,6 +7,7 @@ served over real HTTP from this process, logs exactly one filing.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -45,8 +46,6 @@ def test_two_reviewers_deciding_at_once_on_postgresql_one_wins(redis_runtime: Ru
     rt = redis_runtime
     check_id = rt.service.submit(request_for("carol")).check_id
     # Decide it here, without a worker: the runner is the same code a worker runs.
-    import asyncio
-
     asyncio.run(rt.runner.run(check_id))
     rt.reviews.request(check_id, "I have paid the judgments")
     start = threading.Barrier(6)
@@ -87,7 +86,9 @@ def test_a_worker_killed_between_confirmation_and_filing_files_once(
     }
     first = worker_process(pg_url, name="doomed", **env)
     check_id = rt.service.submit(request_for("alice")).check_id
-    wait_for("alice's check", terminal_view(rt, check_id), timeout=60, diagnostics=first.diagnostics)
+    wait_for(
+        "alice's check", terminal_view(rt, check_id), timeout=60, diagnostics=first.diagnostics
+    )
     case_id = rt.fraud.propose(check_id, "identity_fraud", "forged passport", "Pat").case_id
     # Cifas is slow to answer: the worker takes the filing and is killed before Cifas has it
     sandbox_server.sandbox.set_latency("cifas=30000")
