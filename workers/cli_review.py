@@ -85,7 +85,8 @@ def review_list(
         return
     t = Table(title=f"review queue ({status})", title_justify="left")
     for col in ("check", "kind", "status", "due", "age", "case"):
-        t.add_column(col)
+        # Ids are what an operator copies into the next command: never cut them short.
+        t.add_column(col, overflow="fold")
     for r in rows:
         due = r["due_at"][:16] + (" [red]overdue[/]" if r["overdue"] else "")
         hours = r["age_seconds"] // 3600
