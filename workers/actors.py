@@ -107,7 +107,7 @@ def bench_noop() -> None:
     max_backoff=_settings.max_backoff_ms,
     time_limit=_settings.time_limit_ms,
 )
-async def file_fraud_case(case_id: str) -> None:
+async def file_case(case_id: str) -> None:
     """File a confirmed fraud case to Cifas, once; retried while Cifas is unavailable.
 
     When the retries run out the case stays unfiled, and the reconciler sends this job again.

@@ -59,5 +59,5 @@ class BrokerReviewDispatcher:
         self._send("notify_requester", check_id)
 
     def send_file_case(self, case_id: str) -> None:
-        """Queue ``file_fraud_case`` for a confirmed case."""
-        self._send("file_fraud_case", case_id)
+        """Queue ``file_case`` for a confirmed case."""
+        self._send("file_case", case_id)
