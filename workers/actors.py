@@ -82,7 +82,7 @@ def notify_requester(check_id: str) -> None:
 
 @dramatiq.actor(broker=broker, queue_name=HOUSEKEEPING_QUEUE, max_retries=0)
 def reconcile_checks() -> None:
-    """Re-queue stuck checks and fail those past their deadline."""
+    """Re-queue stuck checks, fail those past their deadline, re-send unfiled fraud cases."""
     rt = get_runtime()
     rt.service.reconcile(rt.stale_after, rt.deadline)
     rt.fraud.resend_stale_filings(rt.stale_after)
