@@ -378,20 +378,15 @@ def rerun(
 
 @app.command()
 def reconcile(as_json: JsonOpt = False) -> None:
-    """Re-queue stuck checks, fail overdue ones and re-send unfiled fraud cases, once (workers
-    do this every minute)."""
+    """Re-queue stuck checks and fail overdue ones, once (workers do this every minute)."""
     rt = _runtime()
     with in_process_worker(rt):
         report = rt.service.reconcile(rt.stale_after, rt.deadline)
-        resent = rt.fraud.resend_stale_filings(rt.stale_after)
-    data = {"requeued": report.requeued, "failed": report.failed, "filings_resent": resent}
+    data = {"requeued": report.requeued, "failed": report.failed}
     if as_json:
         _print_json(data)
     else:
-        out.print(
-            f"requeued {len(report.requeued)}, failed {len(report.failed)}, "
-            f"fraud filings re-sent {len(resent)}"
-        )
+        out.print(f"requeued {len(report.requeued)}, failed {len(report.failed)}")
 
 
 @app.command()

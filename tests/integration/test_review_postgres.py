@@ -87,7 +87,7 @@ def test_a_worker_killed_between_confirmation_and_filing_files_once(
     first = worker_process(pg_url, name="doomed", **env)
     check_id = rt.service.submit(request_for("alice")).check_id
     wait_for(
-        "alice's check", terminal_view(rt, check_id), timeout=60, diagnostics=first.diagnostics
+        "alice's check", terminal_view(rt, check_id), timeout=90, diagnostics=first.diagnostics
     )
     case_id = rt.fraud.propose(check_id, "identity_fraud", "forged passport", "Pat").case_id
     # Cifas is slow to answer: the worker takes the filing and is killed before Cifas has it
@@ -96,7 +96,7 @@ def test_a_worker_killed_between_confirmation_and_filing_files_once(
     wait_for(
         "the doomed worker to take the filing",
         lambda: rt.fraud.case(case_id).filing_attempts == 1,
-        timeout=30,
+        timeout=90,
         interval=0.05,
         diagnostics=first.diagnostics,
     )
@@ -109,7 +109,7 @@ def test_a_worker_killed_between_confirmation_and_filing_files_once(
     filed = wait_for(
         "the case to be filed",
         lambda: (c := rt.fraud.case(case_id)).filing_status == "filed" and c,
-        timeout=60,
+        timeout=90,
         interval=0.2,
         diagnostics=lambda: first.diagnostics() + second.diagnostics(),
     )
