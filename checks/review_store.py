@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -43,6 +44,8 @@ from checks.review import (
     same_person,
 )
 from checks.store import Store, _add_years
+
+log = structlog.get_logger(__name__)
 
 
 class FilingBusy(StepsPending):
@@ -641,7 +644,7 @@ class ReviewStore:
     def _end_filing(self, job: FilingJob, actor_action: str, **values: Any) -> None:
         now = utcnow()
         with self.store.session() as s:
-            s.execute(
+            res = s.execute(
                 update(FraudCaseRecord)
                 .where(FraudCaseRecord.id == job.case_id, FraudCaseRecord.filing_owner == job.owner)
                 .values(
@@ -652,6 +655,11 @@ class ReviewStore:
                 )
                 .execution_options(synchronize_session=False)
             )
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                # The lease lapsed and another worker took the case over: its outcome counts
+                # (a repeat reaches Cifas under the same case reference, which it recognises).
+                log.warning("fraud.filing_lease_lost", case_id=job.case_id)
+                return
             detail = {k: v for k, v in values.items() if k in ("cifas_reference", "filing_error")}
             Store._audit(s, "worker", actor_action, job.check_id, case_id=job.case_id, **detail)
 

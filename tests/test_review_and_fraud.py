@@ -15,6 +15,7 @@ from agencies.sandbox import Fault
 from checks.models import SubjectFlag
 from checks.review import ReviewConflict, ReviewRefused
 from checks.review_service import FraudService
+from checks.review_store import FilingBusy
 from checks.store import _add_years
 from tests.helpers import request_for
 from workers.broker import CHECKS_QUEUE, HOUSEKEEPING_QUEUE
@@ -339,3 +340,28 @@ def _parse(iso: str) -> Any:
     from datetime import datetime
 
     return datetime.fromisoformat(iso)
+
+
+def test_a_worker_whose_filing_lease_lapsed_does_not_overwrite_the_worker_that_took_over(
+    runtime: Runtime, stub_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    check_id = _decided(runtime, stub_broker, worker, "alice")
+    quiet = FraudService(runtime.store, _LostMessages())
+    case_id = quiet.propose(check_id, "identity_fraud", "forged", "Pat").case_id
+    quiet.confirm(case_id, "Quinn")
+    slow = quiet.cases.claim_filing(case_id, "slow-worker", lease_seconds=0)
+    assert slow is not None
+    taken = quiet.cases.claim_filing(case_id, "new-worker", lease_seconds=60)
+    assert taken is not None and taken.case.client_ref == slow.case.client_ref
+    with pytest.raises(FilingBusy, match="being filed by new-worker"):
+        quiet.cases.claim_filing(case_id, "third-worker", lease_seconds=60)
+    quiet.cases.filed(taken, "CIF-NEW")
+    quiet.cases.rejected(slow, "too late")  # the slow worker's answer arrives last
+    case = quiet.case(case_id)
+    assert (case.filing_status, case.cifas_reference, case.filing_attempts) == (
+        "filed",
+        "CIF-NEW",
+        2,
+    )
+    actions = [e["action"] for e in runtime.service.get(check_id)["timeline"]]
+    assert actions.count("fraud_filed") == 1 and "fraud_filing_rejected" not in actions
