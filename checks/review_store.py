@@ -316,7 +316,7 @@ class ReviewStore:
                     check_id=check_id,
                     kind=review_target_kind(previous).value,
                     requested_at=c.finished_at or now,
-                    requested_by="worker",
+                    requested_by=reviewer,  # opened by the decision itself
                     due_at=due_at(c.finished_at or now, self.sla),
                     previous_decision=previous,
                 )
