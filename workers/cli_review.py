@@ -53,13 +53,14 @@ def _drain_notifications(rt: Any, timeout_s: float) -> None:
     if not rt.worker_settings.is_stub:
         return
     from dramatiq.brokers.stub import StubBroker
+    from dramatiq.errors import QueueJoinTimeout
 
     from workers.broker import HOUSEKEEPING_QUEUE
 
     if isinstance(rt.broker, StubBroker):
         try:
             rt.broker.join(HOUSEKEEPING_QUEUE, timeout=int(timeout_s * 1000), fail_fast=False)
-        except Exception:  # the notification keeps its own retries; the decision stands
+        except QueueJoinTimeout:  # the notification keeps its own retries; the decision stands
             from workers.cli import err
 
             err.print("notification still being retried", highlight=False)
