@@ -41,6 +41,9 @@ class Settings:
     lease_seconds: int = 60
     #: Key for signing HTTPS notifications (defaults to one derived from the encryption key).
     notify_signing_key: str = ""
+    #: A referral, contest or fraud proposal is due for a person's action this long after it
+    #: was opened (the review service level).
+    review_sla_hours: int = 48
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +53,9 @@ class Settings:
         keys = tuple(
             k.strip() for k in env.get("CHECKS_ENCRYPTION_KEYS", "").split(",") if k.strip()
         )
+        sla_hours = _int(env, "CHECKS_REVIEW_SLA_HOURS", 48)
+        if sla_hours <= 0:
+            raise ConfigError(f"CHECKS_REVIEW_SLA_HOURS must be positive, not {sla_hours}")
         return cls(
             database_url=url,
             encryption_keys=keys,
@@ -58,6 +64,7 @@ class Settings:
             deadline_seconds=_int(env, "CHECKS_DEADLINE_SECONDS", 6 * 3600),
             lease_seconds=_int(env, "CHECKS_LEASE_SECONDS", 60),
             notify_signing_key=env.get("CHECKS_NOTIFY_SIGNING_KEY", ""),
+            review_sla_hours=sla_hours,
         )
 
 

@@ -701,6 +701,8 @@ class Store:
                 select(AuditEvent).where(AuditEvent.check_id == check_id).order_by(AuditEvent.id)
             ).all()
             iso = _iso
+            from checks.review_store import check_review_view  # it imports this module
+
             return {
                 "id": c.id,
                 "idempotency_key": c.idempotency_key,
@@ -747,6 +749,10 @@ class Store:
                 "joint_subject_id": c.joint_subject_id,
                 "automated_decision": c.automated and c.decision is not None,
                 "review_available": c.decision == "decline",
+                # automated, version, review, fraud_cases, how_to_contest
+                **check_review_view(
+                    s, c, self.cipher, timedelta(hours=self.settings.review_sla_hours)
+                ),
                 "created_at": iso(c.created_at),
                 "finished_at": iso(c.finished_at),
                 "runs": c.runs,

@@ -11,6 +11,7 @@ import dramatiq
 import structlog
 
 from checks.errors import CheckNotFound, StepsPending
+from checks.review_service import FilingPending
 from workers.broker import CHECKS_QUEUE, HOUSEKEEPING_QUEUE, setup_broker
 from workers.logs import configure_logging
 from workers.notify import outcome_payload, post_signed, send_to_actor, signing_key
@@ -81,9 +82,10 @@ def notify_requester(check_id: str) -> None:
 
 @dramatiq.actor(broker=broker, queue_name=HOUSEKEEPING_QUEUE, max_retries=0)
 def reconcile_checks() -> None:
-    """Re-queue stuck checks and fail those past their deadline."""
+    """Re-queue stuck checks, fail those past their deadline, re-send unfiled fraud cases."""
     rt = get_runtime()
     rt.service.reconcile(rt.stale_after, rt.deadline)
+    rt.fraud.resend_stale_filings(rt.stale_after)
 
 
 @dramatiq.actor(broker=broker, queue_name="bench", max_retries=0)
@@ -92,3 +94,26 @@ def bench_noop() -> None:
 
     The benchmark watches the queue drain in Redis, so the actor adds no work of its own.
     """
+
+
+# -- human review and fraud filing -------------------------------------------------------------
+
+
+@dramatiq.actor(
+    broker=broker,
+    queue_name=HOUSEKEEPING_QUEUE,
+    max_retries=_settings.max_retries,
+    min_backoff=_settings.min_backoff_ms,
+    max_backoff=_settings.max_backoff_ms,
+    time_limit=_settings.time_limit_ms,
+)
+async def file_case(case_id: str) -> None:
+    """File a confirmed fraud case to Cifas, once; retried while Cifas is unavailable.
+
+    When the retries run out the case stays unfiled, and the reconciler sends this job again.
+    """
+    rt = get_runtime()
+    try:
+        await rt.fraud.file(case_id, rt.agencies)
+    except FilingPending as exc:
+        raise dramatiq.Retry(str(exc)[:500]) from exc

@@ -162,6 +162,21 @@ def _show_human(view: dict[str, Any]) -> None:
     )
     if view["failure_reason"]:
         out.print(f"[red]failure:[/] {view['failure_reason']}", highlight=False, markup=False)
+    review = view.get("review")
+    if review:
+        out.print(
+            f"review ({review['kind']}) {review['status']}: requested {review['requested_at']}, "
+            f"representations {'given' if review['representations'] else 'none'}, "
+            f"reviewer {review['reviewer'] or '-'}, decided {review['decided_at'] or '-'}",
+            highlight=False,
+            markup=False,
+        )
+    if view.get("how_to_contest"):
+        out.print(f"[yellow]automated decline:[/] {view['how_to_contest']}", highlight=False)
+        out.print(
+            f"  record a contest: checkctl review request {view['id']} --representations TEXT",
+            highlight=False,
+        )
     if view["reasons"]:
         t = Table(title="reasons", title_justify="left")
         for col in ("code", "text", "agency"):
@@ -658,6 +673,11 @@ from workers.cli_web import serve  # noqa: E402
 
 app.add_typer(tokens_app, name="tokens")
 app.command("serve")(serve)
+
+from workers.cli_review import fraud_app, review_app  # noqa: E402 - after the helpers it uses
+
+app.add_typer(review_app, name="review")
+app.add_typer(fraud_app, name="fraud")
 
 
 def main() -> None:

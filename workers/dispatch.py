@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.message import Message
 
-from workers.broker import CHECKS_QUEUE
+from workers.broker import CHECKS_QUEUE, HOUSEKEEPING_QUEUE
 
 
 class BrokerDispatcher:
@@ -30,3 +30,34 @@ class BrokerDispatcher:
                 options={},
             )
         )
+
+
+class BrokerReviewDispatcher:
+    """The Dramatiq implementation of ``checks.review_service.ReviewDispatcher``.
+
+    Messages are built by name (as :class:`BrokerDispatcher` does), so the CLI and the HTTP
+    API can queue them without declaring the actors.
+    """
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+        broker.declare_queue(HOUSEKEEPING_QUEUE)
+
+    def _send(self, actor_name: str, arg: str) -> None:
+        self.broker.enqueue(
+            Message(
+                queue_name=HOUSEKEEPING_QUEUE,
+                actor_name=actor_name,
+                args=(arg,),
+                kwargs={},
+                options={},
+            )
+        )
+
+    def send_notify(self, check_id: str) -> None:
+        """Queue ``notify_requester`` for the check's new outcome."""
+        self._send("notify_requester", check_id)
+
+    def send_file_case(self, case_id: str) -> None:
+        """Queue ``file_case`` for a confirmed case."""
+        self._send("file_case", case_id)

@@ -37,6 +37,9 @@ def outcome_payload(view: dict[str, Any]) -> dict[str, Any]:
         "decision": view["decision"],
         "reasons": customer_reasons(view["reasons"]),
         "failure_reason": view["failure_reason"],
+        # False once a person decided; for an automated decline, how to contest it.
+        "automated": view.get("automated"),
+        "how_to_contest": view.get("how_to_contest"),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from checks.api import CheckReader
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # imported when a runtime is built: a command that only reads
 
     from agencies.config import Agencies, AgencySettings
     from checks.api import CheckService
+    from checks.review_service import FraudService, ReviewService
     from checks.runner import CheckRunner
     from workers.settings import WorkerSettings
 
@@ -45,6 +47,26 @@ class Runtime:
     def deadline(self) -> timedelta:
         """Time after submission by which every check must have ended."""
         return timedelta(seconds=self.settings.deadline_seconds)
+
+    @cached_property
+    def reviews(self) -> ReviewService:
+        """The review queue, contests and reviewers' decisions."""
+        from checks.review_service import ReviewService
+        from workers.dispatch import BrokerReviewDispatcher
+
+        return ReviewService(self.store, BrokerReviewDispatcher(self.broker))
+
+    @cached_property
+    def fraud(self) -> FraudService:
+        """Fraud proposals, confirmations and filing."""
+        from checks.review_service import FraudService
+        from workers.dispatch import BrokerReviewDispatcher
+
+        return FraudService(
+            self.store,
+            BrokerReviewDispatcher(self.broker),
+            lease_seconds=self.settings.lease_seconds,
+        )
 
 
 def build_runtime(
