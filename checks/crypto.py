@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import unicodedata
 from collections.abc import Sequence
 from datetime import date
 
@@ -19,6 +18,7 @@ import structlog
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from checks.config import ConfigError
+from checks.names import name_key
 
 log = structlog.get_logger(__name__)
 
@@ -86,10 +86,8 @@ class Cipher:
 
 
 def normalise_identity(forename: str, surname: str, date_of_birth: date, postcode: str) -> str:
-    """The identity a subject is matched on: names folded, postcode without spaces."""
-
-    def fold(text: str) -> str:
-        text = unicodedata.normalize("NFKD", text)
-        return "".join(c for c in text if c.isalnum()).casefold()
-
-    return "|".join([fold(forename), fold(surname), date_of_birth.isoformat(), fold(postcode)])
+    """The identity a subject is matched on: names as :func:`checks.names.name_key`, postcode
+    without spaces."""
+    return "|".join(
+        [name_key(forename), name_key(surname), date_of_birth.isoformat(), name_key(postcode)]
+    )

@@ -26,6 +26,7 @@ from agencies.config import Agencies
 from agencies.contract import AgencyKind, ResultEnvelope, Role
 from agencies.errors import AgencyError, TransientAgencyError
 from checks.errors import StepsPending
+from checks.names import refer_mixed_script_names
 from checks.plans import fallback_agency
 from checks.policy import PolicyThresholds, decide
 from checks.statements import STEP_OPEN
@@ -105,7 +106,9 @@ class CheckRunner:
                     await step
             else:
                 await asyncio.gather(*steps)
-            result = await self._in_store(self._conclude, check_id, owner, claimed.notify)
+            result = await self._in_store(
+                self._conclude, check_id, owner, claimed.notify, person_names(claimed)
+            )
             ended = True
             return result
         finally:
@@ -215,7 +218,9 @@ class CheckRunner:
             return None
         return fallback_agency(used.get(step.role, set()), self.agencies.names())
 
-    def _conclude(self, check_id: str, owner: str, notify: bool = False) -> RunResult:
+    def _conclude(
+        self, check_id: str, owner: str, notify: bool = False, names: tuple[str, ...] = ()
+    ) -> RunResult:
         # Reading the outcomes and writing the decision share one transaction.
         with self.store.transaction() as tx:
             all_steps, results = self.store.outcomes(check_id, tx)
@@ -225,7 +230,8 @@ class CheckRunner:
                 pending = [s for s in steps if s.status in STEP_OPEN]
                 if pending:
                     raise StepsPending(failure_summary(pending))
-                verdict = decide(results, self.thresholds)
+                # A name mixing scripts may be a homoglyph of someone the agencies know.
+                verdict = refer_mixed_script_names(decide(results, self.thresholds), names)
                 self.store.record_decision(check_id, verdict, owner="worker", tx=tx)
         if failed:
             self.store.mark_failed(check_id, failure_summary(failed), actor="worker")
@@ -244,6 +250,18 @@ class CheckRunner:
         steps = [s for s in self.store.steps(check_id) if s.status in STEP_OPEN]
         detail = failure_summary(steps) if steps else "no step outcome recorded"
         return self.store.mark_failed(check_id, f"{why}: {detail}", actor="worker")
+
+
+def person_names(claimed: ClaimedCheck) -> tuple[str, ...]:
+    """Every name of every person the check is about (for the mixed-script rule)."""
+    people = [claimed.inputs.applicant, claimed.inputs.joint, *claimed.inputs.associates]
+    return tuple(
+        name
+        for p in people
+        if p is not None
+        for name in (p.forename, p.middle_names, p.surname)
+        if name
+    )
 
 
 def failure_summary(steps: list[StepState]) -> str:
