@@ -77,8 +77,7 @@ def name_problem(text: str) -> str | None:
         category = unicodedata.category(char)
         if category == "Cf":
             return (
-                "must not contain invisible formatting characters such as "
-                "right-to-left overrides"
+                "must not contain invisible formatting characters such as right-to-left overrides"
             )
         if category == "Co":
             return "must not contain private-use characters"

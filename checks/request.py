@@ -217,8 +217,7 @@ def _normalise_phone(value: str) -> str:
     compact = _PHONE_SEPARATORS.sub("", value)
     if not (_PHONE_INTERNATIONAL.fullmatch(compact) or _PHONE_UK.fullmatch(compact)):
         raise ValueError(
-            "must be an international number such as +447700900123 "
-            "or a UK number starting with 0"
+            "must be an international number such as +447700900123 or a UK number starting with 0"
         )
     return compact
 
@@ -501,8 +500,7 @@ def _check_coverage(addresses: list[Address], today: date) -> None:
         covered_from = min(covered_from, earlier.from_)
     if covered_from > needed_from:
         raise ValueError(
-            f"must cover at least {ADDRESS_HISTORY_YEARS} years, back to {needed_from}"
-            f"{gap_note}"
+            f"must cover at least {ADDRESS_HISTORY_YEARS} years, back to {needed_from}{gap_note}"
         )
 
 

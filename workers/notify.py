@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import httpx
+import structlog
 from dramatiq.message import Message
 
 if TYPE_CHECKING:
     from workers.runtime import Runtime
 
 SIGNATURE_HEADER = "X-Checks-Signature"
+log = structlog.get_logger(__name__)
 
 
 def outcome_payload(view: dict[str, Any]) -> dict[str, Any]:
@@ -35,11 +37,21 @@ def outcome_payload(view: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Signs outcome POSTs in sandbox mode when no key is configured; public, so never for live use
+#: (live mode refuses to start without CHECKS_NOTIFY_SIGNING_KEY).
+DEVELOPMENT_SIGNING_KEY = b"checks-development-notify-signing-key"
+
+
 def signing_key(rt: Runtime) -> bytes:
-    """``CHECKS_NOTIFY_SIGNING_KEY``, or a key derived from the newest encryption key."""
+    """``CHECKS_NOTIFY_SIGNING_KEY``; in sandbox mode without one, the development signing key.
+
+    Its own setting, not derived from the encryption keys: a key rotation must not change what
+    every receiver verifies against.
+    """
     if rt.settings.notify_signing_key:
         return rt.settings.notify_signing_key.encode()
-    return rt.store.cipher.derived_key(b"notify-signature")
+    log.warning("notify.development_signing_key", hint="set CHECKS_NOTIFY_SIGNING_KEY")
+    return DEVELOPMENT_SIGNING_KEY
 
 
 def signature(key: bytes, body: bytes, timestamp: int) -> str:
