@@ -22,10 +22,11 @@ from typing import Any, Protocol
 
 import structlog
 
-from checks.errors import CheckError
+from checks.egress import actor_refusal, url_refusal
+from checks.errors import CheckError, InvalidRequest, Problem
 from checks.inputs import inputs_from_request
 from checks.plans import PlanInput, plan_steps
-from checks.request import CheckRequest, parse_check_request
+from checks.request import CheckRequest, Notify, parse_check_request
 from checks.statements import TERMINAL
 from checks.store import Store, Submitted
 
@@ -64,9 +65,14 @@ class CheckService:
     def submit(self, data: object, *, actor: str | None = None) -> Submitted:
         """Validate and queue a check; the same idempotency key returns the same check.
 
+        ``actor`` is who is acting, for the audit trail (``cli:<user>``, ``token:<name>``);
+        the request's own ``requested_by`` is kept as data, never trusted as the actor.
+
         Raises :class:`~checks.errors.InvalidRequest` (writing nothing) if the request is bad.
         """
         request = data if isinstance(data, CheckRequest) else parse_check_request(data)
+        if request.notify is not None:
+            self._check_notify(request.notify)
         inputs = inputs_from_request(request)
         plan = plan_steps(
             PlanInput(
@@ -83,7 +89,9 @@ class CheckService:
             canonical_request=request.canonical_json(),
             inputs=inputs,
             plan=plan,
-            requested_by=actor or request.requested_by,
+            # requested_by is what the caller says (data); the audit actor is who acted.
+            requested_by=request.requested_by,
+            actor=actor or "api",
             notify=request.notify.model_dump(mode="json", exclude_none=True)
             if request.notify
             else None,
@@ -95,6 +103,21 @@ class CheckService:
         else:
             log.info("check.duplicate_submission", check_id=submitted.check_id)
         return submitted
+
+    def _check_notify(self, notify: Notify) -> None:
+        """Refuse a notify target the configuration does not allow (a field error)."""
+        settings = self.store.settings
+        problems: list[Problem] = []
+        if notify.actor is not None:
+            why = actor_refusal(notify.actor, settings.notify_allowed_actors)
+            if why:
+                problems.append(Problem("notify.actor", why))
+        if notify.url is not None:
+            why = url_refusal(notify.url, settings.notify_allowed_hosts)
+            if why:
+                problems.append(Problem("notify.url", why))
+        if problems:
+            raise InvalidRequest(problems)
 
     def get(self, check_id: str) -> dict[str, Any]:
         """Status, steps, footprints, decision and reasons, timeline."""

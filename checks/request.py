@@ -96,8 +96,6 @@ _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]+")
 _ACTOR = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*:[A-Za-z_][A-Za-z0-9_]*")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MONEY = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-# Plain http is only acceptable when the outcome never leaves the machine (local test rigs).
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 # --- enumerations -----------------------------------------------------------------------------
@@ -251,10 +249,10 @@ def _check_notify_url(value: str) -> str:
     host = (parts.hostname or "").lower()
     if scheme not in ("https", "http") or not host:
         raise ValueError("must be an https URL such as https://example.com/hook")
-    if scheme == "http" and host not in _LOOPBACK_HOSTS:
-        raise ValueError(
-            "must use https (plain http is allowed only for 127.0.0.1, localhost, [::1])"
-        )
+    if scheme == "http":
+        # The outcome and its signature must not cross any network in clear text; which
+        # addresses may be reached is checked against the configuration at submit.
+        raise ValueError("must use https")
     if parts.username is not None or parts.password is not None:
         # Credentials in a URL end up in logs; the POST is signed instead.
         raise ValueError("must not contain a user name or password")

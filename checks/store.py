@@ -215,6 +215,7 @@ class Store:
         plan: Sequence[PlannedStep],
         requested_by: str,
         notify: dict[str, Any] | None,
+        actor: str = "api",
     ) -> Submitted:
         """Insert a check, its subjects and its planned steps in one transaction.
 
@@ -256,9 +257,10 @@ class Store:
                     s.add(self._new_step(check_id, p.slot, p.kind, p.agency, p.role, p.search_type))
                 self._audit(
                     s,
-                    requested_by,
+                    actor,
                     "submitted",
                     check_id,
+                    requested_by=requested_by,
                     purpose=inputs.purpose,
                     steps=[p.slot + "@" + p.agency for p in plan],
                 )
