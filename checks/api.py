@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -25,12 +25,17 @@ import structlog
 from checks.egress import actor_refusal, url_refusal
 from checks.errors import CheckError, InvalidRequest, Problem
 from checks.inputs import inputs_from_request
+from checks.outbox import Outbox
 from checks.plans import PlanInput, plan_steps
 from checks.request import CheckRequest, Notify, parse_check_request
 from checks.statements import TERMINAL
 from checks.store import Store, Submitted
 
 log = structlog.get_logger(__name__)
+
+
+#: How old an unsent outbox message must be before a sweep sends it.
+OUTBOX_GRACE = timedelta(seconds=5)
 
 
 class Dispatcher(Protocol):
@@ -50,17 +55,25 @@ class ReconcileReport:
 
     requeued: list[str]
     failed: list[str]
+    #: Checks whose message was in the outbox, never sent, and now has been.
+    resent: list[str] = field(default_factory=list)
 
 
 class CheckService:
     """Submit, read, wait for, rerun and reconcile checks."""
 
     def __init__(
-        self, store: Store, dispatcher: Dispatcher, available_agencies: Collection[str]
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        available_agencies: Collection[str],
+        broker_name: str = "the broker",
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.available_agencies = set(available_agencies)
+        # Through self.dispatcher at send time, so a dispatcher swapped later is the one used.
+        self.outbox = Outbox(store, lambda cid: self.dispatcher.send_run(cid), broker_name)
 
     def submit(self, data: object, *, actor: str | None = None) -> Submitted:
         """Validate and queue a check; the same idempotency key returns the same check.
@@ -97,11 +110,12 @@ class CheckService:
             else None,
         )
         if submitted.created:
-            # Sent after the commit: if this send is lost, the reconciler re-queues the check.
-            self.dispatcher.send_run(submitted.check_id)
             log.info("check.submitted", check_id=submitted.check_id, steps=len(plan))
         else:
             log.info("check.duplicate_submission", check_id=submitted.check_id)
+        # Sent after the commit, from the outbox: a new check's message, or one that an earlier
+        # submission with this key stored but could not send (BrokerUnavailable if not now).
+        self.outbox.send_now(submitted.check_id)
         return submitted
 
     def _check_notify(self, notify: Notify) -> None:
@@ -137,7 +151,8 @@ class CheckService:
     def rerun(self, check_id: str, actor: str) -> list[str]:
         """Reopen a failed check and queue it; only unfinished steps are searched again."""
         again = self.store.prepare_rerun(check_id, actor)
-        self.dispatcher.send_run(check_id)
+        self.outbox.add(check_id)
+        self.outbox.send_now(check_id)
         log.info("check.rerun", check_id=check_id, agencies=again)
         return again
 
@@ -150,9 +165,14 @@ class CheckService:
                 cid, f"not finished within the deadline of {deadline}", actor="reconciler"
             )
         ]
+        # Messages the broker never took (down at submit): a few seconds' grace so that a
+        # submission still sending its own message is not raced.
+        resent = self.outbox.flush(older_than=OUTBOX_GRACE).sent
         requeued = self.store.claim_stale(stale_after)
         for cid in requeued:
             self.dispatcher.send_run(cid)
-        if requeued or failed:
-            log.warning("reconcile.acted", requeued=len(requeued), failed=len(failed))
-        return ReconcileReport(requeued, failed)
+        if requeued or failed or resent:
+            log.warning(
+                "reconcile.acted", requeued=len(requeued), failed=len(failed), resent=len(resent)
+            )
+        return ReconcileReport(requeued, failed, resent)

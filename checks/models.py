@@ -212,3 +212,21 @@ class AuditEvent(Base):
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+class OutboxMessage(Base):
+    """A message to send for a check, written in the check's own transaction (the outbox).
+
+    ``sent_at`` stays null until the broker has accepted it, so a message lost because the
+    broker was down at submit is re-sent by a resubmission or the outbox sweep.
+    """
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "run": a run_check message
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
+from checks import outbox
 from checks import statements as q
 from checks.config import Settings
 from checks.crypto import Cipher
@@ -255,6 +256,8 @@ class Store:
                 s.flush()
                 for p in plan:
                     s.add(self._new_step(check_id, p.slot, p.kind, p.agency, p.role, p.search_type))
+                # The run message is recorded with the check and sent after the commit.
+                outbox.record(s, check_id)
                 self._audit(
                     s,
                     actor,

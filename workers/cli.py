@@ -29,6 +29,7 @@ from agencies.config import AgencyConfigError
 from checks.config import ConfigError
 from checks.errors import CheckError, CheckNotFound, InvalidRequest, Problem
 from checks.models import utcnow
+from checks.outbox import BrokerUnavailable
 from checks.request import load_check_request
 from workers.logs import configure_logging
 
@@ -259,6 +260,8 @@ def submit(
             sub = rt.service.submit(request, actor=_actor())
         except InvalidRequest as exc:
             _invalid(exc.problems, as_json)
+        except BrokerUnavailable as exc:
+            _refuse("broker_unavailable", str(exc), as_json)
         except CheckError as exc:
             _fail(str(exc))
         if not wait:
@@ -418,11 +421,14 @@ def reconcile(as_json: JsonOpt = False) -> None:
     rt = _runtime()
     with in_process_worker(rt):
         report = rt.service.reconcile(rt.stale_after, rt.deadline)
-    data = {"requeued": report.requeued, "failed": report.failed}
+    data = {"requeued": report.requeued, "failed": report.failed, "resent": report.resent}
     if as_json:
         _print_json(data)
     else:
-        out.print(f"requeued {len(report.requeued)}, failed {len(report.failed)}")
+        out.print(
+            f"requeued {len(report.requeued)}, failed {len(report.failed)}, "
+            f"resent from the outbox {len(report.resent)}"
+        )
 
 
 @app.command()

@@ -73,7 +73,12 @@ def build_runtime(
             lease_seconds=settings.lease_seconds,
             sequential=worker_settings.sequential,
         ),
-        service=CheckService(store, BrokerDispatcher(broker), agencies.names()),
+        service=CheckService(
+            store,
+            BrokerDispatcher(broker),
+            agencies.names(),
+            broker_name=worker_settings.safe_broker_url,
+        ),
     )
 
 
