@@ -25,6 +25,7 @@ import structlog
 from checks.egress import actor_refusal, url_refusal
 from checks.errors import CheckError, InvalidRequest, Problem
 from checks.inputs import inputs_from_request
+from checks.keys import KeyService
 from checks.outbox import Outbox
 from checks.plans import PlanInput, plan_steps
 from checks.request import CheckRequest, Notify, parse_check_request
@@ -150,6 +151,8 @@ class CheckService:
 
     def rerun(self, check_id: str, actor: str) -> list[str]:
         """Reopen a failed check and queue it; only unfinished steps are searched again."""
+        # Reopening a check no configured key can read would only fail it again.
+        KeyService(self.store).require_readable(check_id)
         again = self.store.prepare_rerun(check_id, actor)
         self.outbox.add(check_id)
         self.outbox.send_now(check_id)

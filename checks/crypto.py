@@ -44,6 +44,7 @@ class Cipher:
                 "(32 url-safe base64 bytes each)"
             ) from exc
         self._multi = MultiFernet(self._fernets)
+        self._raw_keys = raw_keys
         # Separate HMAC keys derived per encryption key: the raw key is never reused as-is.
         self._hash_keys = [hashlib.sha256(b"identity-hash:" + k).digest() for k in raw_keys]
         if self.using_development_key:
@@ -70,6 +71,21 @@ class Cipher:
     def rotate(self, token: bytes) -> bytes:
         """Re-encrypt with the newest key."""
         return self._multi.rotate(token)
+
+    def key_index(self, token: bytes) -> int | None:
+        """Which configured key (0 = newest) encrypted a token, or None if none of them did."""
+        for index, fernet in enumerate(self._fernets):
+            try:
+                fernet.decrypt(token)
+            except InvalidToken:
+                continue
+            return index
+        return None
+
+    @property
+    def key_fingerprints(self) -> list[str]:
+        """A short, non-secret name for each configured key, newest first."""
+        return [hashlib.sha256(b"fingerprint:" + k).hexdigest()[:12] for k in self._raw_keys]
 
     def identity_hashes(self, identity: str) -> list[str]:
         """The keyed hash of a normalised identity under every key, newest first."""

@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
-from checks.errors import CheckError
+from checks.errors import BrokerUnavailable
 from checks.models import OutboxMessage, utcnow
 
 if TYPE_CHECKING:  # the store records into the outbox, so it imports this module
@@ -28,10 +28,6 @@ if TYPE_CHECKING:  # the store records into the outbox, so it imports this modul
 log = structlog.get_logger(__name__)
 
 RUN = "run"
-
-
-class BrokerUnavailable(CheckError):
-    """The broker did not take a message; the check is stored and the message will be re-sent."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ import structlog
 from agencies.config import Agencies
 from agencies.contract import AgencyKind, ResultEnvelope, Role
 from agencies.errors import AgencyError, TransientAgencyError
+from checks.crypto import EncryptionKeyError
 from checks.errors import StepsPending
+from checks.keys import missing_key_message
 from checks.names import refer_mixed_script_names
 from checks.plans import fallback_agency
 from checks.policy import PolicyThresholds, decide
@@ -84,8 +86,13 @@ class CheckRunner:
     async def run(self, check_id: str) -> RunResult:
         """Search what is unfinished, then decide, fail, or raise :class:`StepsPending`."""
         owner = new_owner()
-        # Raises CheckBusy if another worker holds the lease: the message is retried later.
-        claimed = await self._in_store(self.store.claim, check_id, owner, self.lease_seconds)
+        try:
+            # Raises CheckBusy if another worker holds the lease: the message is retried later.
+            claimed = await self._in_store(self.store.claim, check_id, owner, self.lease_seconds)
+        except EncryptionKeyError:
+            # No retry can bring a key back: fail now, with the reason, not after six attempts.
+            await self._in_store(self._key_missing, check_id)
+            return RunResult(check_id, "failed")
         if claimed is None:
             log.info("check.skipped", check_id=check_id, why="already ended")
             return RunResult(check_id, "skipped")
@@ -106,9 +113,14 @@ class CheckRunner:
                     await step
             else:
                 await asyncio.gather(*steps)
-            result = await self._in_store(
-                self._conclude, check_id, owner, claimed.notify, person_names(claimed)
-            )
+            try:
+                result = await self._in_store(
+                    self._conclude, check_id, owner, claimed.notify, person_names(claimed)
+                )
+            except EncryptionKeyError:  # a stored result under a key no longer configured
+                await self._in_store(self._key_missing, check_id)
+                ended = True
+                return RunResult(check_id, "failed", claimed.notify)
             ended = True
             return result
         finally:
@@ -244,6 +256,10 @@ class CheckRunner:
             flagged=verdict.flag is not None,
         )
         return RunResult(check_id, "decided", notify)
+
+    def _key_missing(self, check_id: str) -> None:
+        log.error("check.encryption_key_missing", check_id=check_id)
+        self.store.mark_failed(check_id, missing_key_message(check_id), actor="worker")
 
     def give_up(self, check_id: str, why: str) -> bool:
         """Mark a check failed once retries are exhausted, naming each unfinished step."""

@@ -329,6 +329,9 @@ class Store:
                 if current.status in TERMINAL:
                     return None
                 raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
+            # Decrypted before any step is started: a key no longer configured (EncryptionKeyError)
+            # rolls the claim back, leaving no step marked running.
+            inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
             # Searched now; until its outcome is written the outcome is unknown.
             started = c.execute(q.START_STEPS, dict(p_id=check_id, p_now=now)).all()
             steps = tuple(self._state(r) for r in sorted(started, key=lambda r: r.id))
@@ -336,7 +339,6 @@ class Store:
                 self._audit(c, owner, "started", check_id)
             else:
                 self._audit(c, owner, "resumed", check_id, run=row.runs)
-        inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
         return ClaimedCheck(check_id, inputs, steps, notify=bool(row.notify))
 
     @staticmethod

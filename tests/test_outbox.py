@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from agencies.config import build_agencies
 from checks.config import Settings
-from checks.outbox import BrokerUnavailable
+from checks.errors import BrokerUnavailable
 from tests.conftest import fast_agency_settings
 from tests.helpers import request_for
 from workers.broker import build_broker

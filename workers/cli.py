@@ -27,9 +27,15 @@ from rich.table import Table
 
 from agencies.config import AgencyConfigError
 from checks.config import ConfigError
-from checks.errors import CheckError, CheckNotFound, InvalidRequest, Problem
+from checks.errors import (
+    BrokerUnavailable,
+    CheckError,
+    CheckNotFound,
+    EncryptionKeyMissing,
+    InvalidRequest,
+    Problem,
+)
 from checks.models import utcnow
-from checks.outbox import BrokerUnavailable
 from checks.request import load_check_request
 from workers.logs import configure_logging
 
@@ -387,6 +393,13 @@ def rerun(
                 results[cid] = {"searched_again": rt.service.rerun(cid, actor=_actor())}
             except CheckNotFound:
                 _fail(f"no such check: {cid}")
+            except (EncryptionKeyMissing, BrokerUnavailable) as exc:
+                if check_id:
+                    code = "encryption_key_missing"
+                    if isinstance(exc, BrokerUnavailable):
+                        code = "broker_unavailable"
+                    _refuse(code, str(exc), as_json)
+                results[cid] = {"error": str(exc)}
             except CheckError as exc:
                 if check_id:
                     _fail(str(exc))
@@ -709,6 +722,11 @@ def fixtures_record(
         _print_json({"written": str(path)})
     else:
         out.print(f"wrote {path}", highlight=False)
+
+
+from workers.cli_keys import keys_app  # noqa: E402 - sub-apps register after the helpers
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:
