@@ -113,6 +113,27 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=8)
 
 
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock on a file beside a SQLite database (no-op for other databases).
+
+    SQLite has no advisory lock, and Alembic's first ``CREATE TABLE alembic_version`` races
+    between processes; a lock file serialises the migrations themselves.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
@@ -139,9 +160,10 @@ class Store:
             cfg = Config()
             cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
             cfg.attributes["connection_url"] = self.settings.database_url
-            with self.engine.begin() as conn:
+            # Several processes may start at once on a new database (20 parallel first submits):
+            # one migrates, the others wait, then find nothing left to do.
+            with _sqlite_file_lock(self.engine), self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    # Several workers may start at once: one migrates, the others wait.
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724311)")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
