@@ -126,7 +126,13 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
         return
     import fcntl
 
-    with open(f"{database}.migrate-lock", "a+b") as handle:
+    try:
+        handle = open(f"{database}.migrate-lock", "a+b")  # noqa: SIM115 - closed below
+    except OSError:
+        # No directory to put it in: connecting fails too, with the database's own error.
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -22,6 +22,7 @@ from typing import Annotated, Any, NoReturn
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -56,7 +57,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # One line however long (soft_wrap), and the message is text, never markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -64,7 +66,7 @@ def _refuse(code: str, message: str, as_json: bool) -> NoReturn:
     """A refusal (exit 1): with --json, ``{"error": CODE, "message": TEXT}`` on stdout."""
     if as_json:
         print(json.dumps({"error": code, "message": message}))
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -203,7 +205,7 @@ def _show_human(view: dict[str, Any]) -> None:
         highlight=False,
     )
     if view["failure_reason"]:
-        out.print(f"[red]failure:[/] {view['failure_reason']}", highlight=False, markup=False)
+        out.print(f"[red]failure:[/] {escape(view['failure_reason'])}", highlight=False)
     if view["reasons"]:
         t = Table(title="reasons", title_justify="left")
         for col in ("code", "text", "agency"):
@@ -737,7 +739,7 @@ def main() -> None:
     try:
         app()
     except (ConfigError, AgencyConfigError) as exc:
-        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False, markup=False)
+        err.print(f"[bold red]configuration error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(1)
     except SQLAlchemyError as exc:
         err.print(f"error: {_database_error(exc)}", highlight=False, markup=False)
