@@ -58,6 +58,8 @@ class ReconcileReport:
     failed: list[str]
     #: Checks whose message was in the outbox, never sent, and now has been.
     resent: list[str] = field(default_factory=list)
+    #: Checks whose message the broker did not take now; they stay in the outbox.
+    unsent: list[str] = field(default_factory=list)
 
 
 class CheckService:
@@ -170,12 +172,23 @@ class CheckService:
         ]
         # Messages the broker never took (down at submit): a few seconds' grace so that a
         # submission still sending its own message is not raced.
-        resent = self.outbox.flush(older_than=OUTBOX_GRACE).sent
+        swept = self.outbox.flush(older_than=OUTBOX_GRACE)
         requeued = self.store.claim_stale(stale_after)
+        # Through the outbox too: with the broker down they wait there for the next sweep
+        # rather than for the next stale period.
+        unsent = list(swept.unsent)
         for cid in requeued:
-            self.dispatcher.send_run(cid)
-        if requeued or failed or resent:
+            self.outbox.add(cid)
+            if not unsent:  # one failure is enough to know the broker is down
+                unsent += self.outbox.flush(cid).unsent
+            else:
+                unsent.append(cid)
+        if requeued or failed or swept.sent or unsent:
             log.warning(
-                "reconcile.acted", requeued=len(requeued), failed=len(failed), resent=len(resent)
+                "reconcile.acted",
+                requeued=len(requeued),
+                failed=len(failed),
+                resent=len(swept.sent),
+                unsent=len(unsent),
             )
-        return ReconcileReport(requeued, failed, resent)
+        return ReconcileReport(requeued, failed, swept.sent, unsent)

@@ -89,6 +89,22 @@ def test_the_reconcile_sweep_sends_what_never_left(
     assert down.sent == [check.id]
 
 
+def test_a_stale_check_requeued_while_the_broker_is_down_waits_in_the_outbox(
+    runtime: Runtime, down: FlakyDispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("checks.api.OUTBOX_GRACE", timedelta(0))
+    down.up = True
+    check_id = runtime.service.submit(request_for("alice")).check_id
+    # When the broker goes down and the reconciler finds the check stale
+    down.up = False
+    report = runtime.service.reconcile(timedelta(0), timedelta(hours=6))
+    assert report.requeued == [check_id] and report.unsent == [check_id]
+    # Then the next sweep with the broker back sends it
+    down.up = True
+    assert runtime.service.reconcile(timedelta(hours=1), timedelta(hours=6)).resent == [check_id]
+    assert down.sent == [check_id, check_id]
+
+
 def _closed_loopback_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

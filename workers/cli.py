@@ -132,7 +132,7 @@ def _actor() -> str:
         return f"cli:uid{os.getuid()}"
 
 
-_DURATION = re.compile(r"^(\d{1,9})([smhdw])$")
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
 #: Nothing is kept longer than the six-year retention of flagged records; a century is ample.
 _MAX_DURATION = timedelta(days=36_500)
 
@@ -142,9 +142,10 @@ def parse_duration(text: str) -> timedelta:
     m = _DURATION.match(text.strip())
     if not m:
         raise ValueError("must be a duration like 30m, 6h, 2d or 1w")
-    n, unit = int(m.group(1)), m.group(2)
-    seconds = n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-    if seconds > _MAX_DURATION.total_seconds():
+    digits, unit = m.group(1), m.group(2)
+    # Length first: int() of thousands of digits is itself refused (and slow).
+    seconds = int(digits[-12:]) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+    if len(digits.lstrip("0")) > 12 or seconds > _MAX_DURATION.total_seconds():
         raise ValueError("must be at most 100 years (36500d)")
     return timedelta(seconds=seconds)
 
@@ -443,6 +444,13 @@ def reconcile(as_json: JsonOpt = False) -> None:
         out.print(
             f"requeued {len(report.requeued)}, failed {len(report.failed)}, "
             f"resent from the outbox {len(report.resent)}"
+        )
+    if report.unsent:
+        _refuse(
+            "broker_unavailable",
+            f"{len(report.unsent)} message(s) could not be sent: the broker "
+            f"({rt.worker_settings.safe_broker_url}) is unreachable; they stay in the outbox",
+            as_json=False,  # the JSON report above is the result
         )
 
 
