@@ -63,3 +63,6 @@ def configure_logging(level: str | None = None, *, json_lines: bool | None = Non
     root.setLevel(level)
     # httpx logs every request URL at INFO; URLs carry no personal data, but they are noise.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # pika logs each failed connection attempt as an error with its traceback; a broker that
+    # is down is reported once, by whoever tried to send (the outbox names the broker).
+    logging.getLogger("pika").setLevel(max(logging.CRITICAL, root.level))
