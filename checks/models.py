@@ -217,8 +217,9 @@ def utcnow() -> datetime:
 class OutboxMessage(Base):
     """A message to send for a check, written in the check's own transaction (the outbox).
 
-    ``sent_at`` stays null until the broker has accepted it, so a message lost because the
-    broker was down at submit is re-sent by a resubmission or the outbox sweep.
+    ``sent_at`` is set by whoever sends it (so two senders cannot both send) and cleared again
+    if the broker refuses it, so a message lost because the broker was down at submit is
+    re-sent by a resubmission or the outbox sweep.
     """
 
     __tablename__ = "outbox_messages"

@@ -2,7 +2,7 @@
 
 The broker is only transport, and it can be down when a check is submitted. The message is
 therefore written as a row in the same transaction as the check (:func:`record`), sent once
-the transaction has committed, and marked sent only when the broker has taken it. What was
+the transaction has committed, and put back as unsent if the broker does not take it. What was
 never sent is sent again by a resubmission with the same idempotency key, or by the sweep that
 each worker runs with its reconcile schedule, instead of waiting for the stale-check reconciler.
 A message sent twice is harmless: a check's lease lets one worker run it.
@@ -88,13 +88,14 @@ class Outbox:
         sent: list[str] = []
         rows = self.pending(check_id, older_than)
         for index, (message_id, cid) in enumerate(rows):
+            if not self._claim(message_id):
+                continue  # another submission or sweep is sending it right now
             try:
                 self.send(cid)
             except Exception as exc:  # any broker client error: the message stays unsent
-                self._attempted(message_id, type(exc).__name__)
+                self._release(message_id, type(exc).__name__)
                 log.warning("outbox.send_failed", check_id=cid, error=type(exc).__name__)
                 return FlushReport(sent, [c for _, c in rows[index:]])
-            self._sent(message_id)
             sent.append(cid)
         return FlushReport(sent, [])
 
@@ -108,18 +109,26 @@ class Outbox:
                 "or leave it to a worker's outbox sweep once the broker is back"
             )
 
-    def _sent(self, message_id: int) -> None:
+    def _claim(self, message_id: int) -> bool:
+        """Mark a message sent before sending it; False if someone else already has.
+
+        Two submissions of one key at once both see the message pending: only the one whose
+        update matches sends it. A crash between this and the send loses the message, which
+        the stale-check reconciler then re-queues, as it did before the outbox.
+        """
         with self.store.transaction() as c:
-            c.execute(
+            res = c.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == message_id)
+                .where(OutboxMessage.id == message_id, OutboxMessage.sent_at.is_(None))
                 .values(sent_at=utcnow(), attempts=OutboxMessage.attempts + 1, last_error=None)
             )
+            return bool(res.rowcount)
 
-    def _attempted(self, message_id: int, error: str) -> None:
+    def _release(self, message_id: int, error: str) -> None:
+        """The broker did not take it: back to unsent, with the error's name."""
         with self.store.transaction() as c:
             c.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == message_id)
-                .values(attempts=OutboxMessage.attempts + 1, last_error=error[:200])
+                .values(sent_at=None, last_error=error[:200])
             )
