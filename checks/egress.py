@@ -108,6 +108,8 @@ def url_refusal(url: str, allowed_hosts: Collection[str] = ()) -> str | None:
     allowed = _host_allowed(host, allowed_hosts)
     if parts.scheme.lower() != "https" and not allowed:
         return "must use https"
+    if not allowed and (host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost")):
+        return "host is a loopback name"  # RFC 6761: always this machine, whatever DNS says
     address = literal_address(host)
     if address is None or allowed:
         return None

@@ -38,6 +38,8 @@ SSRF_MATRIX = {
     "hex IPv4 (loopback)": "https://0x7f000001/",
     "short dotted IPv4 (loopback)": "https://127.1/",
     "multicast": "https://224.0.0.1/",
+    "localhost": "https://localhost:8443/hook",
+    "a .localhost name": "https://api.localhost/hook",
 }
 
 
