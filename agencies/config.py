@@ -23,6 +23,10 @@ from agencies.transport import AiohttpTransport
 AgencyMode = Literal["sandbox", "live"]
 
 
+class InvalidAgencySetting(AgencyConfigError):
+    """A variable's value is malformed (invalid input: ``checkctl`` exits 2 naming it)."""
+
+
 @dataclass(frozen=True)
 class AgencySettings:
     """Everything needed to build the agency adapters."""
@@ -41,12 +45,28 @@ class AgencySettings:
         env = os.environ if env is None else env
         mode = env.get("CHECKS_AGENCY_MODE", "sandbox").strip().lower() or "sandbox"
         if mode not in ("sandbox", "live"):
-            raise AgencyConfigError(f"CHECKS_AGENCY_MODE must be 'sandbox' or 'live', not {mode!r}")
+            raise InvalidAgencySetting(
+                f"CHECKS_AGENCY_MODE must be 'sandbox' or 'live', not {mode!r}"
+            )
         try:
             latency = parse_latency(env.get("CHECKS_SANDBOX_LATENCY_MS"))
+        except ValueError as exc:
+            raise InvalidAgencySetting(f"CHECKS_SANDBOX_LATENCY_MS: {exc}") from exc
+        try:
             faults = parse_faults(env.get("CHECKS_SANDBOX_FAULTS"))
         except ValueError as exc:
-            raise AgencyConfigError(str(exc)) from exc
+            raise InvalidAgencySetting(f"CHECKS_SANDBOX_FAULTS: {exc}") from exc
+        known = set(adapter_classes())
+        for variable, agencies in (
+            ("CHECKS_SANDBOX_FAULTS", set(faults)),
+            ("CHECKS_SANDBOX_LATENCY_MS", set(latency) - {"*"}),
+        ):
+            # A misspelt agency would otherwise be a fault that silently never fires.
+            if unknown := sorted(agencies - known):
+                raise InvalidAgencySetting(
+                    f"{variable}: unknown agency {', '.join(map(repr, unknown))}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
         base_urls: dict[str, str] = {}
         credentials: dict[str, dict[str, str]] = {}
         for name, adapter in adapter_classes().items():

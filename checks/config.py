@@ -12,6 +12,10 @@ class ConfigError(ValueError):
     """A setting could not be read; the message names the variable."""
 
 
+class InvalidSetting(ConfigError):
+    """A variable's value is malformed (invalid input: ``checkctl`` exits 2 naming it)."""
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -19,7 +23,18 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+        raise InvalidSetting(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated variable; set but with no item in it (``" , ,"``) is an error."""
+    raw = env.get(name, "")
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    if raw.strip() and not items:
+        raise InvalidSetting(f"{name} is set but lists nothing; unset it or give values")
+    if not raw.strip() and raw:
+        raise InvalidSetting(f"{name} is set but empty; unset it or give values")
+    return items
 
 
 @dataclass(frozen=True)
@@ -39,20 +54,24 @@ class Settings:
     deadline_seconds: int = 6 * 3600
     #: A running check's lease, renewed every third of it; a dead worker's lapses this fast.
     lease_seconds: int = 60
-    #: Key for signing HTTPS notifications (defaults to one derived from the encryption key).
+    #: Key for signing HTTPS notifications: its own secret, so that rotating the encryption
+    #: keys does not change it and it is never derived from the public development key.
     notify_signing_key: str = ""
     #: A referral, contest or fraud proposal is due for a person's action this long after it
     #: was opened (the review service level).
     review_sla_hours: int = 48
+    #: Host names (or addresses) an outcome may be POSTed to even when they resolve to a
+    #: private or loopback address (an internal service, a test listener).
+    notify_allowed_hosts: tuple[str, ...] = ()
+    #: ``queue:actor`` pairs an outcome may be sent to; any other is refused at submit.
+    notify_allowed_actors: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read settings from ``env`` (default: the process environment)."""
         env = os.environ if env is None else env
         url = env.get("CHECKS_DATABASE_URL", "").strip() or default_database_url()
-        keys = tuple(
-            k.strip() for k in env.get("CHECKS_ENCRYPTION_KEYS", "").split(",") if k.strip()
-        )
+        keys = _list(env, "CHECKS_ENCRYPTION_KEYS")
         sla_hours = _int(env, "CHECKS_REVIEW_SLA_HOURS", 48)
         if sla_hours <= 0:
             raise ConfigError(f"CHECKS_REVIEW_SLA_HOURS must be positive, not {sla_hours}")
@@ -63,9 +82,26 @@ class Settings:
             stale_after_seconds=_int(env, "CHECKS_STALE_AFTER_SECONDS", 900),
             deadline_seconds=_int(env, "CHECKS_DEADLINE_SECONDS", 6 * 3600),
             lease_seconds=_int(env, "CHECKS_LEASE_SECONDS", 60),
-            notify_signing_key=env.get("CHECKS_NOTIFY_SIGNING_KEY", ""),
+            notify_signing_key=env.get("CHECKS_NOTIFY_SIGNING_KEY", "").strip(),
+            notify_allowed_hosts=tuple(
+                h.lower().strip("[]") for h in _list(env, "CHECKS_NOTIFY_ALLOWED_HOSTS")
+            ),
+            notify_allowed_actors=_list(env, "CHECKS_NOTIFY_ALLOWED_ACTORS"),
             review_sla_hours=sla_hours,
         )
+
+    def validate_live(self, *, using_development_key: bool) -> None:
+        """Live agency mode refuses the public development key and needs its own signing key.
+
+        Raises :class:`ConfigError` naming every variable to set.
+        """
+        missing = []
+        if using_development_key:
+            missing.append("CHECKS_ENCRYPTION_KEYS (live mode refuses the development key)")
+        if not self.notify_signing_key:
+            missing.append("CHECKS_NOTIFY_SIGNING_KEY (required in live mode)")
+        if missing:
+            raise ConfigError("live agency mode needs: " + "; ".join(missing))
 
 
 def default_database_url() -> str:

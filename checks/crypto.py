@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import unicodedata
 from collections.abc import Sequence
 from datetime import date
 
@@ -19,6 +18,7 @@ import structlog
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from checks.config import ConfigError
+from checks.names import name_key
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +44,7 @@ class Cipher:
                 "(32 url-safe base64 bytes each)"
             ) from exc
         self._multi = MultiFernet(self._fernets)
+        self._raw_keys = raw_keys
         # Separate HMAC keys derived per encryption key: the raw key is never reused as-is.
         self._hash_keys = [hashlib.sha256(b"identity-hash:" + k).digest() for k in raw_keys]
         if self.using_development_key:
@@ -71,6 +72,21 @@ class Cipher:
         """Re-encrypt with the newest key."""
         return self._multi.rotate(token)
 
+    def key_index(self, token: bytes) -> int | None:
+        """Which configured key (0 = newest) encrypted a token, or None if none of them did."""
+        for index, fernet in enumerate(self._fernets):
+            try:
+                fernet.decrypt(token)
+            except InvalidToken:
+                continue
+            return index
+        return None
+
+    @property
+    def key_fingerprints(self) -> list[str]:
+        """A short, non-secret name for each configured key, newest first."""
+        return [hashlib.sha256(b"fingerprint:" + k).hexdigest()[:12] for k in self._raw_keys]
+
     def identity_hashes(self, identity: str) -> list[str]:
         """The keyed hash of a normalised identity under every key, newest first."""
         data = identity.encode("utf-8")
@@ -86,10 +102,8 @@ class Cipher:
 
 
 def normalise_identity(forename: str, surname: str, date_of_birth: date, postcode: str) -> str:
-    """The identity a subject is matched on: names folded, postcode without spaces."""
-
-    def fold(text: str) -> str:
-        text = unicodedata.normalize("NFKD", text)
-        return "".join(c for c in text if c.isalnum()).casefold()
-
-    return "|".join([fold(forename), fold(surname), date_of_birth.isoformat(), fold(postcode)])
+    """The identity a subject is matched on: names as :func:`checks.names.name_key`, postcode
+    without spaces."""
+    return "|".join(
+        [name_key(forename), name_key(surname), date_of_birth.isoformat(), name_key(postcode)]
+    )

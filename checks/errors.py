@@ -71,3 +71,13 @@ class CheckBusy(StepsPending):
     Retrying later, rather than dropping the message, means a redelivery after a worker died
     still finishes the check once the dead worker's lease has lapsed.
     """
+
+
+class BrokerUnavailable(CheckError):
+    """The broker did not take a message; the check is stored and the message will be re-sent."""
+
+
+class EncryptionKeyMissing(CheckError):
+    """A check's data was encrypted under a key that is no longer configured."""
+
+    code = "encryption_key_missing"

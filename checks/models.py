@@ -284,3 +284,22 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """A message to send for a check, written in the check's own transaction (the outbox).
+
+    ``sent_at`` is set by whoever sends it (so two senders cannot both send) and cleared again
+    if the broker refuses it, so a message lost because the broker was down at submit is
+    re-sent by a resubmission or the outbox sweep.
+    """
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    check_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "run": a run_check message
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))

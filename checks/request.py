@@ -41,6 +41,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from checks.crypto import normalise_identity
 from checks.emails import is_valid_email
 from checks.errors import InvalidRequest, Problem
+from checks.names import name_problem, normalise_name
 
 __all__ = [
     "ADDRESS_HISTORY_YEARS",
@@ -58,6 +59,7 @@ __all__ = [
     "Person",
     "Product",
     "Purpose",
+    "decode_request_bytes",
     "load_check_request",
     "parse_check_request",
 ]
@@ -74,6 +76,7 @@ _MAX_AGE_YEARS = 120
 # Control characters (including tab and newline) have no place in names or addresses and
 # break the agencies' fixed-width and XML formats.
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 # Royal Mail format with the letters each position can actually hold, so "QA1 1AA" (Q never
 # starts a postcode) is caught here rather than as a no-match at the agency.
@@ -91,8 +94,6 @@ _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]+")
 _ACTOR = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*:[A-Za-z_][A-Za-z0-9_]*")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MONEY = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-# Plain http is only acceptable when the outcome never leaves the machine (local test rigs).
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 # --- enumerations -----------------------------------------------------------------------------
@@ -135,7 +136,21 @@ class EmploymentStatus(StrEnum):
 def _no_control_chars(value: str) -> str:
     if _CONTROL_CHARS.search(value):
         raise ValueError("must not contain control characters such as tabs or line breaks")
+    if _SURROGATES.search(value):
+        # JSON's "\ud800" escape decodes to a lone surrogate that cannot be stored as UTF-8.
+        raise ValueError("must not contain unpaired surrogate code points")
     return value
+
+
+def _clean_name(value: str) -> str:
+    # Messages name the rule, never the value: a name is personal data.
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    normalised = normalise_name(value).strip()
+    if not normalised:
+        raise ValueError("must not be empty")
+    return normalised
 
 
 def _parse_money(value: object) -> Decimal:
@@ -146,16 +161,17 @@ def _parse_money(value: object) -> Decimal:
             f'must be a decimal string such as "720.00", not a JSON {_json_type(value)}'
         )
     text = str(value).strip()
-    if not _MONEY.fullmatch(text):
-        raise ValueError(f'must be a decimal amount such as "720.00", not {text!r}')
+    if len(text) > 40 or not _MONEY.fullmatch(text):
+        raise ValueError('must be a decimal amount such as "720.00"')
+    if text.startswith("-"):
+        # "-0.00" is numerically zero but says a refund was meant: refuse any minus sign.
+        raise ValueError("must not be negative")
     try:
         amount = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern already rules this out
-        raise ValueError(f'must be a decimal amount such as "720.00", not {text!r}') from None
+        raise ValueError('must be a decimal amount such as "720.00"') from None
     if "." in text and len(text.split(".", 1)[1]) > 2:
         raise ValueError("must have at most 2 decimal places (whole pence)")
-    if amount < 0:
-        raise ValueError("must not be negative")
     if amount > MAX_MONEY:
         raise ValueError(f"must be at most {MAX_MONEY}")
     # Quantize so "720" and "720.00" are the same request for idempotency purposes.
@@ -171,17 +187,17 @@ def _parse_iso_date(value: object) -> date:
         raise ValueError(f"must be an ISO date string (YYYY-MM-DD), not a JSON {_json_type(value)}")
     text = value.strip()
     if not _ISO_DATE.fullmatch(text):
-        raise ValueError(f"must be an ISO date (YYYY-MM-DD), not {text!r}")
+        raise ValueError("must be an ISO date (YYYY-MM-DD)")
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"is not a real date: {text!r}") from None
+        raise ValueError("is not a real date") from None
 
 
 def _normalise_postcode(value: str) -> str:
     upper = value.upper()
     if not _POSTCODE.fullmatch(upper):
-        raise ValueError(f"is not a valid UK postcode (for example LS1 4AP): {value!r}")
+        raise ValueError("is not a valid UK postcode (for example LS1 4AP)")
     compact = upper.replace(" ", "")
     # The inward code is always the last three characters, so one space goes before them.
     return f"{compact[:-3]} {compact[-3:]}"
@@ -190,7 +206,7 @@ def _normalise_postcode(value: str) -> str:
 def _check_email(value: str) -> str:
     # RFC 6531: "siân@example.com" is a valid address (checks.emails).
     if not is_valid_email(value):
-        raise ValueError(f"is not a valid email address: {value!r}")
+        raise ValueError("is not a valid email address")
     return value
 
 
@@ -198,8 +214,7 @@ def _normalise_phone(value: str) -> str:
     compact = _PHONE_SEPARATORS.sub("", value)
     if not (_PHONE_INTERNATIONAL.fullmatch(compact) or _PHONE_UK.fullmatch(compact)):
         raise ValueError(
-            "must be an international number such as +447700900123 "
-            f"or a UK number starting with 0, not {value!r}"
+            "must be an international number such as +447700900123 or a UK number starting with 0"
         )
     return compact
 
@@ -210,7 +225,7 @@ def _normalise_ip(value: str) -> str:
         # the same fraud alerts.
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise ValueError(f"is not a valid IPv4 or IPv6 address: {value!r}") from None
+        raise ValueError("is not a valid IPv4 or IPv6 address") from None
 
 
 def _check_idempotency_key(value: str) -> str:
@@ -221,7 +236,7 @@ def _check_idempotency_key(value: str) -> str:
 
 def _check_actor(value: str) -> str:
     if not _ACTOR.fullmatch(value):
-        raise ValueError(f'must look like "queue_name:actor_name", not {value!r}')
+        raise ValueError('must look like "queue_name:actor_name"')
     return value
 
 
@@ -232,11 +247,11 @@ def _check_notify_url(value: str) -> str:
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
     if scheme not in ("https", "http") or not host:
-        raise ValueError(f"must be an https URL such as https://example.com/hook, not {value!r}")
-    if scheme == "http" and host not in _LOOPBACK_HOSTS:
-        raise ValueError(
-            "must use https (plain http is allowed only for 127.0.0.1, localhost, [::1])"
-        )
+        raise ValueError("must be an https URL such as https://example.com/hook")
+    if scheme == "http":
+        # The outcome and its signature must not cross any network in clear text; which
+        # addresses may be reached is checked against the configuration at submit.
+        raise ValueError("must use https")
     if parts.username is not None or parts.password is not None:
         # Credentials in a URL end up in logs; the POST is signed instead.
         raise ValueError("must not contain a user name or password")
@@ -249,8 +264,16 @@ def _check_notify_url(value: str) -> str:
 
 _CLEAN = AfterValidator(_no_control_chars)
 # Lengths are counted after whitespace is stripped (str_strip_whitespace in the model config).
-Name = Annotated[str, StringConstraints(min_length=1, max_length=60), _CLEAN]
-MiddleNames = Annotated[str, StringConstraints(max_length=60), _CLEAN]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=60), _CLEAN, AfterValidator(_clean_name)
+]
+MiddleNames = Annotated[
+    str,
+    StringConstraints(max_length=60),
+    _CLEAN,
+    # Middle names may be empty; when given they follow the same rules as the others.
+    AfterValidator(lambda v: _clean_name(v) if v else v),
+]
 Title = Annotated[str, StringConstraints(max_length=20), _CLEAN]
 AddressLine = Annotated[str, StringConstraints(min_length=1, max_length=100), _CLEAN]
 OptionalAddressLine = Annotated[str, StringConstraints(max_length=100), _CLEAN]
@@ -416,9 +439,7 @@ class Person(_RequestModel):
             raise ValueError(f"must not be in the future (today is {today})")
         age = _age_on(value, today)
         if age < MIN_AGE_YEARS:
-            raise ValueError(
-                f"the person must be {MIN_AGE_YEARS} or over; on {today} they are {age}"
-            )
+            raise ValueError(f"the person must be {MIN_AGE_YEARS} or over on {today}")
         if age > _MAX_AGE_YEARS:
             raise ValueError(f"is more than {_MAX_AGE_YEARS} years ago; check the year")
         return value
@@ -468,15 +489,15 @@ def _check_coverage(addresses: list[Address], today: date) -> None:
         gap_days = (covered_from - earlier.to - timedelta(days=1)).days
         if gap_days > MAX_ADDRESS_GAP_DAYS:
             gap_note = (
-                f" (a gap of {gap_days} days between {earlier.to} and {covered_from} "
+                # The count, not the dates: a person's moving dates are personal data.
+                f" (a gap of {gap_days} days between two addresses "
                 f"is more than the {MAX_ADDRESS_GAP_DAYS} allowed)"
             )
             break
         covered_from = min(covered_from, earlier.from_)
     if covered_from > needed_from:
         raise ValueError(
-            f"must cover at least {ADDRESS_HISTORY_YEARS} years, back to {needed_from}; "
-            f"they cover back to {covered_from} only{gap_note}"
+            f"must cover at least {ADDRESS_HISTORY_YEARS} years, back to {needed_from}{gap_note}"
         )
 
 
@@ -575,12 +596,17 @@ def parse_check_request(data: object, *, today: date | None = None) -> CheckRequ
         raise InvalidRequest([_problem(detail) for detail in error.errors()]) from None
 
 
-def load_check_request(text: str, *, today: date | None = None) -> CheckRequest:
+def load_check_request(text: str | bytes, *, today: date | None = None) -> CheckRequest:
     """Parse JSON text and validate it as a :class:`CheckRequest` (see :func:`parse_check_request`).
 
-    Text that is not JSON raises :class:`InvalidRequest` with one problem on field ``$`` that
-    names the line and column.
+    Bytes must be UTF-8 (a leading byte order mark is accepted). Text that is not JSON, or
+    JSON nested or numbered beyond reason, raises :class:`InvalidRequest` with one problem on
+    field ``$`` (naming the line and column where the parser gives them).
     """
+    if isinstance(text, bytes):
+        text = decode_request_bytes(text)
+    # Some editors save UTF-8 with a byte order mark; it is not part of the document.
+    text = text.removeprefix("\ufeff")
     try:
         data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as error:
@@ -594,7 +620,30 @@ def load_check_request(text: str, *, today: date | None = None) -> CheckRequest:
         ) from None
     except _DuplicateKey as error:
         raise InvalidRequest([Problem("$", str(error))]) from None
+    except RecursionError:
+        raise InvalidRequest([Problem("$", "is nested too deeply to be a check request")]) from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits (a denial-of-service
+        # guard); no field of a request is anywhere near that.
+        raise InvalidRequest([Problem("$", "contains a number too long to be a value")]) from None
     return parse_check_request(data, today=today)
+
+
+def decode_request_bytes(raw: bytes) -> str:
+    """A request file's bytes as text: UTF-8, with or without a byte order mark.
+
+    UTF-16 and UTF-32 (a BOM of their own) and bytes that are not UTF-8 raise
+    :class:`InvalidRequest` on field ``$``; JSON exchanged between systems is UTF-8 (RFC 8259).
+    """
+    # UTF-16 without a BOM is still recognisable: ASCII text with a zero byte beside each char.
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
+        raise InvalidRequest([Problem("$", "must be UTF-8 text, not UTF-16 or UTF-32")])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidRequest(
+            [Problem("$", f"must be UTF-8 text (invalid byte at offset {error.start})")]
+        ) from None
 
 
 class _DuplicateKey(Exception):
@@ -636,7 +685,7 @@ def _message(detail: ErrorDetails) -> str:
     if kind == "string_type":
         return f"must be a string, not a JSON {_json_type(detail['input'])}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"must be a whole number, not {detail['input']!r}"
+        return "must be a whole number"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long":
@@ -648,7 +697,7 @@ def _message(detail: ErrorDetails) -> str:
     if kind == "less_than_equal":
         return f"must be at most {ctx.get('le')}"
     if kind == "enum":
-        return f"must be one of {ctx.get('expected')}, not {detail['input']!r}"
+        return f"must be one of {ctx.get('expected')}"
     message = detail["msg"]
     for prefix in _PREFIXES:
         message = message.removeprefix(prefix)

@@ -25,7 +25,10 @@ import structlog
 from agencies.config import Agencies
 from agencies.contract import AgencyKind, ResultEnvelope, Role
 from agencies.errors import AgencyError, TransientAgencyError
+from checks.crypto import EncryptionKeyError
 from checks.errors import StepsPending
+from checks.keys import missing_key_message
+from checks.names import refer_mixed_script_names
 from checks.plans import fallback_agency
 from checks.policy import PolicyThresholds, decide
 from checks.statements import STEP_OPEN
@@ -83,8 +86,13 @@ class CheckRunner:
     async def run(self, check_id: str) -> RunResult:
         """Search what is unfinished, then decide, fail, or raise :class:`StepsPending`."""
         owner = new_owner()
-        # Raises CheckBusy if another worker holds the lease: the message is retried later.
-        claimed = await self._in_store(self.store.claim, check_id, owner, self.lease_seconds)
+        try:
+            # Raises CheckBusy if another worker holds the lease: the message is retried later.
+            claimed = await self._in_store(self.store.claim, check_id, owner, self.lease_seconds)
+        except EncryptionKeyError:
+            # No retry can bring a key back: fail now, with the reason, not after six attempts.
+            await self._in_store(self._key_missing, check_id)
+            return RunResult(check_id, "failed")
         if claimed is None:
             log.info("check.skipped", check_id=check_id, why="already ended")
             return RunResult(check_id, "skipped")
@@ -105,7 +113,14 @@ class CheckRunner:
                     await step
             else:
                 await asyncio.gather(*steps)
-            result = await self._in_store(self._conclude, check_id, owner, claimed.notify)
+            try:
+                result = await self._in_store(
+                    self._conclude, check_id, owner, claimed.notify, person_names(claimed)
+                )
+            except EncryptionKeyError:  # a stored result under a key no longer configured
+                await self._in_store(self._key_missing, check_id)
+                ended = True
+                return RunResult(check_id, "failed", claimed.notify)
             ended = True
             return result
         finally:
@@ -215,7 +230,9 @@ class CheckRunner:
             return None
         return fallback_agency(used.get(step.role, set()), self.agencies.names())
 
-    def _conclude(self, check_id: str, owner: str, notify: bool = False) -> RunResult:
+    def _conclude(
+        self, check_id: str, owner: str, notify: bool = False, names: tuple[str, ...] = ()
+    ) -> RunResult:
         # Reading the outcomes and writing the decision share one transaction.
         with self.store.transaction() as tx:
             all_steps, results = self.store.outcomes(check_id, tx)
@@ -225,7 +242,8 @@ class CheckRunner:
                 pending = [s for s in steps if s.status in STEP_OPEN]
                 if pending:
                     raise StepsPending(failure_summary(pending))
-                verdict = decide(results, self.thresholds)
+                # A name mixing scripts may be a homoglyph of someone the agencies know.
+                verdict = refer_mixed_script_names(decide(results, self.thresholds), names)
                 self.store.record_decision(check_id, verdict, owner="worker", tx=tx)
         if failed:
             self.store.mark_failed(check_id, failure_summary(failed), actor="worker")
@@ -239,11 +257,27 @@ class CheckRunner:
         )
         return RunResult(check_id, "decided", notify)
 
+    def _key_missing(self, check_id: str) -> None:
+        log.error("check.encryption_key_missing", check_id=check_id)
+        self.store.mark_failed(check_id, missing_key_message(check_id), actor="worker")
+
     def give_up(self, check_id: str, why: str) -> bool:
         """Mark a check failed once retries are exhausted, naming each unfinished step."""
         steps = [s for s in self.store.steps(check_id) if s.status in STEP_OPEN]
         detail = failure_summary(steps) if steps else "no step outcome recorded"
         return self.store.mark_failed(check_id, f"{why}: {detail}", actor="worker")
+
+
+def person_names(claimed: ClaimedCheck) -> tuple[str, ...]:
+    """Every name of every person the check is about (for the mixed-script rule)."""
+    people = [claimed.inputs.applicant, claimed.inputs.joint, *claimed.inputs.associates]
+    return tuple(
+        name
+        for p in people
+        if p is not None
+        for name in (p.forename, p.middle_names, p.surname)
+        if name
+    )
 
 
 def failure_summary(steps: list[StepState]) -> str:

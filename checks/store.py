@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
+from checks import outbox
 from checks import statements as q
 from checks.config import Settings
 from checks.crypto import Cipher
@@ -113,6 +114,33 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=8)
 
 
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock on a file beside a SQLite database (no-op for other databases).
+
+    SQLite has no advisory lock, and Alembic's first ``CREATE TABLE alembic_version`` races
+    between processes; a lock file serialises the migrations themselves.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    try:
+        handle = open(f"{database}.migrate-lock", "a+b")  # noqa: SIM115 - closed below
+    except OSError:
+        # No directory to put it in: connecting fails too, with the database's own error.
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
@@ -146,9 +174,10 @@ class Store:
             cfg = Config()
             cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
             cfg.attributes["connection_url"] = self.settings.database_url
-            with self.engine.begin() as conn:
+            # Several processes may start at once on a new database (20 parallel first submits):
+            # one migrates, the others wait, then find nothing left to do.
+            with _sqlite_file_lock(self.engine), self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    # Several workers may start at once: one migrates, the others wait.
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724311)")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
@@ -223,6 +252,7 @@ class Store:
         plan: Sequence[PlannedStep],
         requested_by: str,
         notify: dict[str, Any] | None,
+        actor: str = "api",
     ) -> Submitted:
         """Insert a check, its subjects and its planned steps in one transaction.
 
@@ -262,11 +292,14 @@ class Store:
                 s.flush()
                 for p in plan:
                     s.add(self._new_step(check_id, p.slot, p.kind, p.agency, p.role, p.search_type))
+                # The run message is recorded with the check and sent after the commit.
+                outbox.record(s, check_id)
                 self._audit(
                     s,
-                    requested_by,
+                    actor,
                     "submitted",
                     check_id,
+                    requested_by=requested_by,
                     purpose=inputs.purpose,
                     steps=[p.slot + "@" + p.agency for p in plan],
                 )
@@ -332,6 +365,9 @@ class Store:
                 if current.status in TERMINAL:
                     return None
                 raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
+            # Decrypted before any step is started: a key no longer configured (EncryptionKeyError)
+            # rolls the claim back, leaving no step marked running.
+            inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
             # Searched now; until its outcome is written the outcome is unknown.
             started = c.execute(q.START_STEPS, dict(p_id=check_id, p_now=now)).all()
             steps = tuple(self._state(r) for r in sorted(started, key=lambda r: r.id))
@@ -339,7 +375,6 @@ class Store:
                 self._audit(c, owner, "started", check_id)
             else:
                 self._audit(c, owner, "resumed", check_id, run=row.runs)
-        inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
         return ClaimedCheck(check_id, inputs, steps, notify=bool(row.notify))
 
     @staticmethod

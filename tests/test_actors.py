@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dramatiq
 import pytest
 
@@ -119,6 +121,9 @@ def test_the_requester_actor_is_sent_the_outcome(
     def check_outcome_sink(outcome: dict[str, object]) -> None:
         received.append(outcome)
 
+    # (the requester's actor is configured, as CHECKS_NOTIFY_ALLOWED_ACTORS would do)
+    allowed = replace(runtime.settings, notify_allowed_actors=("orders:check_outcome_sink",))
+    runtime.settings = runtime.store.settings = allowed
     sub = runtime.service.submit(
         request_for("carol", notify={"actor": "orders:check_outcome_sink"})
     )

@@ -139,7 +139,7 @@ def test_submit_wait_prints_the_outcome_with_the_keys_spec_promises(
 
 def test_show_of_an_unknown_check_exits_1(cli: Any) -> None:
     result = cli("show", "no-such-check")
-    assert result.exit_code == 1 and "no check" in result.stderr
+    assert result.exit_code == 1 and "no such check" in result.stderr
 
 
 def test_list_filters_by_status_and_agency(cli: Any, tmp_path: Path) -> None:

@@ -44,7 +44,8 @@ def test_the_outcome_post_is_signed_so_the_receiver_can_verify_it(
 ) -> None:
     url, got = receiver
     key = b"shared-secret"
-    post_signed(url, {"id": "c1", "decision": "accept"}, key)
+    # (the loopback receiver is allow-listed, as CHECKS_NOTIFY_ALLOWED_HOSTS would do)
+    post_signed(url, {"id": "c1", "decision": "accept"}, key, allowed_hosts={"127.0.0.1"})
     headers, body = got[0]
     assert json.loads(body) == {"id": "c1", "decision": "accept"}
     t, v1 = (part.split("=", 1)[1] for part in headers[SIGNATURE_HEADER.lower()].split(","))
@@ -61,7 +62,14 @@ def test_a_failing_receiver_raises_so_the_actor_retries() -> None:
 
     with pytest.raises(httpx.HTTPStatusError):
         post_signed(
-            "https://orders.example/x", {"id": "c"}, b"k", transport=httpx.MockTransport(refuse)
+            "https://orders.example/x",
+            {"id": "c"},
+            b"k",
+            transport=httpx.MockTransport(refuse),
+            # No real lookup and no network: the name maps to loopback (allow-listed) and the
+            # mock transport answers.
+            resolve=lambda host, port: ["127.0.0.1"],
+            allowed_hosts={"orders.example"},
         )
 
 

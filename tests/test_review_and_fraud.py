@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -49,6 +50,10 @@ def _drain(any_broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
 def _decided(
     rt: Runtime, broker: dramatiq.Broker, worker: dramatiq.Worker, persona: str, **overrides: Any
 ) -> str:
+    notify = overrides.get("notify") or {}
+    if "actor" in notify:  # the requester's actor is configured (CHECKS_NOTIFY_ALLOWED_ACTORS)
+        allowed = replace(rt.settings, notify_allowed_actors=(notify["actor"],))
+        rt.settings = rt.store.settings = allowed
     check_id = rt.service.submit(request_for(persona, **overrides)).check_id
     _drain(broker, worker)
     assert rt.service.get(check_id)["status"] == "decided"

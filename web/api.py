@@ -163,6 +163,10 @@ async def submit_check(
                 "the request has invalid fields",
                 errors=[Problem("idempotency_key", "differs from the Idempotency-Key header")],
             )
+    if isinstance(data, dict):
+        # Ownership must not rest on what the caller says: a submitter reads its own checks,
+        # so the check is recorded as requested by the token's name.
+        data["requested_by"] = principal.name
     service = _service(request)
     try:
         sub = await anyio.to_thread.run_sync(

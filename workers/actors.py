@@ -10,6 +10,7 @@ from typing import Any
 import dramatiq
 import structlog
 
+from checks.egress import NotifyTargetRefused
 from checks.errors import CheckNotFound, StepsPending
 from checks.review_service import FilingPending
 from workers.broker import CHECKS_QUEUE, HOUSEKEEPING_QUEUE, setup_broker
@@ -73,11 +74,23 @@ def notify_requester(check_id: str) -> None:
     if not notify:
         return
     payload = outcome_payload(rt.store.view(check_id))
-    if "actor" in notify:
-        send_to_actor(rt.broker, notify["actor"], payload)
-    elif "url" in notify:
-        post_signed(notify["url"], payload, signing_key(rt))
-    rt.store.audit_action(check_id, "notified", target="actor" if "actor" in notify else "url")
+    kind = "actor" if "actor" in notify else "url"
+    try:
+        if kind == "actor":
+            send_to_actor(rt.broker, notify["actor"], payload, rt.settings.notify_allowed_actors)
+        else:
+            post_signed(
+                notify["url"],
+                payload,
+                signing_key(rt),
+                allowed_hosts=rt.settings.notify_allowed_hosts,
+            )
+    except NotifyTargetRefused as exc:
+        # A refused target stays refused: retrying would only knock on the same door.
+        log.warning("check.notify_refused", check_id=check_id, target=kind)
+        rt.store.audit_action(check_id, "notify_refused", target=kind, reason=str(exc))
+        return
+    rt.store.audit_action(check_id, "notified", target=kind)
 
 
 @dramatiq.actor(broker=broker, queue_name=HOUSEKEEPING_QUEUE, max_retries=0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -242,6 +243,8 @@ class Bench:
             CHECKS_DATABASE_URL=self.db_url,
             CHECKS_ENCRYPTION_KEYS=self.keys,
             CHECKS_AGENCY_MODE="live",
+            # Live mode requires its own signing key (no outcome is POSTed in the benchmark).
+            CHECKS_NOTIFY_SIGNING_KEY=secrets.token_hex(16),
             CHECKS_LOG_LEVEL="ERROR",
             CHECKS_RECONCILE_EVERY_SECONDS="3600",
             CHECKS_RUNNER_MODE="sequential" if sequential else "concurrent",

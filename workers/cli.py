@@ -19,14 +19,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agencies.errors import AgencyConfigError
 from checks.config import ConfigError
-from checks.errors import CheckError, CheckNotFound, InvalidRequest, Problem
+from checks.errors import (
+    BrokerUnavailable,
+    CheckError,
+    CheckNotFound,
+    EncryptionKeyMissing,
+    InvalidRequest,
+    Problem,
+)
 from workers.logs import configure_logging
 
 app = typer.Typer(
@@ -46,7 +55,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # One line however long (soft_wrap), and the message is text, never markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -54,7 +64,7 @@ def _refuse(code: str, message: str, as_json: bool) -> NoReturn:
     """A refusal (exit 1): with --json, ``{"error": CODE, "message": TEXT}`` on stdout."""
     if as_json:
         print(json.dumps({"error": code, "message": message}))
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -75,6 +85,10 @@ def _invalid(problems: list[Problem], as_json: bool) -> NoReturn:
 
 
 def _runtime() -> Any:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from agencies.config import InvalidAgencySetting
+    from checks.config import InvalidSetting
     from workers.runtime import get_runtime
 
     try:
@@ -82,8 +96,38 @@ def _runtime() -> Any:
         import workers.actors  # noqa: F401
 
         return get_runtime()
+    except (InvalidSetting, InvalidAgencySetting) as exc:
+        _fail(str(exc), code=2)
     except (ConfigError, AgencyConfigError) as exc:
         _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(_database_error(exc))
+
+
+def _database_error(exc: Exception) -> str:
+    """One line naming the database (without its password) and why it cannot be used."""
+    from sqlalchemy.engine import make_url
+
+    from checks.config import Settings
+
+    try:
+        url = make_url(Settings.from_env().database_url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL is itself the reason
+        url = "CHECKS_DATABASE_URL"
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"database {url} is unreachable: {reason[0] if reason else type(exc).__name__}"
+
+
+def _actor() -> str:
+    """Who is acting, for the audit trail: the operating-system user running checkctl."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name for this uid (some containers)
+        import os
+
+        return f"cli:uid{os.getuid()}"
 
 
 def utcnow() -> datetime:
@@ -93,26 +137,47 @@ def utcnow() -> datetime:
 
 def _reader() -> Any:
     """Read-only access for commands that only read: no broker or agencies to start."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from checks.config import InvalidSetting
     from workers.runtime import get_reader
 
     try:
         return get_reader()
+    except InvalidSetting as exc:
+        _fail(str(exc), code=2)
     except ConfigError as exc:
         _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(_database_error(exc))
 
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
+#: Nothing is kept longer than the six-year retention of flagged records; a century is ample.
+_MAX_DURATION = timedelta(days=36_500)
 
 
 def parse_duration(text: str) -> timedelta:
-    """``30m``, ``6h``, ``2d``, ``1w`` -> timedelta."""
+    """``30m``, ``6h``, ``2d``, ``1w`` -> timedelta; ValueError if malformed or over 100 years."""
     m = _DURATION.match(text.strip())
     if not m:
-        raise typer.BadParameter(f"{text!r} is not a duration like 30m, 6h, 2d or 1w")
-    n, unit = int(m.group(1)), m.group(2)
-    return timedelta(
-        **{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: n}
-    )
+        raise ValueError("must be a duration like 30m, 6h, 2d or 1w")
+    digits, unit = m.group(1), m.group(2)
+    # Length first: int() of thousands of digits is itself refused (and slow).
+    seconds = int(digits[-12:]) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+    if len(digits.lstrip("0")) > 12 or seconds > _MAX_DURATION.total_seconds():
+        raise ValueError("must be at most 100 years (36500d)")
+    return timedelta(seconds=seconds)
+
+
+def _since(text: str | None, as_json: bool) -> datetime | None:
+    """``--since``'s cut-off time, or exit 2 naming the option."""
+    if text is None:
+        return None
+    try:
+        return utcnow() - parse_duration(text)
+    except ValueError as exc:
+        _invalid([Problem("--since", str(exc))], as_json)
 
 
 @contextmanager
@@ -161,7 +226,7 @@ def _show_human(view: dict[str, Any]) -> None:
         highlight=False,
     )
     if view["failure_reason"]:
-        out.print(f"[red]failure:[/] {view['failure_reason']}", highlight=False, markup=False)
+        out.print(f"[red]failure:[/] {escape(view['failure_reason'])}", highlight=False)
     review = view.get("review")
     if review:
         out.print(
@@ -225,21 +290,24 @@ def submit(
 ) -> None:
     """Validate and queue a check; print its id (and with --wait, its outcome)."""
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        # Bytes, not text: the request's encoding is checked (and named) by the loader.
+        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror}")
     from checks.request import load_check_request
 
     try:
-        request = load_check_request(text)
+        request = load_check_request(raw)
     except InvalidRequest as exc:
         _invalid(exc.problems, as_json)
     rt = _runtime()
     with in_process_worker(rt):
         try:
-            sub = rt.service.submit(request)
+            sub = rt.service.submit(request, actor=_actor())
         except InvalidRequest as exc:
             _invalid(exc.problems, as_json)
+        except BrokerUnavailable as exc:
+            _refuse("broker_unavailable", str(exc), as_json)
         except CheckError as exc:
             _fail(str(exc))
         if not wait:
@@ -265,7 +333,7 @@ def show(check_id: str, as_json: JsonOpt = False) -> None:
     try:
         view = _reader().get(check_id)
     except CheckNotFound:
-        _fail(f"no check {check_id}")
+        _fail(f"no such check: {check_id}")
     if as_json:
         _print_json(view)
     else:
@@ -279,14 +347,14 @@ def list_checks(
         str | None, typer.Option(help="Only checks that searched this agency")
     ] = None,
     since: Annotated[str | None, typer.Option(help="Only checks newer than e.g. 6h, 2d")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many")] = 200,
+    limit: Annotated[int, typer.Option(help="At most this many", min=1, max=100_000)] = 200,
     as_json: JsonOpt = False,
 ) -> None:
     """List checks, newest first."""
     if status and status not in ("queued", "running", "decided", "failed"):
         _invalid([Problem("--status", "must be queued, running, decided or failed")], as_json)
+    after = _since(since, as_json)
     rt = _runtime()
-    after = utcnow() - parse_duration(since) if since else None
     data = rt.service.list_checks(status=status, agency=agency, since=after, limit=limit)
     if as_json:
         _print_json(data)
@@ -322,8 +390,8 @@ def rerun(
         _invalid([Problem("CHECK_ID", "give one check id, or --failed (not both)")], as_json)
     if check_id and (agency or since or dry_run):
         _invalid([Problem("--agency/--since/--dry-run", "only apply with --failed")], as_json)
+    after = _since(since, as_json)
     rt = _runtime()
-    after = utcnow() - parse_duration(since) if since else None
     ids = [check_id] if check_id else rt.service.rerunnable(agency, after)
     if dry_run:
         if as_json:
@@ -348,7 +416,16 @@ def rerun(
         task = progress.add_task("rerunning", total=len(ids))
         for cid in ids:
             try:
-                results[cid] = {"searched_again": rt.service.rerun(cid, actor="operator")}
+                results[cid] = {"searched_again": rt.service.rerun(cid, actor=_actor())}
+            except CheckNotFound:
+                _fail(f"no such check: {cid}")
+            except (EncryptionKeyMissing, BrokerUnavailable) as exc:
+                if check_id:
+                    code = "encryption_key_missing"
+                    if isinstance(exc, BrokerUnavailable):
+                        code = "broker_unavailable"
+                    _refuse(code, str(exc), as_json)
+                results[cid] = {"error": str(exc)}
             except CheckError as exc:
                 if check_id:
                     _fail(str(exc))
@@ -383,11 +460,21 @@ def reconcile(as_json: JsonOpt = False) -> None:
     rt = _runtime()
     with in_process_worker(rt):
         report = rt.service.reconcile(rt.stale_after, rt.deadline)
-    data = {"requeued": report.requeued, "failed": report.failed}
+    data = {"requeued": report.requeued, "failed": report.failed, "resent": report.resent}
     if as_json:
         _print_json(data)
     else:
-        out.print(f"requeued {len(report.requeued)}, failed {len(report.failed)}")
+        out.print(
+            f"requeued {len(report.requeued)}, failed {len(report.failed)}, "
+            f"resent from the outbox {len(report.resent)}"
+        )
+    if report.unsent:
+        _refuse(
+            "broker_unavailable",
+            f"{len(report.unsent)} message(s) could not be sent: the broker "
+            f"({rt.worker_settings.safe_broker_url}) is unreachable; they stay in the outbox",
+            as_json=False,  # the JSON report above is the result
+        )
 
 
 @app.command()
@@ -596,10 +683,21 @@ app.add_typer(fixtures_app, name="fixtures")
 @sandbox_app.command("serve")
 def sandbox_serve(
     host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8765,
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).", min=0, max=65535)] = 8765,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a non-loopback --host (anyone who can reach it can "
+            "change the faults every user of this sandbox sees).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve every agency's sandbox (fixtures, personas, latency, faults) over HTTP."""
+    if not allow_remote and not _is_loopback(host):
+        # /_sandbox/faults changes behaviour for everyone; only this machine may reach it.
+        _invalid([Problem("--host", "must be a loopback address unless --allow-remote")], as_json)
     from agencies.config import AgencySettings, build_sandbox
     from agencies.sandbox_server import SandboxServer
 
@@ -617,6 +715,17 @@ def sandbox_serve(
         pass
     finally:
         server.stop()
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it could resolve to anything
 
 
 @fixtures_app.command("record")
@@ -679,12 +788,25 @@ from workers.cli_review import fraud_app, review_app  # noqa: E402 - after the h
 app.add_typer(review_app, name="review")
 app.add_typer(fraud_app, name="fraud")
 
+from workers.cli_keys import keys_app  # noqa: E402 - sub-apps register after the helpers
+
+app.add_typer(keys_app, name="keys")
+
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point; no traceback ever reaches the user."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     configure_logging()
     try:
         app()
     except (ConfigError, AgencyConfigError) as exc:
-        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]configuration error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        err.print(f"error: {_database_error(exc)}", highlight=False, markup=False)
+        sys.exit(1)
+    except Exception as exc:  # the last line of defence: one line, no traceback
+        structlog.get_logger(__name__).error("checkctl.internal_error", error=type(exc).__name__)
+        err.print(f"error: internal error ({type(exc).__name__})", highlight=False, markup=False)
         sys.exit(1)

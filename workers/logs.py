@@ -15,6 +15,18 @@ import structlog
 _configured = False
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each line.
+
+    A handler holding the stderr of the moment it was made writes a "Logging error" traceback
+    once that stream is replaced and closed (a test runner capturing one command's output).
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # handle() holds the handler's lock around emit()
+        super().emit(record)
+
+
 def configure_logging(level: str | None = None, *, json_lines: bool | None = None) -> None:
     """Send every log line to stderr (stdout is reserved for command output)."""
     global _configured
@@ -44,10 +56,13 @@ def configure_logging(level: str | None = None, *, json_lines: bool | None = Non
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     # httpx logs every request URL at INFO; URLs carry no personal data, but they are noise.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # pika logs each failed connection attempt as an error with its traceback; a broker that
+    # is down is reported once, by whoever tried to send (the outbox names the broker).
+    logging.getLogger("pika").setLevel(max(logging.CRITICAL, root.level))

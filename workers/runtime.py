@@ -87,8 +87,10 @@ def build_runtime(
     settings = settings or Settings.from_env()
     worker_settings = worker_settings or WorkerSettings.from_env()
     store = Store(settings)
-    store.migrate()
     agencies = agencies or build_agencies(agency_settings or AgencySettings.from_env())
+    if agencies.sandbox is None:  # live agencies: real people's data, real signatures
+        settings.validate_live(using_development_key=store.cipher.using_development_key)
+    store.migrate()
     broker = broker or setup_broker(worker_settings)
     return Runtime(
         settings=settings,
@@ -102,7 +104,12 @@ def build_runtime(
             lease_seconds=settings.lease_seconds,
             sequential=worker_settings.sequential,
         ),
-        service=CheckService(store, BrokerDispatcher(broker), agencies.names()),
+        service=CheckService(
+            store,
+            BrokerDispatcher(broker),
+            agencies.names(),
+            broker_name=worker_settings.safe_broker_url,
+        ),
     )
 
 

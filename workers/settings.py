@@ -37,6 +37,17 @@ class WorkerSettings:
         """Whether the in-process broker is used (no separate worker)."""
         return self.broker_url.startswith("stub:")
 
+    @property
+    def safe_broker_url(self) -> str:
+        """The broker URL with any password hidden, for messages naming the broker."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.broker_url)
+        if parts.password is None:
+            return self.broker_url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
         """Read from ``env`` (default: the process environment)."""

@@ -1,0 +1,95 @@
+"""``checkctl keys``: which rows each encryption key protects, and rotation to the newest key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+keys_app = typer.Typer(
+    help="Encryption keys: rows under each key, and rotation to the newest.",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _progress_bar(description: str, as_json: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from workers.cli import err
+
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,  # progress on stderr, so stdout stays the result
+        disable=as_json,
+    )
+
+
+@keys_app.command("check")
+def keys_check(as_json: JsonOpt = False) -> None:
+    """Count the encrypted rows under each configured key (newest first); exit 1 if any row
+    is under a key no longer configured."""
+    from checks.keys import KeyService
+    from workers.cli import _print_json, _refuse, _runtime, out
+
+    rt = _runtime()
+    with _progress_bar("counting", as_json) as progress:
+        task = progress.add_task("counting", total=None)
+        report = KeyService(rt.store).check(
+            lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        for position, (fp, rows) in enumerate(
+            zip(report.fingerprints, report.rows_by_key, strict=True)
+        ):
+            label = "newest" if position == 0 else f"older #{position}"
+            out.print(f"key {fp} ({label}): {rows} row(s)", highlight=False)
+        out.print(f"under no configured key: {report.unreadable} row(s)", highlight=False)
+    if report.unreadable:
+        _refuse(
+            "encryption_key_missing",
+            f"{report.unreadable} row(s) are encrypted under a key not in CHECKS_ENCRYPTION_KEYS",
+            as_json=False,  # the JSON report above already carries the count
+        )
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: JsonOpt = False) -> None:
+    """Re-encrypt every row under the newest key (CHECKS_ENCRYPTION_KEYS' first); resumable:
+    run it again after an interruption and it carries on where it stopped."""
+    from checks.keys import KeyService
+    from workers.cli import _print_json, _refuse, _runtime, out
+
+    rt = _runtime()
+    if rt.store.cipher.using_development_key:
+        _refuse(
+            "development_key",
+            "set CHECKS_ENCRYPTION_KEYS (the new key first, then the old ones) before rotating",
+            as_json,
+        )
+    with _progress_bar("re-encrypting", as_json) as progress:
+        task = progress.add_task("re-encrypting", total=None)
+        report = KeyService(rt.store).rotate(
+            lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        out.print(
+            f"re-encrypted {report.rotated} row(s); {report.already_current} already under the "
+            f"newest key; {report.subjects_rehashed} subject hash(es) moved; "
+            f"{report.unreadable} unreadable",
+            highlight=False,
+        )
+    if report.unreadable:
+        _refuse(
+            "encryption_key_missing",
+            f"{report.unreadable} row(s) could not be read with any configured key and were "
+            "left as they are",
+            as_json=False,
+        )
