@@ -203,6 +203,8 @@ class CifasAdapter(AgencyAdapter):
             # if it arrives listed among the cases.
             if _PROTECTIVE_REGISTRATION in description.casefold():
                 registered = True
+                # Its case's expiry is the registration's, if the block gave none.
+                expires = expires or iso_date(case, "expirydate", f"cases[{i}]")
                 continue
             matches.append(_match(case, f"cases[{i}]"))
 

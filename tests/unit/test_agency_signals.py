@@ -158,6 +158,23 @@ def test_cifas_protective_registration_carries_its_expiry_date() -> None:
     assert result.protective_registration_expires == date(2027, 12, 3)
 
 
+def test_cifas_protective_registration_listed_as_a_case_keeps_its_expiry_date() -> None:
+    answer = _cifas_fixture("hana")
+    answer["protectiveRegistration"] = {"registered": False, "expiresOn": None}
+    answer["cases"] = [
+        {
+            "casereferenceno": "PR1",
+            "frauddesc": "Protective Registration",
+            "fraudcategory": "PR",
+            "subjectrole": "Victim",
+            "expirydate": "2026-03-01",
+        }
+    ]
+    result = _cifas(answer)
+    assert (result.matches, result.protective_registration) == ((), True)
+    assert result.protective_registration_expires == date(2026, 3, 1)
+
+
 def test_cifas_case_subject_role_and_expiry_reach_the_policy() -> None:
     answer = _cifas_fixture("dan")
     answer["cases"][0].update(subjectrole="Victim of impersonation", expirydate="2027-03-01")
