@@ -41,6 +41,9 @@ class Settings:
     lease_seconds: int = 60
     #: Key for signing HTTPS notifications (defaults to one derived from the encryption key).
     notify_signing_key: str = ""
+    #: A financial associate's credit result is used in a decision for this many days after
+    #: it was searched; older adverse data may have changed.
+    associate_result_max_age_days: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +61,7 @@ class Settings:
             deadline_seconds=_int(env, "CHECKS_DEADLINE_SECONDS", 6 * 3600),
             lease_seconds=_int(env, "CHECKS_LEASE_SECONDS", 60),
             notify_signing_key=env.get("CHECKS_NOTIFY_SIGNING_KEY", ""),
+            associate_result_max_age_days=_int(env, "CHECKS_ASSOCIATE_RESULT_MAX_AGE_DAYS", 90),
         )
 
 

@@ -166,10 +166,15 @@ def _alert_findings(r: AlertResult) -> Iterator[Finding]:
 def decide(
     results: Iterable[tuple[Role, SearchResultT]],
     thresholds: PolicyThresholds | None = None,
+    associate_findings: Iterable[Finding] = (),
 ) -> Verdict:
-    """Combine every completed search into one decision with its reasons."""
+    """Combine every completed search into one decision with its reasons.
+
+    ``associate_findings`` are what the applicant's active financial associations add
+    (:func:`checks.associations.association_findings`: referrals only).
+    """
     t = thresholds or PolicyThresholds()
-    findings: list[Finding] = []
+    findings: list[Finding] = list(associate_findings)
     flag: Flag | None = None
     protected = False
     for role, result in results:
