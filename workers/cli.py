@@ -632,6 +632,11 @@ def fixtures_record(
         out.print(f"wrote {path}", highlight=False)
 
 
+from workers.cli_associations import associations_app  # noqa: E402
+
+app.add_typer(associations_app, name="associations")
+
+
 def main() -> None:
     """Console-script entry point."""
     configure_logging()
