@@ -547,9 +547,32 @@ def parse_check_request(data: object, *, today: date | None = None) -> CheckRequ
         )
     context = {"today": today if today is not None else date.today()}
     try:
-        return CheckRequest.model_validate(data, context=context)
+        request = CheckRequest.model_validate(data, context=context)
     except ValidationError as error:
         raise InvalidRequest([_problem(detail) for detail in error.errors()]) from None
+    same = _same_person_as_applicant(request)
+    if same:
+        raise InvalidRequest(same)
+    return request
+
+
+def _same_person_as_applicant(request: CheckRequest) -> list[Problem]:
+    """A joint applicant or declared associate who is the applicant: a person cannot be
+    financially associated with themselves (SPEC: exit 2)."""
+
+    def who(p: Person) -> tuple[str, str, date]:
+        return (p.forename.casefold(), p.surname.casefold(), p.date_of_birth)
+
+    applicant = who(request.applicant)
+    found = []
+    if request.joint_applicant is not None and who(request.joint_applicant) == applicant:
+        found.append(Problem("joint_applicant", "must be a different person from the applicant"))
+    found += [
+        Problem(f"financial_associates.{i}", "must be a different person from the applicant")
+        for i, p in enumerate(request.financial_associates)
+        if who(p) == applicant
+    ]
+    return found
 
 
 def load_check_request(text: str, *, today: date | None = None) -> CheckRequest:
