@@ -3,10 +3,11 @@ use in decisions, and breaking them with a notice to each CRA."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 import pytest
+from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
 from checks.associations import AlreadyBroken, AssociationSource, RequestedBy, SameSubject
@@ -19,9 +20,10 @@ from workers.runtime import Runtime
 
 
 def _drain(broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    stub = cast(StubBroker, broker)
     for _ in range(3):  # retries and notices enqueue more messages
-        broker.join(CHECKS_QUEUE, timeout=30_000, fail_fast=False)
-        broker.join(HOUSEKEEPING_QUEUE, timeout=30_000, fail_fast=False)
+        stub.join(CHECKS_QUEUE, timeout=30_000, fail_fast=False)
+        stub.join(HOUSEKEEPING_QUEUE, timeout=30_000, fail_fast=False)
     worker.join()
 
 
