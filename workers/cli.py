@@ -156,6 +156,12 @@ def _show_human(view: dict[str, Any]) -> None:
         for r in view["reasons"]:
             t.add_row(r["code"], r["text"], r["agency"] or "")
         out.print(t)
+    for a in view.get("associations", []):
+        how = " and ".join(w for w in ("created", "used") if a[w])
+        out.print(
+            f"financial association {a['id']} ({a['source']}, {a['status']}): {how} by this check",
+            highlight=False,
+        )
     t = Table(title="steps", title_justify="left")
     for col in ("agency", "slot", "search", "status", "attempts", "error"):
         t.add_column(col)
