@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -161,6 +162,20 @@ class AssociationService:
         if status is NoticeStatus.SENT:
             raise NoticeNotAnswered(f"{prepared.agency}: pending; asking again later")
         return status
+
+    def resend_stale(self, stale_after: timedelta) -> list[int]:
+        """Queue again every unanswered notice with no attempt for ``stale_after``.
+
+        Nothing is lost: a notice is written before its message is sent, so a message lost
+        with a broker (or a worker) only delays it. Resending is harmless: the CRA recognises
+        the client reference. Returns the notices re-queued.
+        """
+        claimed = self.links.claim_stale_notices(stale_after)
+        for notice_id in claimed:
+            self.dispatcher.send_notice(notice_id)
+        if claimed:
+            log.warning("notices.requeued", notices=len(claimed))
+        return claimed
 
     def give_up(self, notice_id: int, why: str) -> None:
         """Record that a notice's retries are exhausted (it stays queued, for an operator)."""

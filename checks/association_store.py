@@ -430,7 +430,8 @@ class AssociationStore:
                     n.client_ref = uuid.uuid4().hex
                     n.status = NoticeStatus.QUEUED.value
                     n.detail = None
-                    n.updated_at = now
+                n.gave_up_at = None
+                n.updated_at = now
             Store._audit(
                 s,
                 actor,
@@ -539,14 +540,50 @@ class AssociationStore:
 
     def record_failure(self, notice_id: int, error: str, *, final: bool) -> None:
         """Record why a send failed (the notice stays queued); ``final``: no more retries."""
+        now = utcnow()
         with self.store.session() as s:
             s.execute(
                 update(DisassociationNoticeRow)
                 .where(DisassociationNoticeRow.id == notice_id)
-                .values(detail=error[:500], updated_at=utcnow())
+                .values(detail=error[:500], updated_at=now, gave_up_at=now if final else None)
             )
             if final:
                 Store._audit(s, "worker", "notice_failed", None, notice=notice_id)
+
+    def claim_stale_notices(self, stale_after: timedelta, limit: int = 500) -> list[int]:
+        """Unanswered notices with no attempt for ``stale_after`` (their message was lost).
+
+        Each is stamped as it is claimed, so concurrent reconcilers re-queue it only once.
+        Notices given up on are left for an operator.
+        """
+        now = utcnow()
+        cutoff = now - stale_after
+        claimed: list[int] = []
+        with self.store.session() as s:
+            ids = s.scalars(
+                select(DisassociationNoticeRow.id)
+                .where(
+                    DisassociationNoticeRow.status.in_(
+                        (NoticeStatus.QUEUED.value, NoticeStatus.SENT.value)
+                    ),
+                    DisassociationNoticeRow.updated_at <= cutoff,
+                    DisassociationNoticeRow.gave_up_at.is_(None),
+                )
+                .limit(limit)
+            ).all()
+            for notice_id in ids:
+                res = s.execute(
+                    update(DisassociationNoticeRow)
+                    .where(
+                        DisassociationNoticeRow.id == notice_id,
+                        DisassociationNoticeRow.updated_at <= cutoff,
+                    )
+                    .values(updated_at=now)
+                )
+                if res.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(notice_id)
+                    Store._audit(s, "reconciler", "notice_requeued", None, notice=notice_id)
+        return claimed
 
 
 def _iso(value: datetime | None) -> str | None:

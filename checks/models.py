@@ -261,6 +261,9 @@ class DisassociationNoticeRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     agency_ref: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)  # a refusal's reason or the last error
+    #: Set when sending stopped for good (a permanent error, retries exhausted): the
+    #: reconciler leaves it to an operator's ``associations break`` again.
+    gave_up_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -239,3 +239,39 @@ def test_an_operator_links_two_subjects_with_a_note_and_not_one_person_with_them
         service.link(
             alice["subject_id"], bob["subject_id"], AssociationSource.JOINT_APPLICATION, "x"
         )
+
+
+class _LosingDispatcher:
+    """A broker that loses every notice message."""
+
+    def send_notice(self, notice_id: int) -> None:
+        pass
+
+
+def test_a_notice_whose_message_was_lost_is_requeued_by_the_reconciler(
+    runtime: Runtime, stub_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    from datetime import timedelta
+
+    from checks.association_service import AssociationService
+
+    joint = _run(runtime, stub_broker, worker, request_for("frank"))
+    (link,) = association_service(runtime).associations_of(joint["subject_id"])
+    losing = AssociationService(runtime.store, _LosingDispatcher(), runtime.agencies.adapters)
+    losing.break_association(link["id"], RequestedBy.SUBJECT, "separated")
+    _drain(stub_broker, worker)
+    (stuck,) = association_service(runtime).associations_of(joint["subject_id"])
+    assert {n["status"] for n in stuck["notices"]} == {"queued"}
+    # Not yet stale: nothing is re-queued
+    assert association_service(runtime).resend_stale(timedelta(hours=1)) == []
+    requeued = association_service(runtime).resend_stale(timedelta(0))
+    assert len(requeued) == 3
+    _drain(stub_broker, worker)
+    (after,) = association_service(runtime).associations_of(joint["subject_id"])
+    assert {n["agency"]: n["status"] for n in after["notices"]} == {
+        "callcredit": "refused",
+        "equifax": "accepted",
+        "experian": "accepted",
+    }
+    # Answered notices are never re-queued
+    assert association_service(runtime).resend_stale(timedelta(0)) == []

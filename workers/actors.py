@@ -86,6 +86,9 @@ def reconcile_checks() -> None:
     """Re-queue stuck checks and fail those past their deadline."""
     rt = get_runtime()
     rt.service.reconcile(rt.stale_after, rt.deadline)
+    from workers.associations import association_service, notice_stale_after
+
+    association_service(rt).resend_stale(notice_stale_after(rt))
 
 
 @dramatiq.actor(broker=broker, queue_name="bench", max_retries=0)

@@ -6,6 +6,8 @@ The CLI, the actors and the HTTP API all get their :class:`AssociationService` f
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dramatiq
 from dramatiq.message import Message
 
@@ -40,6 +42,16 @@ class BrokerNoticeDispatcher:
                 options={},
             )
         )
+
+
+def notice_stale_after(rt: Runtime) -> timedelta:
+    """How long a notice may go without an attempt before the reconciler re-queues it.
+
+    Longer than the longest retry backoff (a notice waiting for its next retry is not lost),
+    and at least the checks' own staleness time.
+    """
+    longest = timedelta(milliseconds=2 * rt.worker_settings.notice_max_backoff_ms)
+    return max(longest, rt.stale_after)
 
 
 def association_service(rt: Runtime | None = None) -> AssociationService:

@@ -370,10 +370,13 @@ def rerun(
 @app.command()
 def reconcile(as_json: JsonOpt = False) -> None:
     """Re-queue stuck checks and fail overdue ones, once (workers do this every minute)."""
+    from workers.associations import association_service, notice_stale_after
+
     rt = _runtime()
     with in_process_worker(rt):
         report = rt.service.reconcile(rt.stale_after, rt.deadline)
-    data = {"requeued": report.requeued, "failed": report.failed}
+        notices = association_service(rt).resend_stale(notice_stale_after(rt))
+    data = {"requeued": report.requeued, "failed": report.failed, "notices_requeued": notices}
     if as_json:
         _print_json(data)
     else:
@@ -478,7 +481,7 @@ def demo(as_json: JsonOpt = False) -> None:
                     "status": v["status"],
                     "decision": v["decision"],
                     "flagged": v["flagged"],
-                    "associated": bool(v["joint_subject_id"]),
+                    "associated": any(a["created"] for a in v["associations"]),
                     "reasons": [r["code"] for r in v["reasons"]],
                     "searched": [f"{f['agency']}:{f['search_type']}" for f in v["footprints"]],
                     "ok": v["decision"] == p.expected and v["flagged"] == p.flagged,

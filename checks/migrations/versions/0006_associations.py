@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("agency_ref", sa.String(length=64), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("gave_up_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["association_id"], ["associations.id"]),
