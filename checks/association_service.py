@@ -21,6 +21,7 @@ from agencies.errors import AgencyError
 from checks.associations import (
     AssociationNotFound,
     AssociationSource,
+    IdentityUnavailable,
     NoticeStatus,
     RequestedBy,
     SameSubject,
@@ -132,7 +133,11 @@ class AssociationService:
         sent at all (recorded on the notice). Raises :class:`NoticeNotAnswered` when it must
         be asked again later: the CRA could not be reached, or it answered ``pending``.
         """
-        prepared = await asyncio.to_thread(self.links.notice_to_send, notice_id)
+        try:
+            prepared = await asyncio.to_thread(self.links.notice_to_send, notice_id)
+        except IdentityUnavailable as exc:
+            await asyncio.to_thread(self.links.record_failure, notice_id, str(exc), final=True)
+            return None
         if prepared is None:
             return None
         adapter = self.adapters.get(prepared.agency)

@@ -33,6 +33,7 @@ from checks.associations import (
     AssociationNotFound,
     AssociationSource,
     AssociationStatus,
+    IdentityUnavailable,
     NoticeStatus,
     RequestedBy,
     joint_application_links,
@@ -473,7 +474,7 @@ class AssociationStore:
     def _person(self, s: Session, subject_id: str) -> Person:
         subject = s.get(Subject, subject_id)
         if subject is None or subject.pii is None:
-            raise AssociationNotFound(f"subject {subject_id} has no identity to send")
+            raise IdentityUnavailable(f"subject {subject_id} has no identity held to send")
         return Person.model_validate_json(self.cipher.decrypt(subject.pii))
 
     def record_answer(self, notice_id: int, receipt: NoticeReceipt) -> NoticeStatus:

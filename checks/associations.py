@@ -147,5 +147,9 @@ class AssociationNotFound(LookupError):
     """No association (or subject) with that id."""
 
 
+class IdentityUnavailable(LookupError):
+    """A person's identity is no longer held (erased or purged), so no notice can name them."""
+
+
 class AlreadyBroken(ValueError):
     """The association is already broken: every CRA accepted the disassociation."""

@@ -275,3 +275,26 @@ def test_a_notice_whose_message_was_lost_is_requeued_by_the_reconciler(
     }
     # Answered notices are never re-queued
     assert association_service(runtime).resend_stale(timedelta(0)) == []
+
+
+def test_a_notice_for_someone_whose_identity_is_no_longer_held_stops_and_is_not_requeued(
+    runtime: Runtime, stub_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from checks.models import Subject
+
+    service = association_service(runtime)
+    joint = _run(runtime, stub_broker, worker, request_for("frank"))
+    (link,) = service.associations_of(joint["subject_id"])
+    with runtime.store.session() as s:  # Grace's personal data was purged
+        s.execute(update(Subject).where(Subject.id == joint["joint_subject_id"]).values(pii=None))
+    service.break_association(link["id"], RequestedBy.SUBJECT, "separated")
+    _drain(stub_broker, worker)
+    (after,) = service.associations_of(joint["subject_id"])
+    assert after["status"] == "breaking"
+    assert all(n["status"] == "queued" and "no identity" in n["detail"] for n in after["notices"])
+    assert service.resend_stale(timedelta(0)) == []
+    assert "notice_failed" in _actions(runtime)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
+import httpx
 import pytest
 from defusedxml import ElementTree
 
@@ -188,6 +189,9 @@ def test_the_http_sandbox_answers_notices_of_disassociation_for_every_cra() -> N
             "callcredit": NoticeAnswer.REFUSED,
         }
         assert all(len(server.sandbox.notices(n)) == 1 for n in CRAS)
+        host, port = server.address
+        state = httpx.get(f"http://{host}:{port}/_sandbox/calls").json()
+        assert {n: state["notices"][n] for n in CRAS} == dict.fromkeys(CRAS, 1)
 
 
 @pytest.mark.parametrize("agency", ["cifas", "imrg"])
