@@ -12,8 +12,9 @@ from defusedxml import ElementTree
 
 from agencies.config import Agencies, AgencySettings, build_agencies, build_sandbox
 from agencies.contract import DisassociationNotice, NoticeAnswer, NoticeReceipt, Role
-from agencies.errors import TransientAgencyError
+from agencies.errors import TransientAgencyError, UnusableResponse
 from agencies.registry import adapter_classes
+from agencies.sandbox import Sandbox
 from agencies.sandbox_server import SandboxServer
 from tests.adapter_harness import build, json_of, person, sandbox_of, search_request, sent
 
@@ -198,3 +199,41 @@ def test_the_http_sandbox_answers_notices_of_disassociation_for_every_cra() -> N
 def test_agencies_other_than_cras_take_no_notices(agency: str) -> None:
     with pytest.raises(NotImplementedError):
         send(build(), agency, notice("frank", "grace"))
+
+
+@pytest.mark.parametrize("agency", CRAS)
+def test_an_answer_not_in_the_cras_format_is_unusable(agency: str) -> None:
+    with pytest.raises(UnusableResponse):
+        send(build(faults=f"{agency}=garbage"), agency, notice("frank", "grace"))
+
+
+@pytest.mark.parametrize("agency", CRAS)
+def test_a_notice_whose_answer_was_lost_is_recognised_when_sent_again(agency: str) -> None:
+    # Given the CRA recorded the notice but its answer never arrived
+    agencies = build(faults=f"{agency}=timeout", quick_retries=0)
+    sandbox = sandbox_of(agencies)
+    with pytest.raises(TransientAgencyError):
+        send(agencies, agency, notice("alice", "carol"))
+    # When it is sent again with the same reference, once the CRA answers
+    sandbox.set_faults(None)
+    (receipt,) = send_on(agencies, sandbox, agency, notice("alice", "carol"))
+    # Then it is one notice at the CRA, accepted
+    assert receipt.answer is NoticeAnswer.ACCEPTED
+    assert list(sandbox.notices(agency)) == [REF]
+
+
+def send_on(
+    agencies: Agencies, sandbox: object, agency: str, n: DisassociationNotice
+) -> list[NoticeReceipt]:
+    """Send through a fresh adapter of the same kind on an existing sandbox (a later attempt)."""
+    from agencies.config import build_adapter
+
+    assert isinstance(sandbox, Sandbox)
+    cls = type(agencies[agency])
+    adapter = build_adapter(
+        cls,
+        cls.sandbox_base_url,
+        sandbox.transport(),
+        {k: "sandbox" for k in cls.credential_names},
+    )
+    return send(Agencies({agency: adapter}, sandbox), agency, n)
