@@ -111,6 +111,12 @@ class AssociationStore:
                             .returning(Association.id)
                         ).scalar_one()
                     )
+            except IntegrityError:
+                # Another transaction linked the pair first: this evidence joins that one.
+                association_id = self._active(tx, first, second)
+                if association_id is None:
+                    raise
+            else:
                 Store._audit(
                     tx,
                     actor,
@@ -119,10 +125,6 @@ class AssociationStore:
                     association=association_id,
                     source=source.value,
                 )
-            except IntegrityError:
-                association_id = self._active(tx, first, second)
-                if association_id is None:
-                    raise
         if check_id is not None:
             seen = tx.execute(
                 select(AssociationEvidence.id).where(
