@@ -59,6 +59,9 @@ from agencies.contract import (
     AgencyAdapter,
     AgencyKind,
     CreditResult,
+    DisassociationNotice,
+    NoticeAnswer,
+    NoticeReceipt,
     Person,
     ScoreBand,
     SearchRequest,
@@ -88,10 +91,13 @@ from agencies.policies import policy_for
 from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
 
 SEARCH_PATH = "/callreport/v7/search"
+#: Notices of disassociation: a data-amendment operation of the same SOAP service (modelled).
+NOTICE_PATH = "/callreport/v7/disassociate"
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 CALLREPORT_NS = "urn:callcredit.co.uk/soap:callreport7"
 #: SOAP 1.1 names the operation in a quoted SOAPAction header.
 SOAP_ACTION = f'"{CALLREPORT_NS}/Search07a"'
+NOTICE_SOAP_ACTION = f'"{CALLREPORT_NS}/Disassociate07a"'
 #: SOAP 1.1 is always ``text/xml``; anything else is not a CallReport answer.
 CONTENT_TYPE = "text/xml"
 REQUEST_CONTENT_TYPE = "text/xml; charset=utf-8"
@@ -233,6 +239,38 @@ def build_search_envelope(
     _add(credit, "autosearch", "1")
     _add(credit, "autosearchmaximum", str(AUTOSEARCH_MAXIMUM))
     wire_applicant(credit, request.person)
+    return _serialise(envelope)
+
+
+def wire_person(parent: Element, tag: str, person: Person) -> Element:
+    """Append one person of a notice: addresses (current first), name and date of birth."""
+    el = _add(parent, tag)
+    for address in person.addresses:
+        wire_address(el, address)
+    name = _add(el, "name")
+    _add(name, "forename", person.forename)
+    _add(name, "othernames", person.middle_names)
+    _add(name, "surname", person.surname)
+    _add(el, "dob", person.date_of_birth.isoformat())
+    return el
+
+
+def build_notice_envelope(notice: DisassociationNotice, *, credentials: Mapping[str, str]) -> bytes:
+    """The SOAP 1.1 ``Disassociate07a`` envelope: credentials header, both people, end date."""
+    envelope = ET.Element("soap:Envelope", {"xmlns:soap": SOAP_ENV_NS})
+    header = _add(envelope, "soap:Header")
+    headers = ET.SubElement(header, "callcreditheaders", {"xmlns": CALLREPORT_NS})
+    for key in ("company", "username", "password"):
+        _add(headers, key, credentials.get(key, ""))
+    body = _add(envelope, "soap:Body")
+    operation = ET.SubElement(body, "Disassociate07a", {"xmlns": CALLREPORT_NS})
+    definition = _add(operation, "DisassociationDefinition")
+    # Callcredit recognises a resent notice by it, as it does a repeated search.
+    _add(definition, "yourreference", notice.client_ref)
+    _add(definition, "linkenddate", notice.ended_on.isoformat())
+    _add(definition, "requestedby", notice.requested_by)
+    wire_person(definition, "applicant", notice.person)
+    wire_person(definition, "associate", notice.associate)
     return _serialise(envelope)
 
 
@@ -437,6 +475,46 @@ class CallcreditAdapter(AgencyAdapter):
         )
         return self.read_answer(response, request.client_ref)
 
+    async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
+        """Send a ``Disassociate07a`` notice; in-band errors are errors, as for searches."""
+        response = await self.client.request(
+            "POST",
+            NOTICE_PATH,
+            content=build_notice_envelope(notice, credentials=self.client.credentials),
+            headers={
+                "Content-Type": REQUEST_CONTENT_TYPE,
+                "SOAPAction": NOTICE_SOAP_ACTION,
+                "Accept": CONTENT_TYPE,
+            },
+            describe_error=describe_error,
+        )
+        with reading(self.name):
+            root = xml_body(response)
+            if local(root.tag) != "Envelope":
+                raise BadShape(f"root is <{local(root.tag)}>, not a SOAP <Envelope>")
+            body = must(root, "Body")
+            error = in_band_error(self.name, body)
+            if error is not None:
+                raise error
+            result = must(body, "Disassociate07aResponse/DisassociationResult")
+            echoed = xml_text(result, "jobdetails/yourreference")
+            if echoed != notice.client_ref:
+                raise UnusableResponse(
+                    self.name, f"answer is for yourreference {echoed!r}, not {notice.client_ref!r}"
+                )
+            status = xml_text(result, "status").lower()
+            try:
+                answer = NoticeAnswer(status)
+            except ValueError:
+                raise BadShape(f"<status> {status!r} is not a notice answer") from None
+            return NoticeReceipt(
+                agency=self.name,
+                client_ref=notice.client_ref,
+                answer=answer,
+                agency_ref=xml_text(result, "jobdetails/amendmentid", default=""),
+                detail=xml_text(result, "reason", default="")[:_MAX_DETAIL],
+            )
+
     def read_answer(self, response: httpx.Response, client_ref: str) -> CreditResult:
         """Map a CallReport answer to the contract; raise an agency error if it is not one."""
         with reading(self.name):
@@ -621,7 +699,10 @@ class CallcreditSimulator(AgencySimulator):
 
     def routes(self) -> list[SimRoute]:
         """The CallReport search endpoint."""
-        return [SimRoute("POST", SEARCH_PATH, "search", self._search)]
+        return [
+            SimRoute("POST", SEARCH_PATH, "search", self._search),
+            SimRoute("POST", NOTICE_PATH, "notice", self._notice),
+        ]
 
     def error_body(self, status: int) -> bytes:
         """A SOAP fault whose detail holds Callcredit's ``Errors`` (``module="auth"`` on 401)."""
@@ -660,3 +741,62 @@ class CallcreditSimulator(AgencySimulator):
                 if el is not None:
                     el.text = value.upper()
         return self._reply(200, _serialise(answer))
+
+    async def _notice(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        try:
+            sent = _read_notice(request)
+        except _Unreadable:
+            ctx.record(RecordedCall(self.agency, "notice", status=400))
+            return self._reply(400, fault_xml(400))
+        if isinstance(sent, _Refused):
+            ctx.record(RecordedCall(self.agency, "notice", status=200))
+            return self._reply(200, in_band_error_xml(sent.module, sent.code, sent.message))
+        client_ref, people = sent
+        found = tuple(ctx.fixtures.match(surname, dob) for surname, dob in people)
+        answer = ctx.record_notice(client_ref, (found[0], found[1]))
+        envelope, body = _soap_document()
+        response = ET.SubElement(body, "Disassociate07aResponse", {"xmlns": CALLREPORT_NS})
+        result = _add(response, "DisassociationResult")
+        jobdetails = _add(result, "jobdetails")
+        _add(jobdetails, "yourreference", client_ref)
+        _add(jobdetails, "amendmentid", "A" + _search_id(client_ref))
+        _add(result, "status", answer.upper())
+        reasons = {"refused": "Joint account open", "pending": "Awaiting confirmation"}
+        _add(result, "reason", reasons.get(answer, ""))
+        return self._reply(200, _serialise(envelope))
+
+
+def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]] | _Refused:
+    """What a Disassociate07a request asks; raise :class:`_Unreadable` if it is not one."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != CONTENT_TYPE:
+        raise _Unreadable(f"content type {content_type!r} is not text/xml")
+    if request.headers.get("soapaction", "").strip() != NOTICE_SOAP_ACTION:
+        raise _Unreadable("Server did not recognize the value of HTTP Header SOAPAction")
+    try:
+        root = parse_xml(request.content.decode("utf-8"))
+    except (BadShape, UnicodeDecodeError) as exc:
+        raise _Unreadable(str(exc)) from None
+    headers = find(root, "Header/callcreditheaders")
+    definition = find(root, "Body/Disassociate07a/DisassociationDefinition")
+    if headers is None or definition is None:
+        raise _Unreadable("no callcreditheaders or Disassociate07a")
+    credentials = CallcreditAdapter.credential_names
+    if any(xml_text(headers, k, default="") != SANDBOX_CREDENTIAL for k in credentials):
+        return _Refused(AUTH_MODULE, "E0101", "Invalid company, username or password")
+    client_ref = xml_text(definition, "yourreference", default="")
+    if not client_ref:
+        return _Refused("validation", "E0203", "yourreference is required")
+    people = []
+    try:
+        date.fromisoformat(xml_text(definition, "linkenddate", default=""))
+        for tag in ("applicant", "associate"):
+            surname = xml_text(definition, f"{tag}/name/surname", default="")
+            if not surname:
+                return _Refused("validation", "E0205", f"{tag} surname is required")
+            people.append(
+                (surname, date.fromisoformat(xml_text(definition, f"{tag}/dob", default="")))
+            )
+    except ValueError:
+        return _Refused("validation", "E0210", "dates must be YYYY-MM-DD")
+    return client_ref, people

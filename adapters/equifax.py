@@ -42,6 +42,10 @@ from agencies.contract import (
     AgencyAdapter,
     AgencyKind,
     CreditResult,
+    DisassociationNotice,
+    NoticeAnswer,
+    NoticeReceipt,
+    Person,
     ScoreBand,
     SearchRequest,
     SearchType,
@@ -52,6 +56,8 @@ from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorC
 
 TOKEN_PATH = "/v2/oauth/token"
 REPORT_PATH = "/business/consumer-credit/v1/reports/credit-report"
+#: Notices of disassociation go to Equifax's data-amendment service (modelled, AGENCIES.md).
+NOTICE_PATH = "/business/consumer-credit/v1/data-amendments/disassociations"
 #: The OAuth scope granting the consumer credit report product.
 SCOPE = "https://api.equifax.co.uk/business/consumer-credit/v1"
 CORRELATION_HEADER = "efx-client-correlation-id"
@@ -246,6 +252,41 @@ class EquifaxAdapter(AgencyAdapter):
         )
         return self.read_answer(response, request.client_ref)
 
+    async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
+        """Send a notice of disassociation; errors come back in Equifax's envelope."""
+        body = build_notice_body(
+            notice,
+            member_number=self.client.credentials.get("member_number", ""),
+            security_code=self.client.credentials.get("security_code", ""),
+        )
+        response = await self.client.request(
+            "POST",
+            NOTICE_PATH,
+            json=body,
+            headers={CORRELATION_HEADER: str(uuid.uuid4()), "Accept": "application/json"},
+            describe_error=describe_error,
+        )
+        with reading(self.name):
+            root = obj(json_body(response), "answer")
+            echoed = text(root, "customerReferenceNumber", "answer")
+            if echoed != notice.client_ref:
+                raise UnusableResponse(
+                    self.name,
+                    f"answer is for customerReferenceNumber {echoed!r}, not {notice.client_ref!r}",
+                )
+            status = text(root, "status", "answer")
+            try:
+                answer = NoticeAnswer(status)
+            except ValueError:
+                raise BadShape(f"status {status!r} is not a notice answer") from None
+            return NoticeReceipt(
+                agency=self.name,
+                client_ref=notice.client_ref,
+                answer=answer,
+                agency_ref=text(root, "amendmentReference", "answer"),
+                detail=str(root.get("reasonDescription", ""))[:_MAX_DETAIL],
+            )
+
     def read_answer(self, response: httpx.Response, client_ref: str) -> CreditResult:
         """Map a credit report answer to the contract; raise an agency error if unusable."""
         with reading(self.name):
@@ -319,27 +360,47 @@ def parse_token(response: httpx.Response) -> tuple[str, float]:
     return token, lifetime
 
 
+def consumer_of(person: Person) -> dict[str, Any]:
+    """One consumer: name, date of birth (``DDMMYYYY``) and address history, current first."""
+    return {
+        "name": [
+            {
+                "identifier": "current",
+                "firstName": person.forename,
+                "middleName": person.middle_names,
+                "lastName": person.surname,
+            }
+        ],
+        "dateOfBirth": to_efx_date(person.date_of_birth),
+        "addresses": [
+            wire_address(address, "current" if i == 0 else "former")
+            for i, address in enumerate(person.addresses)
+        ],
+    }
+
+
+def build_notice_body(
+    notice: DisassociationNotice, *, member_number: str, security_code: str
+) -> dict[str, Any]:
+    """A notice of disassociation: both consumers, the date the link ended, who asked."""
+    return {
+        "consumers": [consumer_of(notice.person), consumer_of(notice.associate)],
+        # Echoed as customerReferenceNumber; a resend with it is recognised, not re-recorded.
+        "customerReferenceIdentifier": notice.client_ref,
+        "customerConfiguration": {"memberNumber": member_number, "securityCode": security_code},
+        "disassociation": {
+            "effectiveDate": to_efx_date(notice.ended_on),
+            "requestedBy": notice.requested_by,
+        },
+    }
+
+
 def build_report_body(
     request: SearchRequest, *, member_number: str, security_code: str, purpose_code: str
 ) -> dict[str, Any]:
     """The credit report request for one search (see AGENCIES.md for the shape)."""
-    person = request.person
     return {
-        "consumers": {
-            "name": [
-                {
-                    "identifier": "current",
-                    "firstName": person.forename,
-                    "middleName": person.middle_names,
-                    "lastName": person.surname,
-                }
-            ],
-            "dateOfBirth": to_efx_date(person.date_of_birth),
-            "addresses": [
-                wire_address(address, "current" if i == 0 else "former")
-                for i, address in enumerate(person.addresses)
-            ],
-        },
+        "consumers": consumer_of(request.person),
         # Equifax echoes it as customerReferenceNumber, so a retry is recognised.
         "customerReferenceIdentifier": request.client_ref,
         "customerConfiguration": {
@@ -542,6 +603,7 @@ class EquifaxSimulator(AgencySimulator):
         return [
             SimRoute("POST", TOKEN_PATH, "token", self._token),
             SimRoute("POST", REPORT_PATH, "search", self._report),
+            SimRoute("POST", NOTICE_PATH, "notice", self._notice),
         ]
 
     def error_body(self, status: int) -> bytes:
@@ -624,6 +686,84 @@ class EquifaxSimulator(AgencySimulator):
         report["birthDate"] = to_efx_date(sent.date_of_birth)
         return self._reply(200, json.dumps(answer).encode(), echo)
 
+    async def _notice(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        try:
+            _authorised(request)
+            client_ref, people = _read_notice(request)
+        except _Refused as refused:
+            ctx.record(RecordedCall(self.agency, "notice", status=refused.status))
+            envelope = error_envelope(
+                refused.status,
+                refused.code,
+                refused.description,
+                refused.detail,
+                refused.message,
+            )
+            return self._reply(refused.status, envelope)
+        found = tuple(ctx.fixtures.match(surname, dob) for surname, dob in people)
+        answer = ctx.record_notice(client_ref, (found[0], found[1]))
+        reasons = {
+            "accepted": ("", ""),
+            "refused": ("JOINT_ACCOUNT_OPEN", "A joint account between the consumers is open"),
+            "pending": ("UNDER_REVIEW", "The amendment will be confirmed"),
+        }
+        code, description = reasons[answer]
+        body = {
+            "status": answer,
+            "customerReferenceNumber": client_ref,
+            "amendmentReference": "AMD" + _reference(client_ref)[5:],
+            "reasonCode": code,
+            "reasonDescription": description,
+        }
+        return self._reply(200, json.dumps(body).encode())
+
+
+def _authorised(request: httpx.Request) -> None:
+    """Check the bearer token as Equifax's gateway would; raise :class:`_Refused`."""
+    authorization = request.headers.get("authorization", "")
+    if not authorization:
+        raise _Refused(
+            401,
+            "401.03",
+            "Missing mandatory parameter",
+            "MISSING_PARAMETER",
+            "Authorization header is required",
+        )
+    if not authorization.startswith(f"Bearer {_SANDBOX_TOKEN_PREFIX}-"):
+        code, description, detail, message = _ERRORS[401]
+        raise _Refused(401, code, description, detail, message)
+
+
+def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]]:
+    """(client reference, [(surname, date of birth)] of both consumers) of a notice."""
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        code, description, detail, message = _ERRORS[400]
+        raise _Refused(400, code, description, detail, message) from None
+    try:
+        client_ref = _required(body, "customerReferenceIdentifier")
+        config = body["customerConfiguration"]
+        credentials = (_required(config, "memberNumber"), _required(config, "securityCode"))
+        from_efx_date(_required(body["disassociation"], "effectiveDate"))
+        consumers = body["consumers"]
+        if not isinstance(consumers, list) or len(consumers) != 2:
+            raise _invalid("consumers must list the two people")
+        people = [
+            (_required(c["name"][0], "lastName"), from_efx_date(_required(c, "dateOfBirth")))
+            for c in consumers
+        ]
+    except (KeyError, TypeError, IndexError) as exc:
+        raise _invalid(f"Mandatory field missing: {exc}") from None
+    except ValueError as exc:
+        if isinstance(exc, _Refused):
+            raise
+        raise _invalid("dates must be DDMMYYYY") from None
+    if credentials != (_SANDBOX_SECRET, _SANDBOX_SECRET):
+        code, description, detail, message = _ERRORS[403]
+        raise _Refused(403, code, description, detail, message)
+    return client_ref, people
+
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:
     """(client id, secret) from an HTTP Basic header, or None if it is not one."""
@@ -652,18 +792,7 @@ class _ReportRequest:
 
 def _read_report_request(request: httpx.Request) -> _ReportRequest:
     """Check a report request as Equifax's gateway and service would; raise :class:`_Refused`."""
-    authorization = request.headers.get("authorization", "")
-    if not authorization:
-        raise _Refused(
-            401,
-            "401.03",
-            "Missing mandatory parameter",
-            "MISSING_PARAMETER",
-            "Authorization header is required",
-        )
-    if not authorization.startswith(f"Bearer {_SANDBOX_TOKEN_PREFIX}-"):
-        code, description, detail, message = _ERRORS[401]
-        raise _Refused(401, code, description, detail, message)
+    _authorised(request)
     try:
         body = json.loads(request.content)
     except ValueError:

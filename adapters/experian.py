@@ -28,6 +28,10 @@ from agencies.contract import (
     AgencyAdapter,
     AgencyKind,
     CreditResult,
+    DisassociationNotice,
+    NoticeAnswer,
+    NoticeReceipt,
+    Person,
     Role,
     ScoreBand,
     SearchRequest,
@@ -50,6 +54,15 @@ from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorC
 
 TOKEN_PATH = "/oauth2/v1/token"
 CHECK_PATH = "/decisionanalytics/crosscore/v1/application"
+#: Notices of disassociation go to Experian's data-amendment channel (modelled, AGENCIES.md).
+NOTICE_PATH = "/decisionanalytics/crosscore/v1/disassociation"
+NOTICE_REQUEST_TYPE = "Disassociation"
+#: ``overallResponse.decision`` of a notice, as the contract's answer.
+NOTICE_ANSWERS: Mapping[str, NoticeAnswer] = {
+    "ACCEPTED": NoticeAnswer.ACCEPTED,
+    "REFUSED": NoticeAnswer.REFUSED,
+    "PENDING": NoticeAnswer.PENDING,
+}
 #: The JSON fields of the token request.
 TOKEN_FIELDS = ("username", "password", "client_id", "client_secret")
 
@@ -261,6 +274,45 @@ class ExperianAdapter(AgencyAdapter):
             deceased=_rule_triggered(identity, RULE_DECEASED, IDENTITY_SERVICE),
         )
 
+    async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
+        """Send a notice of disassociation as CrossCore JSON with our ``clientReferenceId``."""
+        body = build_notice_body(
+            notice,
+            tenant_id=self.client.credentials.get("tenant_id", ""),
+            message_time=_now(),
+        )
+        response = await self.client.request(
+            "POST",
+            NOTICE_PATH,
+            json=body,
+            headers={"X-Correlation-Id": str(uuid.uuid4()), "Accept": "application/json"},
+            describe_error=describe_error,
+        )
+        data = json_answer(self.name, response)
+        with reading(self.name):
+            return self._map_notice(data, notice.client_ref)
+
+    def _map_notice(self, data: Any, client_ref: str) -> NoticeReceipt:
+        header = obj(field(obj(data, "answer"), "responseHeader", "answer"), "responseHeader")
+        if header.get("responseType") == "ERROR":
+            self._raise_error(header)
+        echoed = text(header, "clientReferenceId", "responseHeader")
+        if echoed != client_ref:
+            raise UnusableResponse(
+                self.name, f"answer is for clientReferenceId {echoed!r}, not {client_ref!r}"
+            )
+        overall = obj(field(header, "overallResponse", "responseHeader"), "overallResponse")
+        decision = text(overall, "decision", "overallResponse")
+        if decision not in NOTICE_ANSWERS:
+            raise BadShape(f"overallResponse.decision {decision!r} is not a notice answer")
+        return NoticeReceipt(
+            agency=self.name,
+            client_ref=client_ref,
+            answer=NOTICE_ANSWERS[decision],
+            agency_ref=text(header, "expRequestId", "responseHeader"),
+            detail=str(overall.get("decisionText", ""))[:MAX_ERROR_DETAIL],
+        )
+
     def _raise_error(self, header: Mapping[str, Any]) -> None:
         code = str(header.get("responseCode", ""))
         message = str(header.get("responseMessage", ""))[:MAX_ERROR_DETAIL]
@@ -292,9 +344,81 @@ def build_check_body(
     request: SearchRequest, *, tenant_id: str, application_type: str, message_time: str
 ) -> dict[str, Any]:
     """The CrossCore request for one search (see AGENCIES.md for the shape)."""
-    person = request.person
     contact_id = "MAINCONTACT_1"
-    contact = {
+    contact = contact_of(contact_id, request.person)
+    contacts = [contact]
+    application: dict[str, Any] = {
+        "type": application_type,
+        "applicants": [
+            {
+                "id": "APPLICANT_1",
+                "contactId": contact_id,
+                "applicantType": ("CO_APPLICANT" if request.role is Role.JOINT else "APPLICANT"),
+                # Only searches the applicant agreed to are ever sent.
+                "consent": True,
+            }
+        ],
+        "productDetails": {"productCode": request.product_code},
+    }
+    if request.associates:
+        # People the applicant declared as financial associates travel as further contacts,
+        # so Experian links the files as the privacy notice told the applicant it would.
+        contacts += [
+            contact_of(f"ASSOCIATE_{i}", p) for i, p in enumerate(request.associates, start=1)
+        ]
+        application["financialAssociates"] = [
+            {"contactId": f"ASSOCIATE_{i}", "associationType": "DECLARED"}
+            for i in range(1, len(request.associates) + 1)
+        ]
+    return {
+        "header": {
+            "tenantId": tenant_id,
+            "requestType": REQUEST_TYPE,
+            "clientReferenceId": request.client_ref,
+            # Experian assigns it and returns it in the answer.
+            "expRequestId": "",
+            "messageTime": message_time,
+            "options": {},
+        },
+        "payload": {
+            "source": _CHANNEL_SOURCES.get(request.channel.lower(), request.channel.upper()),
+            "contacts": contacts,
+            "application": application,
+        },
+    }
+
+
+def build_notice_body(
+    notice: DisassociationNotice, *, tenant_id: str, message_time: str
+) -> dict[str, Any]:
+    """The CrossCore notice of disassociation: both people as contacts, and the end date."""
+    return {
+        "header": {
+            "tenantId": tenant_id,
+            "requestType": NOTICE_REQUEST_TYPE,
+            # The same notice sent again carries the same reference, so it is recorded once.
+            "clientReferenceId": notice.client_ref,
+            "expRequestId": "",
+            "messageTime": message_time,
+        },
+        "payload": {
+            "contacts": [
+                contact_of("MAINCONTACT_1", notice.person),
+                contact_of("ASSOCIATE_1", notice.associate),
+            ],
+            "disassociation": {
+                "contactId": "MAINCONTACT_1",
+                "associateContactId": "ASSOCIATE_1",
+                "linkEndDate": notice.ended_on.isoformat(),
+                "requestedBy": notice.requested_by.upper(),
+            },
+        },
+    }
+
+
+def contact_of(contact_id: str, person: Person) -> dict[str, Any]:
+    """One CrossCore contact: the person's name, date of birth and address history."""
+    return {
         "id": contact_id,
         "person": {
             "personDetails": {"dateOfBirth": person.date_of_birth.isoformat()},
@@ -311,36 +435,6 @@ def build_check_body(
             wire_address(address, "CURRENT" if i == 0 else "PREVIOUS", i + 1)
             for i, address in enumerate(person.addresses)
         ],
-    }
-    return {
-        "header": {
-            "tenantId": tenant_id,
-            "requestType": REQUEST_TYPE,
-            "clientReferenceId": request.client_ref,
-            # Experian assigns it and returns it in the answer.
-            "expRequestId": "",
-            "messageTime": message_time,
-            "options": {},
-        },
-        "payload": {
-            "source": _CHANNEL_SOURCES.get(request.channel.lower(), request.channel.upper()),
-            "contacts": [contact],
-            "application": {
-                "type": application_type,
-                "applicants": [
-                    {
-                        "id": "APPLICANT_1",
-                        "contactId": contact_id,
-                        "applicantType": (
-                            "CO_APPLICANT" if request.role is Role.JOINT else "APPLICANT"
-                        ),
-                        # Only searches the applicant agreed to are ever sent.
-                        "consent": True,
-                    }
-                ],
-                "productDetails": {"productCode": request.product_code},
-            },
-        },
     }
 
 
@@ -458,6 +552,7 @@ class ExperianSimulator(AgencySimulator):
         return [
             SimRoute("POST", TOKEN_PATH, "token", self._token),
             SimRoute("POST", CHECK_PATH, "search", self._check),
+            SimRoute("POST", NOTICE_PATH, "notice", self._notice),
         ]
 
     def error_body(self, status: int) -> bytes:
@@ -527,6 +622,62 @@ class ExperianSimulator(AgencySimulator):
             json.dumps(answer).encode(),
             {"x-correlation-id": request.headers["x-correlation-id"]},
         )
+
+    async def _notice(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        if not request.headers.get("authorization", "").startswith(
+            f"Bearer {_SANDBOX_TOKEN_PREFIX}"
+        ):
+            ctx.record(RecordedCall(self.agency, "notice", status=401))
+            return self._reply(401, self.error_body(401))
+        try:
+            client_ref, people = _read_notice(request)
+        except (ValueError, KeyError, TypeError, IndexError, StopIteration):
+            ctx.record(RecordedCall(self.agency, "notice", status=400))
+            return self._reply(400, self.error_body(400))
+        found = tuple(ctx.fixtures.match(surname, dob) for surname, dob in people)
+        answer = ctx.record_notice(client_ref, (found[0], found[1]))
+        texts = {
+            "accepted": "Financial association removed",
+            "refused": "Joint account open: association retained",
+            "pending": "Notice received; confirmation to follow",
+        }
+        body = {
+            "responseHeader": {
+                "clientReferenceId": client_ref,
+                "expRequestId": _reference("DA", client_ref),
+                "messageTime": _now(),
+                "responseCode": "R0000",
+                "responseType": "INFO",
+                "responseMessage": "OK",
+                "overallResponse": {"decision": answer.upper(), "decisionText": texts[answer]},
+            }
+        }
+        return self._reply(200, json.dumps(body).encode())
+
+
+def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]]:
+    """(clientReferenceId, [(surname, date of birth)] of both people) of a notice."""
+    if not request.headers.get("x-correlation-id"):
+        raise ValueError("X-Correlation-Id header missing")
+    body = json.loads(request.content)
+    header = body["header"]
+    client_ref = header["clientReferenceId"]
+    if header["requestType"] != NOTICE_REQUEST_TYPE or not isinstance(client_ref, str):
+        raise ValueError("not a disassociation")
+    if not client_ref:
+        raise ValueError("clientReferenceId missing")
+    payload = body["payload"]
+    link = payload["disassociation"]
+    date.fromisoformat(link["linkEndDate"])
+    contacts = {c["id"]: c for c in payload["contacts"]}
+    people = []
+    for key in ("contactId", "associateContactId"):
+        person = contacts[link[key]]["person"]
+        surname = person["names"][0]["surName"]
+        if not isinstance(surname, str) or not surname:
+            raise ValueError("surName missing")
+        people.append((surname, date.fromisoformat(person["personDetails"]["dateOfBirth"])))
+    return client_ref, people
 
 
 def _read_check(request: httpx.Request) -> tuple[str, str, str, date]:

@@ -100,6 +100,9 @@ class SearchRequest(_Frozen):
     term_months: int
     channel: str
     delivery_address: Address | None = None
+    #: People the applicant declared as financial associates, for the CRAs whose request
+    #: format carries them (empty on a joint applicant's search).
+    associates: tuple[Person, ...] = ()
 
 
 class ScoreBand(StrEnum):
@@ -225,6 +228,35 @@ class FraudCase(_Frozen):
     evidence_summary: str
 
 
+class NoticeAnswer(StrEnum):
+    """A CRA's answer to a notice of disassociation."""
+
+    ACCEPTED = "accepted"  # the link is removed from the person's file
+    REFUSED = "refused"  # a joint account between them is still open: the link stays
+    PENDING = "pending"  # the CRA will confirm later: ask again with the same reference
+
+
+class DisassociationNotice(_Frozen):
+    """A notice that two people are no longer financially linked, for one CRA."""
+
+    client_ref: str = Field(description="Stable per notice and CRA: a resend is recognised")
+    person: Person
+    associate: Person
+    ended_on: date = Field(description="The date the link ended (the disassociation)")
+    requested_by: Literal["subject", "operator"]
+
+
+class NoticeReceipt(_Frozen):
+    """What a CRA answered to a notice of disassociation."""
+
+    agency: str
+    client_ref: str
+    answer: NoticeAnswer
+    agency_ref: str = ""
+    #: The CRA's own words for a refusal (e.g. "joint account open"); never personal data.
+    detail: str = ""
+
+
 class AgencyAdapter(ABC):
     """One agency behind one small contract: turn a search into its wire format and back.
 
@@ -284,3 +316,8 @@ class AgencyAdapter(ABC):
     async def file_case(self, case: FraudCase) -> str:
         """File a confirmed fraud case; return the agency's case reference."""
         raise NotImplementedError(f"{self.name} does not take fraud filings")
+
+    async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
+        """Send a notice of disassociation (CRAs only); sending one twice is recognised by
+        its ``client_ref``. Raise an :mod:`agencies.errors` error if no usable answer came."""
+        raise NotImplementedError(f"{self.name} does not take notices of disassociation")

@@ -148,6 +148,21 @@ class FixtureStore:
                 return path.read_text(encoding="utf-8")
         return (folder / f"default{suffix}").read_text(encoding="utf-8")
 
+    def notice_answer(self, agency: str, people: tuple[Persona | None, Persona | None]) -> str:
+        """How this CRA first answers a notice of disassociation between two people.
+
+        ``fixtures/<agency>/disassociation.json`` lists persona pairs: ``joint_accounts_open``
+        (refused: the CRA keeps the link while a joint account is open) and ``confirm_later``
+        (pending); any other pair is accepted.
+        """
+        path = self.root / agency / "disassociation.json"
+        rules = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        keys = {p.key for p in people if p is not None}
+        for answer, rule in (("refused", "joint_accounts_open"), ("pending", "confirm_later")):
+            if any(set(listed) == keys for listed in rules.get(rule, ())):
+                return answer
+        return "accepted"
+
 
 @cache
 def default_fixtures() -> FixtureStore:
@@ -166,6 +181,8 @@ class RecordedCall:
     persona: str = ""
     status: int = 0
     fault: str = ""
+    #: A notice of disassociation's answer (accepted, refused, pending).
+    answer: str = ""
 
 
 Handler = Callable[[httpx.Request, "SimulatorContext"], Awaitable[httpx.Response]]
@@ -196,6 +213,14 @@ class SimulatorContext:
     def record(self, call: RecordedCall) -> None:
         """Log any other call."""
         self.sandbox._record(call)
+
+    def record_notice(self, client_ref: str, people: tuple[Persona | None, Persona | None]) -> str:
+        """Log a notice of disassociation and return this CRA's answer to it.
+
+        A repeated client reference is the same notice, never recorded twice: it gets the
+        answer already given, except that a pending one has been confirmed (accepted) since.
+        """
+        return self.sandbox._record_notice(self.agency, client_ref, people)
 
 
 class AgencySimulator(ABC):
@@ -238,6 +263,7 @@ class Sandbox:
         # Bounded, so a long-running sandbox server does not grow without end.
         self.calls: deque[RecordedCall] = deque(maxlen=CALL_LOG_LIMIT)
         self._searches: dict[str, set[str]] = {}
+        self._notices: dict[str, dict[str, str]] = {}
         self._flaky_calls: dict[str, int] = {}
         self._lock = threading.Lock()
         self.router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True)
@@ -288,11 +314,17 @@ class Sandbox:
         with self._lock:
             return set(self._searches.get(agency, set()))
 
+    def notices(self, agency: str) -> dict[str, str]:
+        """The distinct notices of disassociation the CRA recorded: client reference -> answer."""
+        with self._lock:
+            return dict(self._notices.get(agency, {}))
+
     def reset_log(self) -> None:
-        """Forget every call and search (between tests)."""
+        """Forget every call, search and notice (between tests)."""
         with self._lock:
             self.calls.clear()
             self._searches.clear()
+            self._notices.clear()
             self._flaky_calls.clear()
 
     def _record(self, call: RecordedCall) -> None:
@@ -312,6 +344,23 @@ class Sandbox:
                 )
             )
             return new
+
+    def _record_notice(
+        self, agency: str, client_ref: str, people: tuple[Persona | None, Persona | None]
+    ) -> str:
+        with self._lock:
+            seen = self._notices.setdefault(agency, {})
+            before = seen.get(client_ref)
+            if before is None:
+                answer = self.fixtures.notice_answer(agency, people)
+            else:
+                answer = "accepted" if before == "pending" else before
+            seen[client_ref] = answer
+            who = "+".join(sorted(p.key for p in people if p is not None))
+            self.calls.append(
+                RecordedCall(agency, "notice", client_ref, persona=who, answer=answer)
+            )
+            return answer
 
     # -- fault injection -----------------------------------------------------------------
 

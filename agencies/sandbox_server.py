@@ -102,6 +102,8 @@ class SandboxApp:
             "latency_ms": self.sandbox.latency_ms,
             "faults": {k: [str(f) for f in v] for k, v in self.sandbox.faults.items()},
             "calls": len(self.sandbox.calls),
+            # Distinct notices of disassociation each CRA recorded (a resend is not counted).
+            "notices": {a: len(self.sandbox.notices(a)) for a in sorted(self.sandbox.base_urls)},
         }
         await _send(send, 200, json.dumps(state).encode(), "application/json")
 

@@ -65,6 +65,9 @@ class Settings:
     notify_allowed_hosts: tuple[str, ...] = ()
     #: ``queue:actor`` pairs an outcome may be sent to; any other is refused at submit.
     notify_allowed_actors: tuple[str, ...] = ()
+    #: A financial associate's credit result is used in a decision for this many days after
+    #: it was searched; older adverse data may have changed.
+    associate_result_max_age_days: int = 90
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +91,7 @@ class Settings:
             ),
             notify_allowed_actors=_list(env, "CHECKS_NOTIFY_ALLOWED_ACTORS"),
             review_sla_hours=sla_hours,
+            associate_result_max_age_days=_int(env, "CHECKS_ASSOCIATE_RESULT_MAX_AGE_DAYS", 90),
         )
 
     def validate_live(self, *, using_development_key: bool) -> None:

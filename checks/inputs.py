@@ -51,6 +51,8 @@ class CheckInputs(BaseModel):
             term_months=self.term_months,
             channel=self.channel,
             delivery_address=self.delivery_address,
+            # Declared associates belong to the applicant's search, not the joint applicant's.
+            associates=self.associates if role is Role.APPLICANT else (),
         )
 
     @property

@@ -319,16 +319,20 @@ def _alert_findings(r: AlertResult) -> Iterator[Finding]:
 def decide(
     results: Iterable[tuple[Role, SearchResultT]],
     thresholds: PolicyThresholds | None = None,
+    associate_findings: Iterable[Finding] = (),
     *,
     as_of: date | None = None,
 ) -> Verdict:
     """Combine every completed search into one decision with its reasons.
 
-    ``as_of`` is the day expiry dates are judged against (today, UTC, if not given).
+    ``associate_findings`` are what the applicant's active financial associations add
+    (:func:`checks.associations.association_findings`: referrals only). ``as_of`` is the day
+    expiry dates are judged against (today, UTC, if not given).
     """
     t = thresholds or PolicyThresholds()
     today = as_of or datetime.now(UTC).date()
-    findings: list[tuple[Role, Finding]] = []
+    # An associate's adverse data concerns the applicant's application (it refers, never flags).
+    findings: list[tuple[Role, Finding]] = [(Role.APPLICANT, f) for f in associate_findings]
     for role, result in results:
         if isinstance(result, CreditResult):
             findings += ((role, f) for f in _credit_findings(role, result, t))

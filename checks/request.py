@@ -538,20 +538,28 @@ class CheckRequest(_RequestModel):
     notify: Notify | None = None
 
     @model_validator(mode="after")
-    def _two_different_people(self) -> Self:
+    def _different_people(self) -> Self:
         # A "joint" application by one person would search them twice (two footprints) and
-        # link them to themselves as a financial associate.
-        joint = self.joint_applicant
-        if joint is not None and _same_person(self.applicant, joint):
-            error = InitErrorDetails(
+        # link them to themselves; nobody is financially associated with themselves either.
+        others: list[tuple[tuple[str | int, ...], Person]] = [
+            (("financial_associates", i), p) for i, p in enumerate(self.financial_associates)
+        ]
+        if self.joint_applicant is not None:
+            others.insert(0, (("joint_applicant",), self.joint_applicant))
+        errors = [
+            InitErrorDetails(
                 type=PydanticCustomError(
                     "same_person",
                     "must be a different person from the applicant (same name and date of birth)",
                 ),
-                loc=("joint_applicant",),
+                loc=loc,
                 input=None,
             )
-            raise ValidationError.from_exception_data("CheckRequest", [error])
+            for loc, person in others
+            if _same_person(self.applicant, person)
+        ]
+        if errors:
+            raise ValidationError.from_exception_data("CheckRequest", errors)
         return self
 
     def canonical_json(self) -> str:
@@ -591,9 +599,10 @@ def parse_check_request(data: object, *, today: date | None = None) -> CheckRequ
         )
     context = {"today": today if today is not None else date.today()}
     try:
-        return CheckRequest.model_validate(data, context=context)
+        request = CheckRequest.model_validate(data, context=context)
     except ValidationError as error:
         raise InvalidRequest([_problem(detail) for detail in error.errors()]) from None
+    return request
 
 
 def load_check_request(text: str | bytes, *, today: date | None = None) -> CheckRequest:

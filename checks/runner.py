@@ -18,16 +18,24 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 import structlog
+from sqlalchemy import Connection, select
 
 from agencies.config import Agencies
 from agencies.contract import AgencyKind, ResultEnvelope, Role
 from agencies.errors import AgencyError, TransientAgencyError
+from checks.associations import (
+    AssociateCredit,
+    association_findings,
+    current_associate_results,
+)
 from checks.crypto import EncryptionKeyError
 from checks.errors import StepsPending
 from checks.keys import missing_key_message
+from checks.models import Check, utcnow
 from checks.names import refer_mixed_script_names
 from checks.plans import fallback_agency
 from checks.policy import PolicyThresholds, decide
@@ -242,9 +250,16 @@ class CheckRunner:
                 pending = [s for s in steps if s.status in STEP_OPEN]
                 if pending:
                     raise StepsPending(failure_summary(pending))
+                associates = self._associates(check_id, tx)
+                verdict = decide(
+                    results, self.thresholds, association_findings(associates, self.thresholds)
+                )
                 # A name mixing scripts may be a homoglyph of someone the agencies know.
-                verdict = refer_mixed_script_names(decide(results, self.thresholds), names)
-                self.store.record_decision(check_id, verdict, owner="worker", tx=tx)
+                verdict = refer_mixed_script_names(verdict, names)
+                if self.store.record_decision(check_id, verdict, owner="worker", tx=tx):
+                    self.store.associations.record_uses(
+                        tx, check_id, {a.association_id for a in associates}, utcnow()
+                    )
         if failed:
             self.store.mark_failed(check_id, failure_summary(failed), actor="worker")
             log.warning("check.failed", check_id=check_id, steps=[s.agency for s in failed])
@@ -260,6 +275,24 @@ class CheckRunner:
     def _key_missing(self, check_id: str) -> None:
         log.error("check.encryption_key_missing", check_id=check_id)
         self.store.mark_failed(check_id, missing_key_message(check_id), actor="worker")
+
+    def _associates(self, check_id: str, tx: Connection) -> list[AssociateCredit]:
+        """The applicant's active associates' recent credit results (not the joint applicant's:
+        their own searches are already in the decision)."""
+        row = tx.execute(
+            select(Check.subject_id, Check.joint_subject_id).where(Check.id == check_id)
+        ).one()
+        now = utcnow()
+        max_age = timedelta(days=self.store.settings.associate_result_max_age_days)
+        found = self.store.associations.associate_credit(
+            tx,
+            check_id,
+            row.subject_id,
+            exclude={row.joint_subject_id} if row.joint_subject_id else set(),
+            max_age=max_age,
+            now=now,
+        )
+        return current_associate_results(found, now, max_age)
 
     def give_up(self, check_id: str, why: str) -> bool:
         """Mark a check failed once retries are exhausted, naming each unfinished step."""

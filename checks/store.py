@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import (
@@ -35,12 +35,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
 from checks import outbox
 from checks import statements as q
+from checks.associations import AssociationSource
 from checks.config import Settings
 from checks.crypto import Cipher
 from checks.errors import CheckBusy, CheckNotFound, IdempotencyConflict, NotRerunnable
 from checks.inputs import CheckInputs, identity_of
 from checks.models import (
-    Association,
     AuditEvent,
     Check,
     Footprint,
@@ -53,6 +53,9 @@ from checks.plans import PlannedStep
 from checks.policy import Verdict
 from checks.schema_head import at_head
 from checks.statements import TERMINAL
+
+if TYPE_CHECKING:
+    from checks.association_store import AssociationStore
 
 log = structlog.get_logger(__name__)
 
@@ -153,6 +156,11 @@ class Store:
         self.cipher = cipher or Cipher(settings.encryption_keys)
         self.engine = _engine(settings.database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Imported here: the associations' store builds on this one.
+        from checks.association_store import AssociationStore
+
+        #: Financial associations: links and their evidence, uses, notices.
+        self.associations: AssociationStore = AssociationStore(self)
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -269,6 +277,7 @@ class Store:
             with self.session() as s:
                 subject_id = self._upsert_subject(s, inputs.applicant, now)
                 joint_id = self._upsert_subject(s, inputs.joint, now) if inputs.joint else None
+                associate_ids = [self._upsert_subject(s, p, now) for p in inputs.associates]
                 s.add(
                     Check(
                         id=check_id,
@@ -303,6 +312,17 @@ class Store:
                     purpose=inputs.purpose,
                     steps=[p.slot + "@" + p.agency for p in plan],
                 )
+                # The applicant told us they are financially linked to these people.
+                for associate_id in associate_ids:
+                    self.associations.link(
+                        s,
+                        subject_id,
+                        associate_id,
+                        AssociationSource.DECLARED,
+                        check_id=check_id,
+                        actor=requested_by,
+                        now=now,
+                    )
         except IntegrityError:
             # A concurrent submission with the same key won the race: answer with its check.
             existing = self._by_key(idempotency_key, digest)
@@ -565,8 +585,9 @@ class Store:
                 if rows:
                     c.execute(insert(SubjectFlag), rows)
             if check.joint_subject_id:
-                self._link(
-                    c, check.subject_id, check.joint_subject_id, "joint_application", check_id, now
+                # Only a hard joint application links them (a joint quotation does not).
+                self.associations.link_joint_application(
+                    c, check_id, check.subject_id, check.joint_subject_id, now
                 )
             self._audit(
                 c,
@@ -579,31 +600,6 @@ class Store:
                 reasons=[r.code for r in verdict.reasons],
             )
         return True
-
-    def _link(
-        self,
-        s: Session | Connection,
-        a: str,
-        b: str,
-        source: str,
-        check_id: str | None,
-        now: datetime,
-    ) -> None:
-        a, b = sorted((a, b))
-        active = s.execute(
-            select(Association.id).where(
-                Association.subject_a == a,
-                Association.subject_b == b,
-                Association.disassociated_at.is_(None),
-            )
-        ).first()
-        if active is None:
-            s.execute(
-                insert(Association).values(
-                    subject_a=a, subject_b=b, source=source, source_check_id=check_id, linked_at=now
-                )
-            )
-            self._audit(s, "worker", "association_linked", check_id, source=source)
 
     def mark_failed(self, check_id: str, reason: str, actor: str) -> bool:
         """End a check as failed with a specific reason; never a decline."""
@@ -795,6 +791,7 @@ class Store:
                     {"at": iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
                     for e in timeline
                 ],
+                "associations": self.associations.of_check(s, check_id),
             }
 
     def notify_target(self, check_id: str) -> dict[str, Any] | None:

@@ -10,9 +10,12 @@ from typing import Any
 import dramatiq
 import structlog
 
+from checks.association_service import NoticeNotAnswered
+from checks.associations import AssociationNotFound
 from checks.egress import NotifyTargetRefused
 from checks.errors import CheckNotFound, StepsPending
 from checks.review_service import FilingPending
+from workers.associations import association_service, notice_stale_after
 from workers.broker import CHECKS_QUEUE, HOUSEKEEPING_QUEUE, setup_broker
 from workers.logs import configure_logging
 from workers.notify import outcome_payload, post_signed, send_to_actor, signing_key
@@ -99,6 +102,7 @@ def reconcile_checks() -> None:
     rt = get_runtime()
     rt.service.reconcile(rt.stale_after, rt.deadline)
     rt.fraud.resend_stale_filings(rt.stale_after)
+    association_service(rt).resend_stale(notice_stale_after(rt))
 
 
 @dramatiq.actor(broker=broker, queue_name="bench", max_retries=0)
@@ -130,3 +134,42 @@ async def file_case(case_id: str) -> None:
         await rt.fraud.file(case_id, rt.agencies)
     except FilingPending as exc:
         raise dramatiq.Retry(str(exc)[:500]) from exc
+
+
+# -- financial associations: notices of disassociation ----------------------------------------
+
+
+@dramatiq.actor(
+    broker=broker,
+    queue_name=HOUSEKEEPING_QUEUE,
+    # A CRA down for hours still gets its notice: see WorkerSettings.notice_retry_floor_ms.
+    max_retries=_settings.notice_max_retries,
+    min_backoff=_settings.notice_min_backoff_ms,
+    max_backoff=_settings.notice_max_backoff_ms,
+    max_age=_settings.notice_max_age_ms,
+    time_limit=_settings.time_limit_ms,
+    on_retry_exhausted="disassociation_notice_exhausted",
+    throws=(AssociationNotFound,),
+)
+async def send_disassociation_notice(notice_id: int) -> None:
+    """Send one notice of disassociation to its CRA; retried until the CRA answers."""
+    from workers.associations import association_service
+
+    try:
+        await association_service().deliver(notice_id)
+    except NoticeNotAnswered as exc:
+        # Not an error: the CRA is down or will confirm later. Retries applies the backoff.
+        raise dramatiq.Retry(str(exc)[:300]) from exc
+
+
+@dramatiq.actor(broker=broker, queue_name=HOUSEKEEPING_QUEUE, max_retries=3)
+def disassociation_notice_exhausted(
+    message_data: dict[str, Any], retry_info: dict[str, Any]
+) -> None:
+    """Record on the notice that its retries ran out (it stays queued, for an operator)."""
+    from workers.associations import association_service
+
+    attempts = int(retry_info.get("retries", 0)) + 1
+    association_service().give_up(
+        message_data["args"][0], f"retries exhausted after {attempts} attempts"
+    )

@@ -249,6 +249,12 @@ def _show_human(view: dict[str, Any]) -> None:
         for r in view["reasons"]:
             t.add_row(r["code"], r["text"], r["agency"] or "")
         out.print(t)
+    for a in view.get("associations", []):
+        how = " and ".join(w for w in ("created", "used") if a[w])
+        out.print(
+            f"financial association {a['id']} ({a['source']}, {a['status']}): {how} by this check",
+            highlight=False,
+        )
     t = Table(title="steps", title_justify="left")
     for col in ("agency", "slot", "search", "status", "attempts", "error"):
         t.add_column(col)
@@ -457,10 +463,18 @@ def rerun(
 @app.command()
 def reconcile(as_json: JsonOpt = False) -> None:
     """Re-queue stuck checks and fail overdue ones, once (workers do this every minute)."""
+    from workers.associations import association_service, notice_stale_after
+
     rt = _runtime()
     with in_process_worker(rt):
         report = rt.service.reconcile(rt.stale_after, rt.deadline)
-    data = {"requeued": report.requeued, "failed": report.failed, "resent": report.resent}
+        notices = association_service(rt).resend_stale(notice_stale_after(rt))
+    data = {
+        "requeued": report.requeued,
+        "failed": report.failed,
+        "resent": report.resent,
+        "notices_requeued": notices,
+    }
     if as_json:
         _print_json(data)
     else:
@@ -575,7 +589,7 @@ def demo(as_json: JsonOpt = False) -> None:
                     "status": v["status"],
                     "decision": v["decision"],
                     "flagged": v["flagged"],
-                    "associated": bool(v["joint_subject_id"]),
+                    "associated": any(a["created"] for a in v["associations"]),
                     "reasons": [r["code"] for r in v["reasons"]],
                     "reason_texts": [r["text"] for r in v["reasons"]],
                     "searched": [f"{f['agency']}:{f['search_type']}" for f in v["footprints"]],
@@ -791,6 +805,10 @@ app.add_typer(fraud_app, name="fraud")
 from workers.cli_keys import keys_app  # noqa: E402 - sub-apps register after the helpers
 
 app.add_typer(keys_app, name="keys")
+
+from workers.cli_associations import associations_app  # noqa: E402
+
+app.add_typer(associations_app, name="associations")
 
 
 def main() -> None:

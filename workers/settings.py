@@ -31,6 +31,24 @@ class WorkerSettings:
     reconcile_every_s: int = 60
     #: Call agencies one after another (the benchmark's naive baseline), not concurrently.
     sequential: bool = False
+    #: Notices of disassociation: retried far longer than a check (nobody is waiting on them,
+    #: and a CRA down for hours must still get its notice); see :meth:`notice_retry_floor_ms`.
+    notice_max_retries: int = 40
+    notice_min_backoff_ms: int = 30_000
+    notice_max_backoff_ms: int = 900_000
+    notice_max_age_ms: int = 3 * 24 * 3600 * 1000
+
+    def notice_retry_floor_ms(self) -> int:
+        """The least time a notice's retries span before they are exhausted.
+
+        Dramatiq's backoff before retry ``n`` is ``min_backoff * 2**n`` jittered up to twice
+        that, and once past ``max_backoff`` it is brought back to between half of it and all
+        of it: so at least ``min(min_backoff * 2**n, max_backoff / 2)``.
+        """
+        return sum(
+            min(self.notice_min_backoff_ms * 2**n, self.notice_max_backoff_ms // 2)
+            for n in range(self.notice_max_retries)
+        )
 
     @property
     def is_stub(self) -> bool:
@@ -71,4 +89,17 @@ class WorkerSettings:
             fetch_batch=_int(env, "CHECKS_REDIS_FETCH_BATCH", 4),
             reconcile_every_s=_int(env, "CHECKS_RECONCILE_EVERY_SECONDS", 60),
             sequential=env.get("CHECKS_RUNNER_MODE", "concurrent").strip() == "sequential",
+            notice_max_retries=_int(env, "CHECKS_NOTICE_MAX_RETRIES", 40),
+            # In-process (stub) runs wait for the answers, so retry in seconds there too.
+            notice_min_backoff_ms=_int(
+                env,
+                "CHECKS_NOTICE_MIN_BACKOFF_MS",
+                _int(env, "CHECKS_RETRY_MIN_BACKOFF_MS", 1_000) if stub else 30_000,
+            ),
+            notice_max_backoff_ms=_int(
+                env,
+                "CHECKS_NOTICE_MAX_BACKOFF_MS",
+                _int(env, "CHECKS_RETRY_MAX_BACKOFF_MS", 5_000) if stub else 900_000,
+            ),
+            notice_max_age_ms=_int(env, "CHECKS_NOTICE_MAX_AGE_MS", 3 * 24 * 3600 * 1000),
         )

@@ -68,4 +68,4 @@ def test_a_message_deleted_from_redis_is_requeued_by_the_reconciler_and_the_chec
     again = checkctl(
         ["reconcile", "--json"], pg_url, cwd=tmp_path, CHECKS_STALE_AFTER_SECONDS="0"
     ).json()
-    assert again == {"requeued": [], "failed": [], "resent": []}
+    assert again == {"requeued": [], "failed": [], "resent": [], "notices_requeued": []}

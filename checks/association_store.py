@@ -1,0 +1,593 @@
+"""The associations' part of the store: links with their evidence, uses, and notices.
+
+Linking runs inside the transaction that records its evidence (a check's submission or its
+decision), so a link and its reason are written together or not at all. Everything else is one
+transaction per public method, like :class:`checks.store.Store`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from agencies.contract import (
+    AgencyKind,
+    CreditResult,
+    DisassociationNotice,
+    NoticeReceipt,
+    Person,
+    ResultEnvelope,
+    SearchType,
+)
+from checks.associations import (
+    ANSWERED,
+    STATUS_OF_ANSWER,
+    AlreadyBroken,
+    AssociateCredit,
+    AssociationNotFound,
+    AssociationSource,
+    AssociationStatus,
+    IdentityUnavailable,
+    NoticeStatus,
+    RequestedBy,
+    joint_application_links,
+    pair,
+    status_after_answers,
+)
+from checks.models import (
+    Association,
+    AssociationEvidence,
+    AssociationUse,
+    DisassociationNoticeRow,
+    Footprint,
+    Step,
+    Subject,
+    utcnow,
+)
+from checks.store import Store
+
+Tx = Session | Connection
+
+
+@dataclass(frozen=True)
+class NoticeToSend:
+    """A notice ready to go to one CRA."""
+
+    id: int
+    association_id: int
+    agency: str
+    notice: DisassociationNotice
+
+
+class AssociationStore:
+    """Reads and writes of associations, on the checks database of a :class:`Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.cipher = store.cipher
+
+    # -- linking (inside the caller's transaction) ------------------------------------------
+
+    def link(
+        self,
+        tx: Tx,
+        a: str,
+        b: str,
+        source: AssociationSource,
+        *,
+        check_id: str | None,
+        actor: str,
+        now: datetime,
+        note: str | None = None,
+    ) -> int:
+        """Link two subjects (one active association per pair) and add this evidence to it.
+
+        Returns the association id. The same check's evidence is recorded once, so a
+        redelivered decision adds nothing.
+        """
+        first, second = pair(a, b)
+        association_id = self._active(tx, first, second)
+        if association_id is None:
+            try:
+                # A savepoint: two checks linking one new pair may race to insert it.
+                with tx.begin_nested():
+                    association_id = int(
+                        tx.execute(
+                            insert(Association)
+                            .values(
+                                subject_a=first,
+                                subject_b=second,
+                                source=source.value,
+                                source_check_id=check_id,
+                                linked_at=now,
+                                status=AssociationStatus.ACTIVE.value,
+                            )
+                            .returning(Association.id)
+                        ).scalar_one()
+                    )
+            except IntegrityError:
+                # Another transaction linked the pair first: this evidence joins that one.
+                association_id = self._active(tx, first, second)
+                if association_id is None:
+                    raise
+            else:
+                Store._audit(
+                    tx,
+                    actor,
+                    "association_linked",
+                    check_id,
+                    association=association_id,
+                    source=source.value,
+                )
+        if check_id is not None:
+            seen = tx.execute(
+                select(AssociationEvidence.id).where(
+                    AssociationEvidence.association_id == association_id,
+                    AssociationEvidence.source == source.value,
+                    AssociationEvidence.check_id == check_id,
+                )
+            ).first()
+            if seen is not None:
+                return association_id
+        tx.execute(
+            insert(AssociationEvidence).values(
+                association_id=association_id,
+                source=source.value,
+                check_id=check_id,
+                actor=actor,
+                note_enc=self.cipher.encrypt(note) if note else None,
+                recorded_at=now,
+            )
+        )
+        Store._audit(
+            tx,
+            actor,
+            "association_evidence",
+            check_id,
+            association=association_id,
+            source=source.value,
+        )
+        return association_id
+
+    @staticmethod
+    def _active(tx: Tx, first: str, second: str) -> int | None:
+        found = tx.execute(
+            select(Association.id).where(
+                Association.subject_a == first,
+                Association.subject_b == second,
+                Association.status == AssociationStatus.ACTIVE.value,
+            )
+        ).scalar()
+        return None if found is None else int(found)
+
+    def link_joint_application(
+        self, tx: Tx, check_id: str, subject_id: str, joint_id: str, now: datetime
+    ) -> int | None:
+        """Link a decided joint application's applicants if it made a hard search.
+
+        Returns the association id, or None for a joint quotation (soft searches only).
+        """
+        kinds = tx.execute(
+            select(Step.search_type).where(
+                Step.check_id == check_id,
+                Step.status == "completed",
+                Step.kind == AgencyKind.CRA.value,
+            )
+        ).scalars()
+        if not joint_application_links(True, (SearchType(k) for k in kinds)):
+            return None
+        return self.link(
+            tx,
+            subject_id,
+            joint_id,
+            AssociationSource.JOINT_APPLICATION,
+            check_id=check_id,
+            actor="worker",
+            now=now,
+        )
+
+    # -- use in decisions --------------------------------------------------------------------
+
+    def associate_credit(
+        self,
+        tx: Tx,
+        check_id: str,
+        subject_id: str,
+        *,
+        exclude: set[str],
+        max_age: timedelta,
+        now: datetime,
+    ) -> list[AssociateCredit]:
+        """The latest credit result of each active associate, searched within ``max_age``.
+
+        ``exclude`` are subjects the check searched itself (its joint applicant): their own
+        results are already in the decision. Results from this check are never read back.
+        """
+        rows = tx.execute(
+            select(
+                Association.id, Association.subject_a, Association.subject_b, Association.source
+            ).where(
+                Association.status == AssociationStatus.ACTIVE.value,
+                or_(Association.subject_a == subject_id, Association.subject_b == subject_id),
+            )
+        ).all()
+        found: list[AssociateCredit] = []
+        for row in rows:
+            other = row.subject_b if row.subject_a == subject_id else row.subject_a
+            if other in exclude:
+                continue
+            hit = tx.execute(
+                select(Footprint.searched_at, Step.result_enc)
+                .join(Step, Step.id == Footprint.step_id)
+                .where(
+                    Footprint.subject_id == other,
+                    Footprint.check_id != check_id,
+                    Footprint.searched_at >= now - max_age,
+                    Step.kind == AgencyKind.CRA.value,
+                    Step.status == "completed",
+                )
+                .order_by(Footprint.searched_at.desc())
+                .limit(1)
+            ).first()
+            if hit is None or hit.result_enc is None:
+                continue
+            result = ResultEnvelope.model_validate_json(self.cipher.decrypt(hit.result_enc)).result
+            if isinstance(result, CreditResult):
+                found.append(
+                    AssociateCredit(
+                        int(row.id), AssociationSource(row.source), hit.searched_at, result
+                    )
+                )
+        return found
+
+    @staticmethod
+    def record_uses(tx: Tx, check_id: str, association_ids: set[int], now: datetime) -> None:
+        """Record which associations a check's decision read."""
+        for association_id in sorted(association_ids):
+            exists = tx.execute(
+                select(AssociationUse.id).where(
+                    AssociationUse.check_id == check_id,
+                    AssociationUse.association_id == association_id,
+                )
+            ).first()
+            if exists is None:
+                tx.execute(
+                    insert(AssociationUse).values(
+                        check_id=check_id, association_id=association_id, used_at=now
+                    )
+                )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def subject_exists(self, subject_id: str) -> bool:
+        """Whether a subject with this id is known."""
+        with self.store.session() as s:
+            return s.get(Subject, subject_id) is not None
+
+    def of_subject(self, subject_id: str) -> list[dict[str, Any]]:
+        """Every association of a subject, active and broken, with evidence and notices."""
+        with self.store.session() as s:
+            rows = s.scalars(
+                select(Association)
+                .where(
+                    or_(Association.subject_a == subject_id, Association.subject_b == subject_id)
+                )
+                .order_by(Association.id)
+            ).all()
+            return [self._view(s, a, subject_id) for a in rows]
+
+    def get(self, association_id: int) -> dict[str, Any]:
+        """One association, seen from its first subject."""
+        with self.store.session() as s:
+            a = s.get(Association, association_id)
+            if a is None:
+                raise AssociationNotFound(f"no association {association_id}")
+            return self._view(s, a, a.subject_a)
+
+    def of_check(self, tx: Tx, check_id: str) -> list[dict[str, Any]]:
+        """The associations a check created (its evidence) or used (its decision read)."""
+        created = set(
+            tx.execute(
+                select(AssociationEvidence.association_id).where(
+                    AssociationEvidence.check_id == check_id
+                )
+            ).scalars()
+        )
+        used = set(
+            tx.execute(
+                select(AssociationUse.association_id).where(AssociationUse.check_id == check_id)
+            ).scalars()
+        )
+        if not created | used:
+            return []
+        rows = tx.execute(
+            select(Association).where(Association.id.in_(created | used)).order_by(Association.id)
+        ).scalars()
+        return [
+            {
+                "id": a.id,
+                "subject_ids": [a.subject_a, a.subject_b],
+                "source": a.source,
+                "status": a.status,
+                "created": a.id in created,
+                "used": a.id in used,
+            }
+            for a in rows
+        ]
+
+    @staticmethod
+    def _view(s: Session, a: Association, subject_id: str) -> dict[str, Any]:
+        evidence = s.scalars(
+            select(AssociationEvidence)
+            .where(AssociationEvidence.association_id == a.id)
+            .order_by(AssociationEvidence.id)
+        ).all()
+        notices = s.scalars(
+            select(DisassociationNoticeRow)
+            .where(DisassociationNoticeRow.association_id == a.id)
+            .order_by(DisassociationNoticeRow.agency, DisassociationNoticeRow.id)
+        ).all()
+        return {
+            "id": a.id,
+            "subject_id": subject_id,
+            "associate_subject_id": a.subject_b if a.subject_a == subject_id else a.subject_a,
+            "source": a.source,
+            "source_check_id": a.source_check_id,
+            "linked_at": _iso(a.linked_at),
+            "status": a.status,
+            "disassociated_at": _iso(a.disassociated_at),
+            "break_requested_by": a.break_requested_by,
+            "broken_at": _iso(a.broken_at),
+            "evidence": [
+                {
+                    "source": e.source,
+                    "check_id": e.check_id,
+                    "actor": e.actor,
+                    "recorded_at": _iso(e.recorded_at),
+                }
+                for e in evidence
+            ],
+            "notices": [
+                {
+                    "agency": n.agency,
+                    "status": n.status,
+                    "updated_at": _iso(n.updated_at),
+                    "client_ref": n.client_ref,
+                    "attempts": n.attempts,
+                    "detail": n.detail,
+                }
+                for n in notices
+            ],
+        }
+
+    # -- disassociation ----------------------------------------------------------------------
+
+    def record_break(
+        self,
+        association_id: int,
+        requested_by: RequestedBy,
+        note: str | None,
+        actor: str,
+        agencies: list[str],
+    ) -> list[int]:
+        """Record a disassociation and queue a notice to each CRA; returns the notices to send.
+
+        From this commit on the association is never used in a decision. Asked again while
+        it is still breaking, notices not yet answered are sent again (same client reference,
+        so a CRA recognises them) and refused ones are sent anew (the joint account may have
+        closed since). A broken association raises :class:`AlreadyBroken`.
+        """
+        now = utcnow()
+        with self.store.session() as s:
+            a = s.get(Association, association_id, with_for_update=True)
+            if a is None:
+                raise AssociationNotFound(f"no association {association_id}")
+            if a.status == AssociationStatus.BROKEN.value:
+                raise AlreadyBroken(f"association {association_id} is already broken")
+            if a.status == AssociationStatus.ACTIVE.value:
+                a.status = AssociationStatus.BREAKING.value
+                a.disassociated_at = now
+                a.break_requested_by = requested_by.value
+                a.break_note_enc = self.cipher.encrypt(note) if note else None
+                notices = [
+                    DisassociationNoticeRow(
+                        association_id=a.id,
+                        agency=agency,
+                        # Fixed now: every resend of this notice carries it.
+                        client_ref=uuid.uuid4().hex,
+                        status=NoticeStatus.QUEUED.value,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    for agency in sorted(agencies)
+                ]
+                s.add_all(notices)
+                s.flush()
+                Store._audit(
+                    s,
+                    actor,
+                    "disassociation_recorded",
+                    None,
+                    association=a.id,
+                    requested_by=requested_by.value,
+                    agencies=sorted(agencies),
+                )
+                return [n.id for n in notices]
+            again = list(
+                s.scalars(
+                    select(DisassociationNoticeRow).where(
+                        DisassociationNoticeRow.association_id == a.id,
+                        DisassociationNoticeRow.status != NoticeStatus.ACCEPTED.value,
+                    )
+                )
+            )
+            for n in again:
+                if n.status == NoticeStatus.REFUSED.value:
+                    n.client_ref = uuid.uuid4().hex
+                    n.status = NoticeStatus.QUEUED.value
+                    n.detail = None
+                n.gave_up_at = None
+                n.updated_at = now
+            Store._audit(
+                s,
+                actor,
+                "disassociation_resent",
+                None,
+                association=a.id,
+                requested_by=requested_by.value,
+                agencies=sorted(n.agency for n in again),
+            )
+            return [n.id for n in again]
+
+    def notice_to_send(self, notice_id: int) -> NoticeToSend | None:
+        """The notice with both people's identities, counting the attempt; None if answered."""
+        now = utcnow()
+        with self.store.session() as s:
+            n = s.get(DisassociationNoticeRow, notice_id, with_for_update=True)
+            if n is None:
+                raise AssociationNotFound(f"no notice {notice_id}")
+            if NoticeStatus(n.status) in ANSWERED:
+                return None
+            a = s.get(Association, n.association_id)
+            assert a is not None and a.disassociated_at is not None
+            person, associate = (self._person(s, sid) for sid in (a.subject_a, a.subject_b))
+            n.attempts += 1
+            n.updated_at = now
+            return NoticeToSend(
+                n.id,
+                a.id,
+                n.agency,
+                DisassociationNotice(
+                    client_ref=n.client_ref,
+                    person=person,
+                    associate=associate,
+                    ended_on=a.disassociated_at.date(),
+                    requested_by=RequestedBy(a.break_requested_by or "operator").value,
+                ),
+            )
+
+    def _person(self, s: Session, subject_id: str) -> Person:
+        subject = s.get(Subject, subject_id)
+        if subject is None or subject.pii is None:
+            raise IdentityUnavailable(f"subject {subject_id} has no identity held to send")
+        return Person.model_validate_json(self.cipher.decrypt(subject.pii))
+
+    def record_answer(self, notice_id: int, receipt: NoticeReceipt) -> NoticeStatus:
+        """Record a CRA's answer; break the association once every CRA has accepted."""
+        now = utcnow()
+        status = STATUS_OF_ANSWER[receipt.answer]
+        with self.store.session() as s:
+            n = s.get(DisassociationNoticeRow, notice_id)
+            if n is None:
+                raise AssociationNotFound(f"no notice {notice_id}")
+            # The association row is locked first, so two CRAs answering at once cannot both
+            # miss that the other has answered.
+            a = s.get(Association, n.association_id, with_for_update=True)
+            assert a is not None
+            n.status = status.value
+            n.agency_ref = receipt.agency_ref or n.agency_ref
+            n.detail = receipt.detail or None
+            n.updated_at = now
+            s.flush()
+            Store._audit(
+                s,
+                "worker",
+                "notice_answered",
+                None,
+                association=a.id,
+                agency=n.agency,
+                answer=receipt.answer.value,
+            )
+            statuses = [
+                NoticeStatus(x)
+                for x in s.scalars(
+                    select(DisassociationNoticeRow.status).where(
+                        DisassociationNoticeRow.association_id == a.id
+                    )
+                )
+            ]
+            if a.status == AssociationStatus.BREAKING.value and all(
+                x in ANSWERED for x in statuses
+            ):
+                after = status_after_answers(statuses)
+                if after is AssociationStatus.BROKEN:
+                    a.status = after.value
+                    a.broken_at = now
+                    Store._audit(s, "worker", "association_broken", None, association=a.id)
+                else:
+                    refused = sorted(
+                        r.agency
+                        for r in s.scalars(
+                            select(DisassociationNoticeRow).where(
+                                DisassociationNoticeRow.association_id == a.id,
+                                DisassociationNoticeRow.status == NoticeStatus.REFUSED.value,
+                            )
+                        )
+                    )
+                    Store._audit(
+                        s,
+                        "worker",
+                        "disassociation_refused",
+                        None,
+                        association=a.id,
+                        agencies=refused,
+                    )
+        return status
+
+    def record_failure(self, notice_id: int, error: str, *, final: bool) -> None:
+        """Record why a send failed (the notice stays queued); ``final``: no more retries."""
+        now = utcnow()
+        with self.store.session() as s:
+            s.execute(
+                update(DisassociationNoticeRow)
+                .where(DisassociationNoticeRow.id == notice_id)
+                .values(detail=error[:500], updated_at=now, gave_up_at=now if final else None)
+            )
+            if final:
+                Store._audit(s, "worker", "notice_failed", None, notice=notice_id)
+
+    def claim_stale_notices(self, stale_after: timedelta, limit: int = 500) -> list[int]:
+        """Unanswered notices with no attempt for ``stale_after`` (their message was lost).
+
+        Each is stamped as it is claimed, so concurrent reconcilers re-queue it only once.
+        Notices given up on are left for an operator.
+        """
+        now = utcnow()
+        cutoff = now - stale_after
+        claimed: list[int] = []
+        with self.store.session() as s:
+            ids = s.scalars(
+                select(DisassociationNoticeRow.id)
+                .where(
+                    DisassociationNoticeRow.status.in_(
+                        (NoticeStatus.QUEUED.value, NoticeStatus.SENT.value)
+                    ),
+                    DisassociationNoticeRow.updated_at <= cutoff,
+                    DisassociationNoticeRow.gave_up_at.is_(None),
+                )
+                .limit(limit)
+            ).all()
+            for notice_id in ids:
+                res = s.execute(
+                    update(DisassociationNoticeRow)
+                    .where(
+                        DisassociationNoticeRow.id == notice_id,
+                        DisassociationNoticeRow.updated_at <= cutoff,
+                    )
+                    .values(updated_at=now)
+                )
+                if res.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(notice_id)
+                    Store._audit(s, "reconciler", "notice_requeued", None, notice=notice_id)
+        return claimed
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
