@@ -425,12 +425,18 @@ def worker(
 
 
 def _schedule(every: int, stop: threading.Event) -> None:
-    """Send the reconcile job every ``every`` seconds (harmless if several workers do)."""
-    from workers.actors import reconcile_checks
+    """Send the reconcile, audit-seal and daily-sweep jobs every ``every`` seconds.
+
+    Harmless if several workers do: each job claims its turn in the database.
+    """
+    from workers.actors import reconcile_checks, retention_daily, seal_audit_trail
 
     while not stop.wait(every):
         try:
             reconcile_checks.send()
+            # Each runs once per period whichever process gets it (claims in the database).
+            seal_audit_trail.send()
+            retention_daily.send()
         except Exception as exc:  # a broker blip must not kill the schedule
             err.print(f"reconcile schedule: {type(exc).__name__}", highlight=False)
 
@@ -630,6 +636,13 @@ def fixtures_record(
         _print_json({"written": str(path)})
     else:
         out.print(f"wrote {path}", highlight=False)
+
+
+from workers.cli_retention import audit_app, retention_app, subject_app  # noqa: E402
+
+app.add_typer(retention_app, name="retention")
+app.add_typer(subject_app, name="subject")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:
