@@ -57,6 +57,16 @@ def describe_retention(retention: Retention) -> str:
     return f"{text}; retention ends once it has finished"
 
 
+def _without_value(detail: Any) -> Problem:
+    """A validation problem that names the field but never repeats what was given (personal)."""
+    problem = _problem(detail)
+    given = detail.get("input")
+    message = problem.message
+    if isinstance(given, str) and given:
+        message = message.replace(repr(given), "the value given").replace(given, "…")
+    return Problem(problem.field, message)
+
+
 class RetentionService:
     """The retention sweep, legal holds and the audit chain."""
 
@@ -115,7 +125,7 @@ class SubjectService:
         try:
             person = RequestPerson.model_validate(data, context={"today": today or utcnow().date()})
         except ValidationError as error:
-            raise InvalidRequest([_problem(d) for d in error.errors()]) from None
+            raise InvalidRequest([_without_value(d) for d in error.errors()]) from None
         return self.records.find(person_from_request(person))
 
     def export(self, subject_id: str, actor: str = "operator") -> dict[str, Any]:
