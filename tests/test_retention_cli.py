@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import LargeBinary, create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
 from checks.crypto import Cipher

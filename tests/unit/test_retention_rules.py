@@ -26,9 +26,7 @@ def at(day: str, hour: int = 10) -> datetime:
 def subject(
     *records: RecordFacts, flagged: tuple[str, ...] = (), held: bool = False
 ) -> SubjectFacts:
-    return SubjectFacts(
-        "s1", held, tuple(date.fromisoformat(d) for d in flagged), tuple(records)
-    )
+    return SubjectFacts("s1", held, tuple(date.fromisoformat(d) for d in flagged), tuple(records))
 
 
 def test_a_flag_on_29_february_is_kept_through_28_february_six_years_on():
