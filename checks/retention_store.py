@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    SQLColumnExpression,
     String,
     any_,
     bindparam,
@@ -128,14 +129,14 @@ class RetentionStore:
         )
         self._postgres = self.engine.dialect.name == "postgresql"
 
-    def _in(self, column: Any, values: Collection[str]) -> ColumnElement[bool]:
+    def _in(self, column: SQLColumnExpression[Any], values: Collection[str]) -> ColumnElement[bool]:
         """``column IN values``; on PostgreSQL one array parameter (``= ANY``), not one each.
 
         A batch names hundreds of ids: binding them one by one cost more than the queries.
         """
         if self._postgres:
             return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
-        return column.in_(list(values))  # type: ignore[no-any-return]
+        return column.in_(list(values))
 
     # -- facts ----------------------------------------------------------------------------
 
