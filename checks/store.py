@@ -216,7 +216,7 @@ class Store:
                     raise
         # Keep the newest details, and every postcode's hash under the newest key (rotation).
         found.pii = pii
-        found.erased_at = None
+        found.erased_at = found.purged_at = None
         known = set(
             s.scalars(
                 select(SubjectIdentity.identity_hash).where(
@@ -644,6 +644,8 @@ class Store:
             check = s.get(Check, check_id, with_for_update=True)
             if check is None:
                 raise CheckNotFound(check_id)
+            if check.purged_at is not None:
+                raise NotRerunnable(f"check {check_id} was purged; its request is gone")
             if check.status != "failed":
                 raise NotRerunnable(
                     f"check {check_id} is {check.status}; only failed checks can be rerun"

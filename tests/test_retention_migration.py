@@ -13,6 +13,7 @@ import checks.store
 from checks.config import Settings
 from checks.crypto import Cipher
 from checks.inputs import identity_of, person_from_request
+from checks.models import utcnow
 from checks.request import Person as RequestPerson
 from checks.retention_store import RetentionStore
 from checks.store import Store
@@ -58,7 +59,7 @@ def test_a_subject_from_before_0005_is_found_and_gains_every_postcode(tmp_path: 
     )
     assert finder.find(moved) == [old_id]
     with store.session() as s:
-        assert store._upsert_subject(s, moved, checks.store.utcnow()) == old_id
+        assert store._upsert_subject(s, moved, utcnow()) == old_id
     with store.engine.connect() as c:
         hashes = c.execute(
             text("SELECT count(*) FROM subject_identities WHERE subject_id = :id"), {"id": old_id}

@@ -12,14 +12,14 @@ from checks.identity import identities, identity_hashes
 AT = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
 
-def test_an_event_digest_changes_with_any_field_and_not_with_key_order():
+def test_an_event_digest_changes_with_any_field_and_not_with_key_order() -> None:
     base = event_digest(AT, "worker", "decided", "c1", {"a": 1, "b": [1, 2]})
     assert base == event_digest(AT, "worker", "decided", "c1", {"b": [1, 2], "a": 1})
     assert base != event_digest(AT, "worker", "decided", "c1", {"a": 2, "b": [1, 2]})
     assert base != event_digest(AT, "operator", "decided", "c1", {"a": 1, "b": [1, 2]})
 
 
-def test_each_link_depends_on_the_one_before():
+def test_each_link_depends_on_the_one_before() -> None:
     d = event_digest(AT, "worker", "decided", "c1", None)
     first = chain_hash(GENESIS, 1, d)
     assert chain_hash(first, 2, d) != chain_hash(GENESIS, 2, d)
@@ -35,11 +35,11 @@ def _person(*postcodes: str) -> Person:
     )
 
 
-def test_a_person_has_one_identity_per_postcode_of_their_history():
+def test_a_person_has_one_identity_per_postcode_of_their_history() -> None:
     assert len(identities(_person("LS1 4AP", "YO1 7HH", "LS1 4AP"))) == 2
 
 
-def test_a_person_who_moved_shares_an_identity_hash_with_their_earlier_self():
+def test_a_person_who_moved_shares_an_identity_hash_with_their_earlier_self() -> None:
     cipher = Cipher()
     before, _ = identity_hashes(cipher, _person("YO1 7HH"))
     _, lookup_after = identity_hashes(cipher, _person("LS1 4AP", "YO1 7HH"))
