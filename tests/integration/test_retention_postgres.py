@@ -117,3 +117,31 @@ def test_the_audit_chain_seals_concurrent_writers_into_one_unforked_chain(store:
     assert report.ok and report.events == 160
     with store.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM audit_events WHERE seq IS NULL")).scalar() == 0
+
+
+def test_a_sweep_that_crashed_part_way_is_finished_by_the_next_one(
+    store: Store, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _bench().generate(pg_url, 300, 40, 160, store.cipher, TODAY)
+    real_purge = RetentionStore._purge
+    calls = 0
+
+    def crash_on_third_batch(self: RetentionStore, *args: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("worker killed")
+        return real_purge(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RetentionStore, "_purge", crash_on_third_batch)
+    with pytest.raises(RuntimeError):
+        RetentionStore(store).sweep(TODAY.date(), batch_size=50)
+    monkeypatch.setattr(RetentionStore, "_purge", real_purge)
+    with store.engine.connect() as c:
+        done_before = c.execute(text("SELECT count(*) FROM checks WHERE purged_at IS NOT NULL"))
+        assert done_before.scalar() == 100  # two batches committed, the third rolled back
+    rest = RetentionStore(store).sweep(TODAY.date(), batch_size=50)
+    assert len(rest.purged_checks) == 100
+    with store.engine.connect() as c:
+        total = c.execute(text("SELECT count(*) FROM checks WHERE purged_at IS NOT NULL"))
+        assert total.scalar() == 200
