@@ -397,10 +397,14 @@ class RetentionStore:
             # A subject goes whole: with an expired subject go all of its records (each also
             # expired for its co-applicant), and the subject once none of its records stays.
             purge_subjects: set[str] = set()
+            records_of: dict[str, list[_Record]] = {}
+            for r in records:
+                for s in r.subject_ids:
+                    records_of.setdefault(s, []).append(r)
             for s in owned:
                 if not rets[s].expired(as_of):
                     continue
-                mine = [r for r in records if s in r.subject_ids]
+                mine = records_of.get(s, [])
                 free = [
                     r
                     for r in mine
@@ -411,8 +415,9 @@ class RetentionStore:
                 if len(free) == len(mine):
                     purge_subjects.add(s)
             if dry_run:
-                report.purged_checks += sorted(to_purge)
-                report.purged_subjects += sorted(purge_subjects)
+                # Nothing changes, so a later batch may meet the same records again.
+                report.purged_checks += sorted(to_purge - set(report.purged_checks))
+                report.purged_subjects += sorted(purge_subjects - set(report.purged_subjects))
                 return last
             checks_done, subjects_done = self._purge(c, to_purge, purge_subjects, now)
             report.purged_checks += checks_done
