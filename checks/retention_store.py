@@ -519,16 +519,20 @@ class RetentionStore:
         """The subjects matching a person by any postcode of their address history."""
         _stored, lookup = identity_hashes(self.cipher, person)
         with self.store.session() as s:
-            by_identity = select(SubjectIdentity.subject_id).where(
-                SubjectIdentity.identity_hash.in_(lookup)
-            )
-            return list(
-                s.scalars(
-                    select(Subject.id)
-                    .where(Subject.id.in_(by_identity) | Subject.identity_hash.in_(lookup))
-                    .order_by(Subject.created_at)
+            ids = s.scalars(
+                select(SubjectIdentity.subject_id).where(SubjectIdentity.identity_hash.in_(lookup))
+            ).all()
+            # Two indexed lookups rather than one OR; a subject the purge reached is not found.
+            live = select(Subject.id, Subject.created_at).where(Subject.purged_at.is_(None))
+            rows = {
+                r.id: r.created_at
+                for q in (
+                    live.where(Subject.id.in_(ids)),
+                    live.where(Subject.identity_hash.in_(lookup)),
                 )
-            )
+                for r in s.execute(q)
+            }
+        return sorted(rows, key=lambda sid: rows[sid])
 
     def export_data(self, subject_id: str) -> dict[str, Any]:
         """Everything held about one subject, decrypted; no other person's personal data."""

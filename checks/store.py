@@ -236,16 +236,14 @@ class Store:
 
     @staticmethod
     def _find_subject(s: Session, hashes: Sequence[str]) -> Subject | None:
-        """The oldest subject matching any of the hashes (rows from before 0005 included)."""
-        by_identity = select(SubjectIdentity.subject_id).where(
-            SubjectIdentity.identity_hash.in_(hashes)
-        )
-        return s.scalars(
-            select(Subject)
-            .where(or_(Subject.id.in_(by_identity), Subject.identity_hash.in_(hashes)))
-            .where(Subject.purged_at.is_(None))
-            .order_by(Subject.created_at)
-        ).first()
+        """The oldest live subject matching any of the hashes (rows from before 0005 too)."""
+        live = select(Subject).where(Subject.purged_at.is_(None)).order_by(Subject.created_at)
+        # Two indexed lookups, not one OR (which PostgreSQL may answer with a table scan).
+        ids = s.scalars(
+            select(SubjectIdentity.subject_id).where(SubjectIdentity.identity_hash.in_(hashes))
+        ).all()
+        found = s.scalars(live.where(Subject.id.in_(ids))).first() if ids else None
+        return found or s.scalars(live.where(Subject.identity_hash.in_(hashes))).first()
 
     def create_check(
         self,
