@@ -21,7 +21,8 @@ from sqlalchemy import LargeBinary, Table, func, select, update
 from checks.crypto import Cipher, EncryptionKeyError
 from checks.errors import EncryptionKeyMissing
 from checks.inputs import identity_of
-from checks.models import Base, Check, Subject
+from checks.identity import identity_hashes
+from checks.models import Base, Check, Subject, SubjectIdentity, utcnow
 from checks.store import Store
 
 log = structlog.get_logger(__name__)
@@ -209,9 +210,25 @@ class KeyService:
                             update(Subject).where(Subject.id == row.id).values(identity_hash=newest)
                         )
                         moved += 1
+                    # Lookups go through every postcode's hash: add those under the newest key.
+                    self._add_identities(s, row.id, identity_hashes(self.cipher, person)[0])
             if not rows:
                 return moved
             last = rows[-1].id
+
+    @staticmethod
+    def _add_identities(s: Any, subject_id: str, hashes: list[str]) -> None:
+        known = set(
+            s.scalars(
+                select(SubjectIdentity.identity_hash).where(
+                    SubjectIdentity.identity_hash.in_(hashes)
+                )
+            )
+        )
+        now = utcnow()
+        for h in hashes:
+            if h not in known:
+                s.add(SubjectIdentity(subject_id=subject_id, identity_hash=h, created_at=now))
 
     def require_readable(self, check_id: str) -> None:
         """Raise :class:`EncryptionKeyMissing` unless the check's request can be decrypted."""

@@ -210,3 +210,24 @@ def test_cli_live_mode_on_the_development_key_exits_1_naming_the_variables(
     assert "CHECKS_NOTIFY_SIGNING_KEY" in result.stderr
     assert not db.exists()
     set_runtime(None)
+
+
+def test_after_rotation_a_person_who_moved_is_still_found_under_the_new_key_alone(
+    make: Any,
+) -> None:
+    # Given Alice's subject stored under the old key, found by each postcode she lived at
+    old = make(OLD)
+    first = old.service.submit(request_for("alice")).check_id
+    subject = old.service.get(first)["subject_id"]
+    # When the keys are rotated and the old key dropped
+    KeyService(make(NEW, OLD).store).rotate()
+    new_only = make(NEW)
+    # Then Alice, who has since moved (her old home is now her previous address), is the same
+    moved = request_for("alice")
+    old_home = moved["applicant"]["addresses"][0]
+    old_home["to"] = "2026-09-30"
+    new_home = dict(old_home, line1="7 New Street", town="Hull", postcode="HU1 1AA")
+    new_home.update({"from": "2026-10-01", "to": None})
+    moved["applicant"]["addresses"] = [new_home, old_home, *moved["applicant"]["addresses"][1:]]
+    again = new_only.service.submit(moved)
+    assert new_only.service.get(again.check_id)["subject_id"] == subject
