@@ -170,11 +170,16 @@ def _show_human(view: dict[str, Any]) -> None:
         )
     out.print(t)
     t = Table(title="footprints", title_justify="left")
-    for col in ("agency", "search", "code", "searched at", "client ref"):
+    for col in ("agency", "search", "code", "state", "searched at", "client ref"):
         t.add_column(col)
     for f in view["footprints"]:
         t.add_row(
-            f["agency"], f["search_type"], f["purpose_code"], f["searched_at"], f["client_ref"]
+            f["agency"],
+            f["search_type"],
+            f["purpose_code"],
+            f["state"],
+            f["searched_at"],
+            f["client_ref"],
         )
     out.print(t)
     t = Table(title="timeline", title_justify="left")
