@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +21,7 @@ from agencies.config import AgencySettings, build_agencies
 from agencies.sandbox import Sandbox
 from checks.config import Settings
 from checks.errors import StepsPending
+from checks.ledger_store import audit_ledger
 from tests.conftest import FAST_POLICY
 from tests.helpers import request_for
 from workers.runtime import Runtime, build_runtime, set_runtime
@@ -160,3 +164,57 @@ def test_an_unknown_outcome_or_unusable_answer_leaves_an_unknown_row(
     assert view["status"] in ("running", "failed")
     assert [r[:2] for r in _ledger(view) if r[0] == "cifas"] == [("cifas", "unknown")]
     assert _step(view, "cifas")["possibly_sent"] is True
+
+
+def test_the_ledger_audit_agrees_with_the_sandbox_after_faults_and_a_rerun(rt: Runtime) -> None:
+    sandbox = _sandbox(rt)
+    sandbox.set_faults("experian=garbage;cifas=http500")
+    ids = [rt.service.submit(request_for("alice")).check_id for _ in range(2)]
+    for cid in ids:
+        _run(rt, cid)
+    during = audit_ledger(rt.store, sandbox.searches(), check_ids=ids)
+    assert during.ok and during.unknown_seen == 2  # experian searched, answer unusable
+    assert during.unknown_unseen == 2  # cifas 500s before the sandbox searched
+    sandbox.set_faults(None)
+    time.sleep(0.1)  # the Cifas breaker, opened by the 500s, half-opens after 50 ms
+    for cid in ids:
+        rt.runner.give_up(cid, "test")
+        rt.service.rerun(cid, actor="operator")
+        assert _run(rt, cid)["status"] == "decided"
+    after = audit_ledger(rt.store, sandbox.searches(), check_ids=ids)
+    assert after.ok and after.ledger_rows == after.agency_searches == 4
+    assert after.unknown_seen == after.unknown_unseen == 0
+
+
+def _audit_cli(url: str) -> Any:
+    from typer.testing import CliRunner
+
+    from workers.cli import app
+
+    return CliRunner().invoke(app, ["ledger", "audit", "--sandbox-url", url, "--json"])
+
+
+def test_checkctl_ledger_audit_reads_the_served_sandbox_call_log(rt: Runtime) -> None:
+    from agencies.sandbox_server import SandboxServer
+
+    cid = rt.service.submit(request_for("alice")).check_id
+    assert _run(rt, cid)["status"] == "decided"
+    with SandboxServer(_sandbox(rt)) as server:
+        host, port = server.address
+        ok = _audit_cli(f"http://{host}:{port}")
+        # When the agency forgets what it saw, the confirmed rows no longer match
+        _sandbox(rt).reset_log()
+        wrong = _audit_cli(f"http://{host}:{port}")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["ok"] is True and json.loads(ok.stdout)["ledger_rows"] == 2
+    assert wrong.exit_code == 1
+    assert json.loads(wrong.stdout)["mismatches"] == 2
+
+
+def test_checkctl_ledger_audit_refuses_when_the_sandbox_cannot_be_read(rt: Runtime) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = _audit_cli(f"http://127.0.0.1:{port}")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"] == "sandbox_unreachable"

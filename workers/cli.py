@@ -637,6 +637,11 @@ def fixtures_record(
         out.print(f"wrote {path}", highlight=False)
 
 
+from workers.cli_ledger import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
+
 def main() -> None:
     """Console-script entry point."""
     configure_logging()
