@@ -389,7 +389,7 @@ def worker(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the Dramatiq worker (Redis or RabbitMQ broker), and the reconciler schedule."""
-    from workers.broker import QuickPollWorker
+    from workers.broker import STOP_TIMEOUT_MS, QuickPollWorker
     from workers.settings import WorkerSettings
 
     ws = WorkerSettings.from_env()
@@ -409,7 +409,7 @@ def worker(
     # Dramatiq's command line has no option for the consumers' idle poll (1 s by default, which
     # is added latency whenever a queue runs dry); the forked workers inherit this binding.
     dramatiq.cli.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
-        QuickPollWorker, poll_ms=worker_timeout
+        QuickPollWorker, poll_ms=worker_timeout, guard_stop_signals=True
     )
 
     args = make_argument_parser().parse_args(  # type: ignore[no-untyped-call]
@@ -419,6 +419,8 @@ def worker(
             str(processes),
             "--threads",
             str(threads),
+            "--worker-shutdown-timeout",
+            str(STOP_TIMEOUT_MS),
             "--skip-logging",
         ]
     )
