@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -20,17 +18,15 @@ from checks.config import Settings
 from tests.conftest import REDIS_URL, fast_agency_settings
 from tests.integration.conftest import ENCRYPTION_KEY
 from workers.broker import build_broker
+from workers.chaos import rabbit_vhost
 from workers.runtime import Runtime, build_runtime
 from workers.settings import WorkerSettings
 
 BROKERS = ("redis", "rabbitmq")
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
-def _rabbit_missing() -> str | None:
+def rabbit_missing() -> str | None:
+    """Why RabbitMQ tests cannot run here, or None."""
     try:
         socket.create_connection(("127.0.0.1", 5672), timeout=0.5).close()
     except OSError:
@@ -43,16 +39,11 @@ def _rabbit_missing() -> str | None:
 @pytest.fixture
 def rabbit_url() -> Iterator[str]:
     """An AMQP URL on a fresh RabbitMQ virtual host, deleted afterwards."""
-    missing = _rabbit_missing()
+    missing = rabbit_missing()
     if missing:
         pytest.skip(missing)
-    vhost = f"checks_test_{uuid.uuid4().hex[:10]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    try:
-        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+    with rabbit_vhost() as url:
+        yield url
 
 
 @pytest.fixture(params=BROKERS)
