@@ -155,6 +155,7 @@ class CheckRunner:
                     code="agency_not_configured",
                     message=f"{step.agency}: no adapter is configured for this agency",
                     unsent_in_run=self._marked_here(claimed, step),
+                    attempts=step.attempts,
                 )
                 return
             # The claim (or the fallback) already marked the step running and counted the attempt.
@@ -180,6 +181,7 @@ class CheckRunner:
                         nxt,
                         str(exc),
                         run=claimed.run,
+                        attempts=step.attempts,
                         purpose_code=self._purpose_code(claimed.inputs, replace(step, agency=nxt)),
                     )
                     continue
@@ -198,6 +200,7 @@ class CheckRunner:
                     message=str(exc),
                     # Certainly not sent: this run's mark and unknown row are taken back.
                     unsent_in_run=None if exc.sent else self._marked_here(claimed, step),
+                    attempts=step.attempts,
                 )
                 return
             except Exception as exc:  # an adapter bug must fail the step, not the worker

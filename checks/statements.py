@@ -131,10 +131,15 @@ CONFIRM_FOOTPRINT = (
     .returning(footprints.id)
 )
 
-#: A step this run marked and that was certainly not sent: no longer possibly sent ...
+#: A step this run marked and that was certainly not sent: no longer possibly sent ... unless
+#: another run has claimed it since (its attempt count moved on: it may be sending now).
 UNMARK_SENT = (
     update(STEPS)
-    .where(steps.id == bindparam("p_step"), steps.sent_in_run == bindparam("p_run"))
+    .where(
+        steps.id == bindparam("p_step"),
+        steps.sent_in_run == bindparam("p_run"),
+        steps.attempts == bindparam("p_attempts"),
+    )
     .values(sent_in_run=None)
     .returning(steps.id)
 )

@@ -466,12 +466,14 @@ class Store:
         code: str,
         message: str,
         unsent_in_run: int | None = None,
+        attempts: int = 0,
     ) -> None:
         """Record a failed try: ``retrying`` (transient) or ``failed`` (needs an operator).
 
         ``unsent_in_run``: the request was certainly not sent, and this run is the one that
-        marked the step as possibly sent; the mark and the unknown ledger row are taken back,
-        in the same transaction. A mark from an earlier run stays (that run may have sent it).
+        marked the step as possibly sent (at ``attempts``, as claimed); the mark and the unknown
+        ledger row are taken back, in the same transaction. A mark from an earlier run stays
+        (that run may have sent it), and so does one a later claim has taken over.
         """
         now = utcnow()
         with self.session() as s:
@@ -479,7 +481,7 @@ class Store:
             if step.status == "completed":
                 return
             if unsent_in_run is not None:
-                self._unmark_sent(s, step_id, unsent_in_run)
+                self._unmark_sent(s, step_id, unsent_in_run, attempts)
                 s.refresh(step)
             step.status = "failed" if permanent else "retrying"
             step.error_code = code
@@ -496,15 +498,23 @@ class Store:
             )
 
     @staticmethod
-    def _unmark_sent(s: Session | Connection, step_id: int, run: int) -> bool:
+    def _unmark_sent(s: Session | Connection, step_id: int, run: int, attempts: int) -> bool:
         """Take back this run's possibly-sent mark and unknown row; False if not this run's."""
-        if s.execute(q.UNMARK_SENT, dict(p_step=step_id, p_run=run)).first() is None:
+        params = dict(p_step=step_id, p_run=run, p_attempts=attempts)
+        if s.execute(q.UNMARK_SENT, params).first() is None:
             return False
         s.execute(q.DROP_UNKNOWN_FOOTPRINT, dict(p_step=step_id))
         return True
 
     def supersede(
-        self, step_id: int, next_agency: str, reason: str, *, run: int, purpose_code: str = ""
+        self,
+        step_id: int,
+        next_agency: str,
+        reason: str,
+        *,
+        run: int,
+        attempts: int,
+        purpose_code: str = "",
     ) -> StepState:
         """Give up on a step's agency (certainly not searched) and add one for the next CRA.
 
@@ -514,7 +524,7 @@ class Store:
         """
         now = utcnow()
         with self.session() as s:
-            if not self._unmark_sent(s, step_id, run):
+            if not self._unmark_sent(s, step_id, run, attempts):
                 raise StepWasSent(f"step {step_id} may have been sent by an earlier run")
             old = s.get_one(Step, step_id)
             old.status = "superseded"
