@@ -207,18 +207,26 @@ class AgencyClient:
             retry=retry_if_exception(should_retry),
             reraise=True,
         )
+        # Whether any try so far may have reached the agency: the error finally raised says
+        # "sent" if any did, so a 500 then a 503 (or an open breaker) is not "never sent".
+        sent_before = False
         async for attempt in retrying:
             with attempt:
-                return await self._send_once(
-                    method,
-                    url,
-                    json=json,
-                    content=content,
-                    headers=headers,
-                    content_types=content_types or policy.content_types,
-                    describe_error=describe_error,
-                    use_auth=use_auth,
-                )
+                try:
+                    return await self._send_once(
+                        method,
+                        url,
+                        json=json,
+                        content=content,
+                        headers=headers,
+                        content_types=content_types or policy.content_types,
+                        describe_error=describe_error,
+                        use_auth=use_auth,
+                    )
+                except AgencyError as exc:
+                    exc.sent = exc.sent or sent_before
+                    sent_before = exc.sent
+                    raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _send_once(

@@ -262,7 +262,8 @@ class Sandbox:
         self.faults: dict[str, tuple[Fault, ...]] = {k: tuple(v) for k, v in (faults or {}).items()}
         # Bounded, so a long-running sandbox server does not grow without end.
         self.calls: deque[RecordedCall] = deque(maxlen=CALL_LOG_LIMIT)
-        self._searches: dict[str, set[str]] = {}
+        # Per agency: client reference -> search type, in the order first searched.
+        self._searches: dict[str, dict[str, str]] = {}
         self._notices: dict[str, dict[str, str]] = {}
         self._flaky_calls: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -312,7 +313,16 @@ class Sandbox:
     def footprints(self, agency: str) -> set[str]:
         """Client references of the distinct searches the agency recorded."""
         with self._lock:
-            return set(self._searches.get(agency, set()))
+            return set(self._searches.get(agency, {}))
+
+    def searches(self) -> dict[str, dict[str, str]]:
+        """Every distinct search each agency recorded: agency -> client reference -> type.
+
+        The agency's side of a ledger audit (``checks.ledger.audit``): a repeat under the same
+        client reference is the same search, as a real agency recognises it.
+        """
+        with self._lock:
+            return {agency: dict(refs) for agency, refs in self._searches.items()}
 
     def notices(self, agency: str) -> dict[str, str]:
         """The distinct notices of disassociation the CRA recorded: client reference -> answer."""
@@ -335,9 +345,9 @@ class Sandbox:
         self, agency: str, client_ref: str, search_type: str, persona: Persona | None
     ) -> bool:
         with self._lock:
-            seen = self._searches.setdefault(agency, set())
+            seen = self._searches.setdefault(agency, {})
             new = client_ref not in seen
-            seen.add(client_ref)
+            seen.setdefault(client_ref, search_type)
             self.calls.append(
                 RecordedCall(
                     agency, "search", client_ref, search_type, persona.key if persona else ""

@@ -6,7 +6,9 @@ languages can test against it. A ``timeout`` fault holds the connection without 
 
 Latency and faults can be changed while it runs: ``POST /_sandbox/latency`` or
 ``POST /_sandbox/faults`` with a body in the ``CHECKS_SANDBOX_*`` syntax (empty clears);
-``GET /_sandbox/calls`` shows the current settings and how many calls were answered.
+``GET /_sandbox/calls`` shows the current settings, how many calls were answered, and every
+distinct search each agency recorded (``searches``: agency -> client reference -> search type),
+the agency's side of a ledger audit (:func:`fetch_searches`, ``checkctl ledger audit``).
 
 It is an ASGI app served by uvicorn on one event loop (uvloop and httptools where installed):
 a thousand open connections cost a thousand small tasks, not a thousand threads, so the
@@ -104,6 +106,7 @@ class SandboxApp:
             "calls": len(self.sandbox.calls),
             # Distinct notices of disassociation each CRA recorded (a resend is not counted).
             "notices": {a: len(self.sandbox.notices(a)) for a in sorted(self.sandbox.base_urls)},
+            "searches": self.sandbox.searches(),
         }
         await _send(send, 200, json.dumps(state).encode(), "application/json")
 
@@ -126,6 +129,18 @@ async def _send(
     headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def fetch_searches(server_url: str, timeout: float = 10.0) -> dict[str, dict[str, str]]:
+    """The searches a running sandbox server recorded (``GET /_sandbox/calls``).
+
+    ``server_url`` is the server's root, e.g. ``http://127.0.0.1:8765``. Raises
+    ``httpx.HTTPError`` if it cannot be read.
+    """
+    response = httpx.get(server_url.rstrip("/") + "/_sandbox/calls", timeout=timeout)
+    response.raise_for_status()
+    searches: dict[str, dict[str, str]] = response.json()["searches"]
+    return searches
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

@@ -20,8 +20,8 @@ from sqlalchemy import LargeBinary, Table, func, select, update
 
 from checks.crypto import Cipher, EncryptionKeyError
 from checks.errors import EncryptionKeyMissing
-from checks.inputs import identity_of
 from checks.identity import identity_hashes
+from checks.inputs import identity_of
 from checks.models import Base, Check, Subject, SubjectIdentity, utcnow
 from checks.store import Store
 

@@ -141,12 +141,22 @@ class Step(Base):
     result_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted result JSON
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    #: The run (``Check.runs``) that first may have sent this step's request; set before the
+    #: request leaves and kept while it may have reached the agency. A step so marked never
+    #: falls back to another agency, whatever later attempts see (an open breaker, a 503).
+    sent_in_run: Mapped[int | None] = mapped_column(Integer)
 
     check: Mapped[Check] = relationship(back_populates="steps")
 
 
 class Footprint(Base):
-    """The ledger: exactly one row per search made at an agency."""
+    """The ledger: exactly one row per search that may have reached an agency.
+
+    ``state`` is ``unknown`` from before the request leaves until an answer arrives, and
+    ``confirmed`` once one does (the same row: a repeat under the same client reference is the
+    same search at the agency). An unknown row stays when no usable answer came back (a timeout
+    after sending, a 500, garbage), so the ledger is never shorter than the agencies' records.
+    """
 
     __tablename__ = "footprints"
 
@@ -159,6 +169,8 @@ class Footprint(Base):
     purpose_code: Mapped[str] = mapped_column(String(10))
     searched_at: Mapped[datetime]
     client_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(10), default="confirmed", server_default="confirmed")
+    confirmed_at: Mapped[datetime | None]
 
 
 class Reason(Base):

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
@@ -34,6 +34,7 @@ from checks.associations import (
 )
 from checks.crypto import EncryptionKeyError
 from checks.errors import StepsPending
+from checks.inputs import CheckInputs
 from checks.keys import missing_key_message
 from checks.models import Check, utcnow
 from checks.names import refer_mixed_script_names
@@ -96,7 +97,9 @@ class CheckRunner:
         owner = new_owner()
         try:
             # Raises CheckBusy if another worker holds the lease: the message is retried later.
-            claimed = await self._in_store(self.store.claim, check_id, owner, self.lease_seconds)
+            claimed = await self._in_store(
+                self.store.claim, check_id, owner, self.lease_seconds, self._purpose_code
+            )
         except EncryptionKeyError:
             # No retry can bring a key back: fail now, with the reason, not after six attempts.
             await self._in_store(self._key_missing, check_id)
@@ -136,6 +139,18 @@ class CheckRunner:
             if not ended:  # an ended check's lease was cleared with its outcome
                 await self._in_store(self.store.release, check_id, owner)
 
+    def _purpose_code(self, inputs: CheckInputs, step: StepState) -> str:
+        """The agency's purpose code for a step, for its ledger row ("" if it cannot say)."""
+        adapter = self.agencies.adapters.get(step.agency)
+        if adapter is None:
+            return ""
+        try:
+            return adapter.purpose_code(
+                inputs.search_request(step.role, step.search_type, step.client_ref)
+            )
+        except ValueError:  # a search type the agency cannot run: refused before sending
+            return ""
+
     async def _keep_lease(self, check_id: str, owner: str) -> None:
         # A short lease renewed while working: if this worker dies, another can take over soon.
         while True:
@@ -162,6 +177,8 @@ class CheckRunner:
                     permanent=True,
                     code="agency_not_configured",
                     message=f"{step.agency}: no adapter is configured for this agency",
+                    unsent_in_run=self._marked_here(claimed, step),
+                    attempts=step.attempts,
                 )
                 return
             # The claim (or the fallback) already marked the step running and counted the attempt.
@@ -170,7 +187,7 @@ class CheckRunner:
             try:
                 result = await adapter.search(request)
             except AgencyError as exc:
-                nxt = self._fallback(step, exc, used)
+                nxt = self._fallback(claimed, step, exc, used)
                 if nxt is not None:
                     log.warning(
                         "step.fallback",
@@ -181,7 +198,15 @@ class CheckRunner:
                         code=exc.code,
                     )
                     used.setdefault(step.role, set()).add(nxt)
-                    step = await self._in_store(self.store.supersede, step.id, nxt, str(exc))
+                    step = await self._in_store(
+                        self.store.supersede,
+                        step.id,
+                        nxt,
+                        str(exc),
+                        run=claimed.run,
+                        attempts=step.attempts,
+                        purpose_code=self._purpose_code(claimed.inputs, replace(step, agency=nxt)),
+                    )
                     continue
                 log.warning(
                     "step.failed",
@@ -196,6 +221,9 @@ class CheckRunner:
                     permanent=not exc.retryable,
                     code=exc.code,
                     message=str(exc),
+                    # Certainly not sent: this run's mark and unknown row are taken back.
+                    unsent_in_run=None if exc.sent else self._marked_here(claimed, step),
+                    attempts=step.attempts,
                 )
                 return
             except Exception as exc:  # an adapter bug must fail the step, not the worker
@@ -229,12 +257,26 @@ class CheckRunner:
             )
             return
 
+    @staticmethod
+    def _marked_here(claimed: ClaimedCheck, step: StepState) -> int | None:
+        """This run's number if this run first marked the step as possibly sent, else None."""
+        return claimed.run if step.sent_in_run == claimed.run else None
+
     def _fallback(
-        self, step: StepState, exc: AgencyError, used: dict[Role, set[str]]
+        self, claimed: ClaimedCheck, step: StepState, exc: AgencyError, used: dict[Role, set[str]]
     ) -> str | None:
-        # Only a CRA that was certainly not searched may be replaced: falling back after an
-        # unknown outcome could leave two hard footprints for one application.
-        if step.kind is not AgencyKind.CRA or exc.sent or not isinstance(exc, TransientAgencyError):
+        # Only a CRA that was certainly never searched may be replaced: falling back after an
+        # unknown outcome could leave two hard footprints for one application. "Never" spans
+        # every try of the step: this error (which covers every quick retry of this call) and
+        # every earlier attempt, retry, redelivery or rerun, which the step's persisted
+        # possibly-sent mark remembers. An open breaker now says nothing about an attempt
+        # that timed out before it.
+        if (
+            step.kind is not AgencyKind.CRA
+            or exc.sent
+            or not isinstance(exc, TransientAgencyError)
+            or self._marked_here(claimed, step) is None
+        ):
             return None
         return fallback_agency(used.get(step.role, set()), self.agencies.names())
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from checks.models import AuditEvent, Base, Check, Footprint, Reason, Step, UTCDateTime
@@ -20,8 +20,8 @@ def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
-CHECKS, STEPS = _table(Check), _table(Step)
-checks, steps = CHECKS.c, STEPS.c
+CHECKS, STEPS, FOOTPRINTS = _table(Check), _table(Step), _table(Footprint)
+checks, steps, footprints = CHECKS.c, STEPS.c, FOOTPRINTS.c
 
 #: Step states that are searched (again) when a check runs; a completed step is reused, and
 #: failed and superseded steps stay as they are.
@@ -53,7 +53,13 @@ CLAIM = (
         updated_at=bindparam("p_now"),
         progress_at=bindparam("p_now"),
     )
-    .returning(checks.request_enc, checks.runs, checks.notify)
+    .returning(
+        checks.request_enc,
+        checks.runs,
+        checks.notify,
+        checks.subject_id,
+        checks.joint_subject_id,
+    )
 )
 
 _STEP_COLUMNS = (
@@ -67,11 +73,13 @@ _STEP_COLUMNS = (
     steps.status,
     steps.attempts,
     steps.error,
+    steps.sent_in_run,
 )
 _is_open = steps.status.in_(STEP_OPEN)
 
-#: Every open step is searched now (running, its attempt counted); returns every step's state
-#: (in no particular order), open or not, so a claim needs no second read.
+#: Every open step is searched now (running, its attempt counted, marked as possibly sent by this
+#: run unless an earlier run already was); returns every step's state (in no particular order),
+#: open or not, so a claim needs no second read.
 START_STEPS = (
     update(STEPS)
     .where(steps.check_id == bindparam("p_id"))
@@ -81,6 +89,11 @@ START_STEPS = (
         started_at=case(
             (_is_open, func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime()))),
             else_=steps.started_at,
+        ),
+        # Before any request leaves: a step an earlier run may have sent keeps that run.
+        sent_in_run=case(
+            (_is_open, func.coalesce(steps.sent_in_run, bindparam("p_run"))),
+            else_=steps.sent_in_run,
         ),
     )
     .returning(*_STEP_COLUMNS)
@@ -104,6 +117,35 @@ COMPLETE_STEP = (
     .returning(
         steps.check_id, steps.slot, steps.agency, steps.role, steps.search_type, steps.client_ref
     )
+)
+
+#: An answer confirms the unknown ledger row written before the request left (the same row).
+CONFIRM_FOOTPRINT = (
+    update(FOOTPRINTS)
+    .where(footprints.step_id == bindparam("p_step"))
+    .values(
+        state="confirmed",
+        confirmed_at=bindparam("p_now"),
+        purpose_code=bindparam("p_code"),
+    )
+    .returning(footprints.id)
+)
+
+#: A step this run marked and that was certainly not sent: no longer possibly sent ... unless
+#: another run has claimed it since (its attempt count moved on: it may be sending now).
+UNMARK_SENT = (
+    update(STEPS)
+    .where(
+        steps.id == bindparam("p_step"),
+        steps.sent_in_run == bindparam("p_run"),
+        steps.attempts == bindparam("p_attempts"),
+    )
+    .values(sent_in_run=None)
+    .returning(steps.id)
+)
+#: ... and its unknown ledger row goes (a confirmed one never does).
+DROP_UNKNOWN_FOOTPRINT = delete(FOOTPRINTS).where(
+    footprints.step_id == bindparam("p_step"), footprints.state == "unknown"
 )
 
 #: Progress on a check (the reconciler's staleness clock), returning whose check it is.

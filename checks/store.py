@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,6 +63,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+class StepWasSent(RuntimeError):
+    """A step that may have reached its agency cannot be replaced by another agency."""
+
+
 @dataclass(frozen=True)
 class StepState:
     """A step as the runner sees it."""
@@ -77,6 +81,12 @@ class StepState:
     status: str
     attempts: int
     error: str | None
+    #: The run that first may have sent this step's request (None: certainly never sent).
+    sent_in_run: int | None = None
+
+
+#: The agency's purpose code for a step's search (recorded in the ledger).
+PurposeCode = Callable[["CheckInputs", StepState], str]
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,9 @@ class ClaimedCheck:
     steps: tuple[StepState, ...]
     #: The request asked to be told the outcome (an actor or a URL).
     notify: bool = False
+    #: This run's number (``Check.runs``): steps with this ``sent_in_run`` were first marked
+    #: as possibly sent by this run, so this run alone knows whether they really left.
+    run: int = 0
 
 
 @dataclass(frozen=True)
@@ -403,11 +416,19 @@ class Store:
 
     # -- running --------------------------------------------------------------------------
 
-    def claim(self, check_id: str, owner: str, lease_seconds: float) -> ClaimedCheck | None:
+    def claim(
+        self,
+        check_id: str,
+        owner: str,
+        lease_seconds: float,
+        purpose_code: PurposeCode | None = None,
+    ) -> ClaimedCheck | None:
         """Take the lease on a check that is not terminal and not leased by a live worker.
 
         Returns None if the check is terminal; raises :class:`CheckBusy` if another worker
-        holds a live lease on it. Every open step is marked running and its attempt counted.
+        holds a live lease on it. Every open step is marked running and its attempt counted,
+        and, before any request leaves, marked as possibly sent with an ``unknown`` ledger row
+        (``purpose_code`` gives the agency's code for it), in the same transaction.
         """
         now = utcnow()
         until = now + timedelta(seconds=lease_seconds)
@@ -428,13 +449,44 @@ class Store:
             # rolls the claim back, leaving no step marked running.
             inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
             # Searched now; until its outcome is written the outcome is unknown.
-            started = c.execute(q.START_STEPS, dict(p_id=check_id, p_now=now)).all()
+            started = c.execute(q.START_STEPS, dict(p_id=check_id, p_now=now, p_run=row.runs)).all()
             steps = tuple(self._state(r) for r in sorted(started, key=lambda r: r.id))
+            # The ledger row exists before the request can leave: a worker killed mid-request
+            # leaves an unknown row, never a search the ledger does not show.
+            marked = [s for s in steps if s.status in q.STEP_OPEN and s.sent_in_run == row.runs]
+            if marked:
+                c.execute(
+                    q.FOOTPRINT,
+                    [
+                        self._footprint_row(
+                            check_id, row, st, purpose_code(inputs, st) if purpose_code else "", now
+                        )
+                        for st in marked
+                    ],
+                )
             if row.runs == 1:
                 self._audit(c, owner, "started", check_id)
             else:
                 self._audit(c, owner, "resumed", check_id, run=row.runs)
-        return ClaimedCheck(check_id, inputs, steps, notify=bool(row.notify))
+        return ClaimedCheck(check_id, inputs, steps, notify=bool(row.notify), run=row.runs)
+
+    @staticmethod
+    def _footprint_row(
+        check_id: str, check: Any, step: StepState, purpose_code: str, now: datetime
+    ) -> dict[str, Any]:
+        """An ``unknown`` ledger row for a step about to be sent (``check``: its subjects)."""
+        return dict(
+            step_id=step.id,
+            check_id=check_id,
+            subject_id=(check.joint_subject_id if step.role is Role.JOINT else None)
+            or check.subject_id,
+            agency=step.agency,
+            search_type=step.search_type.value,
+            purpose_code=purpose_code,
+            searched_at=now,
+            client_ref=step.client_ref,
+            state="unknown",
+        )
 
     @staticmethod
     def _state(st: Any) -> StepState:
@@ -450,6 +502,7 @@ class Store:
             status=st.status,
             attempts=st.attempts,
             error=st.error,
+            sent_in_run=st.sent_in_run,
         )
 
     def steps(self, check_id: str) -> list[StepState]:
@@ -463,10 +516,12 @@ class Store:
         return s.execute(q.TOUCH, dict(p_id=check_id, p_now=now)).one()
 
     def complete_step(self, step_id: int, result: ResultEnvelope, purpose_code: str) -> bool:
-        """Record a step's result and its footprint together.
+        """Record a step's result and confirm its footprint together.
 
-        Returns False (and writes nothing) if the step was already completed, so a duplicate
-        delivery can never add a second footprint.
+        The footprint is the ``unknown`` row written when the step was claimed, now
+        ``confirmed``: one row per search, however many tries it took. Returns False (and
+        writes nothing) if the step was already completed, so a duplicate delivery can never
+        add a second footprint.
         """
         now = utcnow()
         sealed = self.cipher.encrypt(result.model_dump_json())
@@ -479,32 +534,57 @@ class Store:
                     raise LookupError(f"no step {step_id}")
                 return False
             check = self._touch(c, step.check_id, now)
-            c.execute(
-                q.FOOTPRINT,
-                dict(
-                    step_id=step_id,
-                    check_id=step.check_id,
-                    subject_id=(check.joint_subject_id if step.role == "joint" else None)
-                    or check.subject_id,
-                    agency=step.agency,
-                    search_type=step.search_type,
-                    purpose_code=purpose_code,
-                    searched_at=now,
-                    client_ref=step.client_ref,
-                ),
-            )
+            confirmed = c.execute(
+                q.CONFIRM_FOOTPRINT, dict(p_step=step_id, p_now=now, p_code=purpose_code)
+            ).first()
+            if confirmed is None:
+                # Completed without a claim's row (a step written directly): confirmed at once.
+                c.execute(
+                    q.FOOTPRINT,
+                    dict(
+                        step_id=step_id,
+                        check_id=step.check_id,
+                        subject_id=(check.joint_subject_id if step.role == "joint" else None)
+                        or check.subject_id,
+                        agency=step.agency,
+                        search_type=step.search_type,
+                        purpose_code=purpose_code,
+                        searched_at=now,
+                        client_ref=step.client_ref,
+                        state="confirmed",
+                        confirmed_at=now,
+                    ),
+                )
             self._audit(
                 c, "worker", "step_completed", step.check_id, agency=step.agency, slot=step.slot
             )
         return True
 
-    def fail_step(self, step_id: int, *, permanent: bool, code: str, message: str) -> None:
-        """Record a failed try: ``retrying`` (transient) or ``failed`` (needs an operator)."""
+    def fail_step(
+        self,
+        step_id: int,
+        *,
+        permanent: bool,
+        code: str,
+        message: str,
+        unsent_in_run: int | None = None,
+        attempts: int = 0,
+    ) -> None:
+        """Record a failed try: ``retrying`` (transient) or ``failed`` (needs an operator).
+
+        ``unsent_in_run``: the request was certainly not sent, and this run is the one that
+        marked the step as possibly sent (at ``attempts``, as claimed); the mark and the unknown
+        ledger row are taken back, in the same transaction. A mark from an earlier run stays
+        (that run may have sent it), and so does one a later claim has taken over.
+        """
         now = utcnow()
         with self.session() as s:
             step = s.get_one(Step, step_id)
             if step.status == "completed":
                 return
+            if unsent_in_run is not None:
+                self._unmark_sent(s, step_id, unsent_in_run, attempts)
+                s.refresh(step)
             step.status = "failed" if permanent else "retrying"
             step.error_code = code
             step.error = message
@@ -519,10 +599,35 @@ class Store:
                 code=code,
             )
 
-    def supersede(self, step_id: int, next_agency: str, reason: str) -> StepState:
-        """Give up on a step's agency (certainly not searched) and add one for the next CRA."""
+    @staticmethod
+    def _unmark_sent(s: Session | Connection, step_id: int, run: int, attempts: int) -> bool:
+        """Take back this run's possibly-sent mark and unknown row; False if not this run's."""
+        params = dict(p_step=step_id, p_run=run, p_attempts=attempts)
+        if s.execute(q.UNMARK_SENT, params).first() is None:
+            return False
+        s.execute(q.DROP_UNKNOWN_FOOTPRINT, dict(p_step=step_id))
+        return True
+
+    def supersede(
+        self,
+        step_id: int,
+        next_agency: str,
+        reason: str,
+        *,
+        run: int,
+        attempts: int,
+        purpose_code: str = "",
+    ) -> StepState:
+        """Give up on a step's agency (certainly not searched) and add one for the next CRA.
+
+        Only a step this run marked as possibly sent can be superseded (an earlier run may have
+        sent it: :class:`StepWasSent`). The new step is marked as possibly sent by ``run``, with
+        its unknown ledger row, before its request leaves; all in one transaction.
+        """
         now = utcnow()
         with self.session() as s:
+            if not self._unmark_sent(s, step_id, run, attempts):
+                raise StepWasSent(f"step {step_id} may have been sent by an earlier run")
             old = s.get_one(Step, step_id)
             old.status = "superseded"
             old.error = reason
@@ -536,9 +641,14 @@ class Store:
                 SearchType(old.search_type),
             )
             new.status, new.attempts, new.started_at = "running", 1, now
+            new.sent_in_run = run
             s.add(new)
             s.flush()
-            self._touch(s, old.check_id, now)
+            check = self._touch(s, old.check_id, now)
+            state = self._state(new)
+            s.execute(
+                q.FOOTPRINT, self._footprint_row(old.check_id, check, state, purpose_code, now)
+            )
             self._audit(
                 s,
                 "worker",
@@ -548,7 +658,7 @@ class Store:
                 from_agency=old.agency,
                 to_agency=next_agency,
             )
-            return self._state(new)
+            return state
 
     def outcomes(
         self, check_id: str, tx: Connection | None = None
@@ -799,6 +909,7 @@ class Store:
                         "attempts": st.attempts,
                         "error": st.error,
                         "client_ref": st.client_ref,
+                        "possibly_sent": st.sent_in_run is not None,
                     }
                     for st in c.steps
                 ],
@@ -809,6 +920,8 @@ class Store:
                         "purpose_code": f.purpose_code,
                         "searched_at": iso(f.searched_at),
                         "client_ref": f.client_ref,
+                        "state": f.state,
+                        "confirmed_at": iso(f.confirmed_at),
                     }
                     for f in c.footprints
                 ],

@@ -39,6 +39,9 @@ broker = setup_broker(_settings)
     time_limit=_settings.time_limit_ms,
     on_retry_exhausted="check_retries_exhausted",
     throws=(CheckNotFound,),
+    # A stopping worker interrupts a running check rather than waiting for it: the run
+    # releases its lease and the message is retried, so a stop takes seconds, not minutes.
+    notify_shutdown=True,
 )
 async def run_check(check_id: str) -> None:
     """Run a check's unfinished steps; raise StepsPending so Retries tries again later."""

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
 from typing import Any, cast
 
 import dramatiq
@@ -16,6 +22,7 @@ from dramatiq.middleware import (
     Pipelines,
     Retries,
     ShutdownNotifications,
+    SkipMessage,
     TimeLimit,
 )
 
@@ -64,6 +71,42 @@ class FairRedisBroker(RedisBroker):
         return cast(list[bytes], fetch(queue_name, min(prefetch, self.fetch_batch)))
 
 
+#: How long a message that reached a stopping worker waits before it is tried again, in ms:
+#: longer than the stop itself, so it goes to another worker (or this one, restarted).
+STOPPING_RETRY_DELAY_MS = 15_000
+_stopping_threads: set[threading.Thread] = set()
+_stopping_lock = threading.Lock()
+
+
+class StopAwareness(dramatiq.Middleware):
+    """Remembers which worker threads belong to a worker that is stopping.
+
+    Dramatiq stops a worker's threads while its consumers still feed the work queue (to keep
+    heartbeats going), and a thread idle in ``work_queue.get`` can still take a message after
+    the stop began: a check claimed then would be abandoned when the event loop stops, its
+    lease held. Such a message is handed back unstarted instead: queued again as it is (its
+    retry count unchanged) to run after :data:`STOPPING_RETRY_DELAY_MS`, and skipped here.
+    Last in the middleware list, so every other middleware's ``before_process_message`` has
+    run and their after-hooks match.
+    """
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        with _stopping_lock:
+            _stopping_threads.update(worker.workers)
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        with _stopping_lock:
+            _stopping_threads.difference_update(worker.workers)
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        # Runs on the worker thread (an async actor's body runs on the event loop's thread).
+        with _stopping_lock:
+            stopping = threading.current_thread() in _stopping_threads
+        if stopping:
+            broker.enqueue(message, delay=STOPPING_RETRY_DELAY_MS)
+            raise SkipMessage("this worker is stopping; queued again")
+
+
 def _middleware() -> list[dramatiq.Middleware]:
     return [
         AgeLimit(),
@@ -74,6 +117,7 @@ def _middleware() -> list[dramatiq.Middleware]:
         Retries(),
         CurrentMessage(),
         CalmAsyncIO(),
+        StopAwareness(),
     ]
 
 
@@ -107,6 +151,66 @@ def setup_broker(settings: WorkerSettings | None = None) -> dramatiq.Broker:
     return _broker
 
 
+#: How long a stopping worker process waits for its threads, in ms (Dramatiq: ten minutes). A
+#: running check is interrupted at once (``notify_shutdown``) and releases its lease, so this
+#: only bounds a thread stuck in a blocking call; workers then consumers each get at most this
+#: long, which keeps a stop well under 30 s.
+STOP_TIMEOUT_MS = 10_000
+#: Signals that ask a worker process to stop.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+SignalHandler = Callable[[int, FrameType | None], Any]
+
+
+class StopSignalGuard:
+    """A worker process's stop-signal handler: one stop, however many copies of the signal.
+
+    ``kill -TERM -- -PGID`` signals the worker process directly *and* its parent, which forwards
+    a second SIGTERM at once. Dramatiq's handler takes a second signal as "kill now" and raises
+    ``SystemExit`` in the main thread, possibly inside ``Worker.stop``: the consumer threads are
+    never stopped, and since they are not daemons, the interpreter waits for them for ever (main
+    thread in ``threading._shutdown``, consumers in ``__next__``, heartbeat still fresh, nothing
+    redelivered). Here a repeat within ``window`` seconds of the first is the same stop and is
+    ignored; a later one, a deliberate "kill now", ends the process at once (``os._exit``),
+    which cannot hang on threads; what it held is redelivered and its leases lapse.
+    """
+
+    def __init__(
+        self,
+        forward: SignalHandler,
+        *,
+        window: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        hard_exit: Callable[[int], Any] = os._exit,
+    ) -> None:
+        self.forward = forward
+        self.window = window
+        self.clock = clock
+        self.hard_exit = hard_exit
+        self.first: float | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        """Handle one delivery of a stop signal."""
+        now = self.clock()
+        if self.first is None:
+            self.first = now
+            self.forward(signum, frame)
+        elif now - self.first >= self.window:
+            self.hard_exit(1)  # Dramatiq's exit status for a killed worker process
+
+    @classmethod
+    def install(cls) -> None:
+        """Wrap this process's stop-signal handlers (main thread only; others are kept)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in STOP_SIGNALS:
+            current = signal.getsignal(sig)
+            if callable(current) and not isinstance(current, cls):
+                signal.signal(sig, cls(current))
+
+
 class QuickPollWorker(dramatiq.Worker):
     """A Dramatiq worker whose consumers poll an idle queue often, and whose threads do not.
 
@@ -118,9 +222,24 @@ class QuickPollWorker(dramatiq.Worker):
     checks took five times longer. Consumers get ``poll_ms``; threads keep Dramatiq's 1 s.
     """
 
-    def __init__(self, broker: dramatiq.Broker, *, poll_ms: int = 30, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        broker: dramatiq.Broker,
+        *,
+        poll_ms: int = 30,
+        guard_stop_signals: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(broker, **kwargs)
         self.poll_ms = poll_ms
+        #: In a ``checkctl worker`` process: see :class:`StopSignalGuard`.
+        self.guard_stop_signals = guard_stop_signals
+
+    def start(self) -> None:
+        """Start consumers and threads (after Dramatiq's worker process set its handlers)."""
+        if self.guard_stop_signals:
+            StopSignalGuard.install()
+        super().start()
 
     def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
         # ConsumerThread reads the timeout when it is built; worker threads are built later.

@@ -180,6 +180,10 @@ def _since(text: str | None, as_json: bool) -> datetime | None:
         _invalid([Problem("--since", str(exc))], as_json)
 
 
+#: How long a command on the embedded broker waits, at most, for what it queued to finish.
+_DRAIN_MS = 300_000
+
+
 @contextmanager
 def in_process_worker(rt: Any) -> Iterator[None]:
     """With the stub broker, run a Dramatiq worker in this process; otherwise do nothing."""
@@ -188,11 +192,20 @@ def in_process_worker(rt: Any) -> Iterator[None]:
         return
     import dramatiq
 
+    from dramatiq.errors import QueueJoinTimeout
+
     worker = dramatiq.Worker(rt.broker, worker_threads=8, worker_timeout=50)
     worker.start()
     try:
         yield
     finally:
+        # Nothing else will ever run what this command queued: finish it before stopping (a
+        # stop interrupts a running check, which would then wait for a later command).
+        try:
+            for queue in sorted(rt.broker.get_declared_queues()):
+                rt.broker.join(queue, timeout=_DRAIN_MS)
+        except QueueJoinTimeout:
+            err.print("stopping with work still queued; a later command will finish it")
         worker.stop()
         # The stopped worker's hook would otherwise stay on the broker for the process's life.
         rt.broker.middleware[:] = [
@@ -269,11 +282,16 @@ def _show_human(view: dict[str, Any]) -> None:
         )
     out.print(t)
     t = Table(title="footprints", title_justify="left")
-    for col in ("agency", "search", "code", "searched at", "client ref"):
+    for col in ("agency", "search", "code", "state", "searched at", "client ref"):
         t.add_column(col)
     for f in view["footprints"]:
         t.add_row(
-            f["agency"], f["search_type"], f["purpose_code"], f["searched_at"], f["client_ref"]
+            f["agency"],
+            f["search_type"],
+            f["purpose_code"],
+            f["state"],
+            f["searched_at"],
+            f["client_ref"],
         )
     out.print(t)
     t = Table(title="timeline", title_justify="left")
@@ -501,7 +519,7 @@ def worker(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the Dramatiq worker (Redis or RabbitMQ broker), and the reconciler schedule."""
-    from workers.broker import QuickPollWorker
+    from workers.broker import STOP_TIMEOUT_MS, QuickPollWorker
     from workers.settings import WorkerSettings
 
     ws = WorkerSettings.from_env()
@@ -521,7 +539,7 @@ def worker(
     # Dramatiq's command line has no option for the consumers' idle poll (1 s by default, which
     # is added latency whenever a queue runs dry); the forked workers inherit this binding.
     dramatiq.cli.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
-        QuickPollWorker, poll_ms=worker_timeout
+        QuickPollWorker, poll_ms=worker_timeout, guard_stop_signals=True
     )
 
     args = make_argument_parser().parse_args(  # type: ignore[no-untyped-call]
@@ -531,6 +549,8 @@ def worker(
             str(processes),
             "--threads",
             str(threads),
+            "--worker-shutdown-timeout",
+            str(STOP_TIMEOUT_MS),
             "--skip-logging",
         ]
     )
@@ -821,6 +841,10 @@ from workers.cli_retention import audit_app, retention_app, subject_app  # noqa:
 app.add_typer(retention_app, name="retention")
 app.add_typer(subject_app, name="subject")
 app.add_typer(audit_app, name="audit")
+
+from workers.cli_ledger import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
 
 
 def main() -> None:

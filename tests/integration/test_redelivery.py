@@ -36,8 +36,15 @@ def test_a_worker_killed_mid_check_is_replaced_by_redelivery_without_a_second_fo
     sub = redis_runtime.service.submit(request_for("alice"))
     # When Experian's answer (and footprint) is recorded while Cifas is still in the air
     wait_for(
-        "the experian footprint",
-        lambda: store.footprint_count(sub.check_id) == 1,
+        "the experian footprint to be confirmed",
+        lambda: (
+            [
+                f["agency"]
+                for f in store.view(sub.check_id)["footprints"]
+                if f["state"] == "confirmed"
+            ]
+            == ["experian"]
+        ),
         timeout=30,
         interval=0.05,
         diagnostics=first.diagnostics,
@@ -50,7 +57,11 @@ def test_a_worker_killed_mid_check_is_replaced_by_redelivery_without_a_second_fo
     steps = {s["agency"]: s for s in view["steps"]}
     assert steps["experian"]["status"] == "completed" and steps["experian"]["attempts"] == 1
     assert steps["cifas"]["status"] == "running", "cifas must have been in the air"
-    assert [f["agency"] for f in view["footprints"]] == ["experian"]
+    # ... and the ledger shows both searches: Experian confirmed, Cifas possibly made (unknown)
+    assert sorted((f["agency"], f["state"]) for f in view["footprints"]) == [
+        ("cifas", "unknown"),
+        ("experian", "confirmed"),
+    ]
     # Then a fresh worker gets the unacked message back from Redis and finishes the check
     second = worker_process(pg_url, name="rescuer", **REDELIVERY_ENV)
     view = wait_for(
@@ -65,6 +76,7 @@ def test_a_worker_killed_mid_check_is_replaced_by_redelivery_without_a_second_fo
     # ... with exactly one footprint per search in the ledger
     assert store.footprint_count(sub.check_id) == 2, context
     assert sorted(f["agency"] for f in view["footprints"]) == ["cifas", "experian"], context
+    assert all(f["state"] == "confirmed" for f in view["footprints"]), context
     steps = {s["agency"]: s for s in view["steps"]}
     refs = {f["agency"]: f["client_ref"] for f in view["footprints"]}
     # ... Experian reused (searched once), Cifas retried under its original client reference
