@@ -28,6 +28,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    or_,
     select,
     tuple_,
     update,
@@ -39,9 +40,12 @@ from checks.errors import CheckError
 from checks.identity import identity_hashes
 from checks.models import (
     Association,
+    AssociationEvidence,
     Check,
     Footprint,
+    FraudCaseRecord,
     Reason,
+    Review,
     Step,
     Subject,
     SubjectFlag,
@@ -270,6 +274,18 @@ class RetentionStore:
             c.execute(
                 update(Step).where(self._in(Step.check_id, purged_checks)).values(result_enc=None)
             )
+            # What people wrote about the check: the applicant's representations, reviewers'
+            # notes and fraud evidence are personal data too.
+            c.execute(
+                update(Review)
+                .where(self._in(Review.check_id, purged_checks))
+                .values(representations_enc=None, note_enc=None)
+            )
+            c.execute(
+                update(FraudCaseRecord)
+                .where(self._in(FraudCaseRecord.check_id, purged_checks))
+                .values(evidence_enc=b"")
+            )
         purged_subjects: list[str] = []
         if subject_ids:
             # ``pii IS NOT NULL`` (not ``purged_at``): a subject found again by a new check
@@ -290,6 +306,21 @@ class RetentionStore:
             # The keyed hashes are derived from the person's details: they go too.
             c.execute(
                 delete(SubjectIdentity).where(self._in(SubjectIdentity.subject_id, subject_ids))
+            )
+            # Notes about their financial associations may name them.
+            pairs = select(Association.id).where(
+                or_(
+                    self._in(Association.subject_a, subject_ids),
+                    self._in(Association.subject_b, subject_ids),
+                )
+            )
+            c.execute(
+                update(Association).where(Association.id.in_(pairs)).values(break_note_enc=None)
+            )
+            c.execute(
+                update(AssociationEvidence)
+                .where(AssociationEvidence.association_id.in_(pairs))
+                .values(note_enc=None)
             )
         return sorted(purged_checks), sorted(purged_subjects)
 

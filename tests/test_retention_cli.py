@@ -306,3 +306,18 @@ def test_a_deleted_audit_row_breaks_the_chain_at_the_next_one(cli: Any) -> None:
     cli.sql(f"DELETE FROM audit_events WHERE id = {ids[1]}")
     broken = cli.json("audit", "verify", code=1)
     assert f"audit event {ids[2]} " in broken["message"]
+
+
+def test_a_purge_also_removes_what_people_wrote_about_the_check(cli: Any) -> None:
+    # Given Carol, declined in 2020, who contested with her own account of her finances
+    cli.freeze(_at("2020-01-01"))
+    carol = cli.submit("carol")
+    secret = "My judgments were paid in full at Leeds County Court"
+    cli("review", "request", carol["id"], "--representations", secret)
+    cipher = Cipher()
+    assert secret in "\n".join(_every_value(cli.db, cipher))
+    # When her records expire and are swept
+    report = cli.json("retention", "sweep", "--as-of", "2022-01-01")
+    assert report["purged"]["checks"] == 1
+    # Then her representations are gone with the rest of her personal data
+    assert secret not in "\n".join(_every_value(cli.db, cipher))
