@@ -16,17 +16,18 @@ from typing import Any
 
 from checks.access import Role
 from tests.helpers import request_for
-from tests.test_web_console import (  # noqa: F401  (fixtures, shared with the first round)
-    _screenshot_dir,
-    _sign_in,
-    browser,
-    console_url,
-    page,
-    token_for,
-)
+from tests import test_web_console as first_round
 from workers.runtime import Runtime
 
 Tokens = Callable[[Role], str]
+
+# The first round's browser, server, page and token fixtures, and its helpers.
+browser = first_round.browser
+console_url = first_round.console_url
+page = first_round.page
+token_for = first_round.token_for
+_sign_in = first_round._sign_in
+_screenshot_dir = first_round._screenshot_dir
 
 
 def _decided(runtime: Runtime, persona: str) -> str:
