@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from checks.access import Role
-from tests.helpers import request_for
 from tests import test_web_console as first_round
+from tests.helpers import request_for
 from workers.runtime import Runtime
 
 Tokens = Callable[[Role], str]
