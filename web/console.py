@@ -70,6 +70,7 @@ def _page(
             "can_review": who is not None and allowed(who.role, Action.REVIEW),
             "can_propose": who is not None and allowed(who.role, Action.FRAUD_PROPOSE),
             "can_confirm": who is not None and allowed(who.role, Action.FRAUD_CONFIRM),
+            "can_subjects": who is not None and allowed(who.role, Action.SUBJECT_EXPORT),
             **context,
         },
         status_code=status_code,
