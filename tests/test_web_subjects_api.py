@@ -182,3 +182,14 @@ def test_a_blank_hold_reason_is_422(client: TestClient, bearer: Bearer) -> None:
 def test_an_operator_cannot_place_a_hold(client: TestClient, bearer: Bearer) -> None:
     r = client.put("/v1/subjects/x/hold", json={"reason": "r"}, headers=bearer(Role.OPERATOR))
     assert r.status_code == 403
+
+
+def test_the_subject_endpoints_are_in_the_openapi(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        "/v1/subjects/search",
+        "/v1/subjects/{subject_id}/export",
+        "/v1/subjects/{subject_id}/erase",
+        "/v1/subjects/{subject_id}/hold",
+    } <= paths.keys()
+    assert set(paths["/v1/subjects/{subject_id}/hold"]) == {"put", "delete"}
