@@ -65,6 +65,10 @@ class Subject(Base):
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     erased_at: Mapped[datetime | None]
+    # Retention (migration 0005): why a legal hold is in place, and when the data was purged.
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    held_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]
 
 
 class Check(Base):
@@ -103,6 +107,8 @@ class Check(Base):
     #: Bumped by every human change of the outcome (review, fraud confirmation): optimistic
     #: locking, so two reviewers deciding at once cannot both win.
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When the retention sweep or an erasure removed its personal data (migration 0005).
+    purged_at: Mapped[datetime | None]
 
     steps: Mapped[list[Step]] = relationship(
         back_populates="check", order_by="Step.id", cascade="all, delete-orphan"
@@ -283,6 +289,12 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     check_id: Mapped[str | None] = mapped_column(String(36))
     detail: Mapped[dict[str, Any] | None]
+    # The hash chain (migration 0005), assigned by checks.audit_chain's sealer after commit.
+    seq: Mapped[int | None] = mapped_column(Integer)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    #: The hash of this event's content, written with it (checks.audit_chain.event_digest).
+    digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class Review(Base):
@@ -376,3 +388,51 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+# -- retention and data-subject rights (migration 0005) ---------------------------------------
+
+
+class SubjectIdentity(Base):
+    """One keyed identity hash of a subject: name and date of birth with one of their postcodes.
+
+    A person who moves keeps every earlier postcode's hash, so they are found as the same subject.
+    """
+
+    __tablename__ = "subject_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
+    identity_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ScheduledJob(Base):
+    """The last period a scheduled job was claimed for, so it runs once per period anywhere."""
+
+    __tablename__ = "scheduled_jobs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+# The sweep walks only records not yet purged, in retention order: its cost follows the expired
+# rows, not the table.
+Index(
+    "ix_checks_retention_due",
+    Check.retention_until,
+    Check.id,
+    postgresql_where=Check.purged_at.is_(None),
+    sqlite_where=Check.purged_at.is_(None),
+)
+# One event per place in the chain: two sealers can never fork it.
+Index("uq_audit_events_seq", AuditEvent.seq, unique=True)
+# The audit sealer finds the events not yet chained without scanning the sealed ones.
+Index(
+    "ix_audit_unsealed",
+    AuditEvent.id,
+    postgresql_where=AuditEvent.seq.is_(None),
+    sqlite_where=AuditEvent.seq.is_(None),
+)

@@ -36,10 +36,12 @@ from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
 from checks import outbox
 from checks import statements as q
 from checks.associations import AssociationSource
+from checks.audit_chain import event_digest
 from checks.config import Settings
 from checks.crypto import Cipher
 from checks.errors import CheckBusy, CheckNotFound, IdempotencyConflict, NotRerunnable
-from checks.inputs import CheckInputs, identity_of
+from checks.identity import identity_hashes
+from checks.inputs import CheckInputs
 from checks.models import (
     AuditEvent,
     Check,
@@ -47,6 +49,7 @@ from checks.models import (
     Step,
     Subject,
     SubjectFlag,
+    SubjectIdentity,
     utcnow,
 )
 from checks.plans import PlannedStep
@@ -222,34 +225,70 @@ class Store:
     def _audit(
         s: Session | Connection, actor: str, action: str, check_id: str | None, **detail: Any
     ) -> None:
+        at, body = utcnow(), detail or None
+        # The content's hash goes in with the row (no lock); the chain is sealed after commit.
         s.execute(
             q.AUDIT,
-            dict(at=utcnow(), actor=actor, action=action, check_id=check_id, detail=detail or None),
+            dict(
+                at=at,
+                actor=actor,
+                action=action,
+                check_id=check_id,
+                detail=body,
+                digest=event_digest(at, actor, action, check_id, body),
+            ),
         )
 
     # -- submission -----------------------------------------------------------------------
 
     def _upsert_subject(self, s: Session, inputs_person: Any, now: datetime) -> str:
-        identity = identity_of(inputs_person)
-        hashes = self.cipher.identity_hashes(identity)
+        # Found by any postcode of the address history, so a person who moved is one subject.
+        stored, lookup = identity_hashes(self.cipher, inputs_person)
         pii = self.cipher.encrypt(inputs_person.model_dump_json())
-        found = s.scalars(select(Subject).where(Subject.identity_hash.in_(hashes))).first()
+        found = self._find_subject(s, lookup)
         if found is None:
             subject = Subject(
-                id=str(uuid.uuid4()), identity_hash=hashes[0], pii=pii, created_at=now
+                id=str(uuid.uuid4()), identity_hash=stored[0], pii=pii, created_at=now
             )
             try:
                 # A savepoint: two first checks for one new person may race to insert it.
                 with s.begin_nested():
                     s.add(subject)
-                return subject.id
+                found = subject
             except IntegrityError:
-                found = s.scalars(select(Subject).where(Subject.identity_hash.in_(hashes))).one()
-        # Keep the newest details and move the row onto the newest key's hash.
+                found = self._find_subject(s, lookup)
+                if found is None:
+                    raise
+        # Keep the newest details, and every postcode's hash under the newest key (rotation).
         found.pii = pii
-        found.identity_hash = hashes[0]
-        found.erased_at = None
+        found.erased_at = found.purged_at = None
+        known = set(
+            s.scalars(
+                select(SubjectIdentity.identity_hash).where(
+                    SubjectIdentity.identity_hash.in_(stored)
+                )
+            )
+        )
+        for h in stored:
+            if h in known:
+                continue
+            try:
+                with s.begin_nested():
+                    s.add(SubjectIdentity(subject_id=found.id, identity_hash=h, created_at=now))
+            except IntegrityError:
+                pass  # a concurrent check of the same person added it first
         return found.id
+
+    @staticmethod
+    def _find_subject(s: Session, hashes: Sequence[str]) -> Subject | None:
+        """The oldest live subject matching any of the hashes (rows from before 0005 too)."""
+        live = select(Subject).where(Subject.purged_at.is_(None)).order_by(Subject.created_at)
+        # Two indexed lookups, not one OR (which PostgreSQL may answer with a table scan).
+        ids = s.scalars(
+            select(SubjectIdentity.subject_id).where(SubjectIdentity.identity_hash.in_(hashes))
+        ).all()
+        found = s.scalars(live.where(Subject.id.in_(ids))).first() if ids else None
+        return found or s.scalars(live.where(Subject.identity_hash.in_(hashes))).first()
 
     def create_check(
         self,
@@ -651,6 +690,8 @@ class Store:
             check = s.get(Check, check_id, with_for_update=True)
             if check is None:
                 raise CheckNotFound(check_id)
+            if check.purged_at is not None:
+                raise NotRerunnable(f"check {check_id} was purged; its request is gone")
             if check.status != "failed":
                 raise NotRerunnable(
                     f"check {check_id} is {check.status}; only failed checks can be rerun"
@@ -776,6 +817,8 @@ class Store:
                 "flagged_at": iso(c.flagged_at),
                 "retention_until": iso(c.retention_until),
                 "legal_hold": c.legal_hold,
+                # The retention sweep or an erasure removed its personal data; the row stays.
+                "purged": c.purged_at is not None,
                 "subject_id": c.subject_id,
                 "joint_subject_id": c.joint_subject_id,
                 "automated_decision": c.automated and c.decision is not None,

@@ -173,3 +173,33 @@ def disassociation_notice_exhausted(
     association_service().give_up(
         message_data["args"][0], f"retries exhausted after {attempts} attempts"
     )
+
+# -- retention and the audit chain ------------------------------------------------------------
+
+
+@dramatiq.actor(broker=broker, queue_name=HOUSEKEEPING_QUEUE, max_retries=0, time_limit=3_600_000)
+def retention_daily() -> None:
+    """Run the retention sweep once per day, whichever worker process gets there first.
+
+    Sent every minute by each worker; the schedule row in the database lets one run per day
+    (and a run whose process died is taken over after an hour; the sweep is resumable).
+    """
+    from checks.subjects import RetentionService
+
+    report = RetentionService(get_runtime().store).run_daily()
+    if report is not None:
+        log.info(
+            "retention.swept",
+            purged_checks=len(report.purged_checks),
+            purged_subjects=len(report.purged_subjects),
+            kept_flagged=report.kept_flagged,
+            kept_held=report.kept_held,
+        )
+
+
+@dramatiq.actor(broker=broker, queue_name=HOUSEKEEPING_QUEUE, max_retries=0)
+def seal_audit_trail() -> None:
+    """Give committed audit events their place in the hash chain (one sealer at a time)."""
+    from checks.subjects import RetentionService
+
+    RetentionService(get_runtime().store).seal_audit()

@@ -542,12 +542,18 @@ def worker(
 
 
 def _schedule(every: int, stop: threading.Event) -> None:
-    """Send the reconcile job every ``every`` seconds (harmless if several workers do)."""
-    from workers.actors import reconcile_checks
+    """Send the reconcile, audit-seal and daily-sweep jobs every ``every`` seconds.
+
+    Harmless if several workers do: each job claims its turn in the database.
+    """
+    from workers.actors import reconcile_checks, retention_daily, seal_audit_trail
 
     while not stop.wait(every):
         try:
             reconcile_checks.send()
+            # Each runs once per period whichever process gets it (claims in the database).
+            seal_audit_trail.send()
+            retention_daily.send()
         except Exception as exc:  # a broker blip must not kill the schedule
             err.print(f"reconcile schedule: {type(exc).__name__}", highlight=False)
 
@@ -809,6 +815,12 @@ app.add_typer(keys_app, name="keys")
 from workers.cli_associations import associations_app  # noqa: E402
 
 app.add_typer(associations_app, name="associations")
+
+from workers.cli_retention import audit_app, retention_app, subject_app  # noqa: E402
+
+app.add_typer(retention_app, name="retention")
+app.add_typer(subject_app, name="subject")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

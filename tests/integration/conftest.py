@@ -45,6 +45,8 @@ ENCRYPTION_KEY = Fernet.generate_key().decode()
 BASE_WORKER_ENV: dict[str, str] = {
     "CHECKS_BROKER_URL": REDIS_URL,
     "CHECKS_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+    # Live agency mode (tests that serve the sandbox over HTTP) needs its own signing key.
+    "CHECKS_NOTIFY_SIGNING_KEY": Fernet.generate_key().decode(),
     "CHECKS_AGENCY_MODE": "sandbox",
     "CHECKS_MAX_RETRIES": "10",
     "CHECKS_RETRY_MIN_BACKOFF_MS": "200",
