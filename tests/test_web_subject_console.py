@@ -26,6 +26,7 @@ console_url = first_round.console_url
 page = first_round.page
 token_for = first_round.token_for
 _sign_in = first_round._sign_in
+_screenshot_dir = first_round._screenshot_dir
 
 
 def _decided(runtime: Runtime, persona: str) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def test_compliance_exports_holds_and_releases_a_subject_from_a_check_page(
 
 
 def test_erasing_a_flagged_subject_is_refused_with_the_date_retention_ends(
-    page: Any, console_url: str, runtime: Runtime, token_for: Tokens
+    page: Any, console_url: str, runtime: Runtime, token_for: Tokens, tmp_path: Path
 ) -> None:
     dan = _decided(runtime, "dan")
     _sign_in(page, console_url, token_for(Role.COMPLIANCE))
@@ -73,6 +74,7 @@ def test_erasing_a_flagged_subject_is_refused_with_the_date_retention_ends(
     ends = page.inner_text("#retention-ends")
     assert ends in page.inner_text("#refusal")
     assert runtime.service.get(dan["id"])["purged"] is False
+    page.screenshot(path=str(_screenshot_dir(tmp_path) / "subject.png"), full_page=True)
 
 
 def test_a_subject_is_found_from_posted_details_not_a_url(
