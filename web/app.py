@@ -202,11 +202,25 @@ def create_app(
             media_type=PROBLEM_JSON,
         )
 
-    from web import api, console, ops
+    from web import (
+        api,
+        api_associations,
+        api_review,
+        api_subjects,
+        console,
+        console_review,
+        console_subjects,
+        ops,
+    )
 
     app.include_router(api.router)
+    app.include_router(api_review.router)
+    app.include_router(api_associations.router)
+    app.include_router(api_subjects.router)
     app.include_router(ops.router)
     app.include_router(console.router)
+    app.include_router(console_review.router)
+    app.include_router(console_subjects.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(RequestContext, metrics=http_metrics)
     return app

@@ -29,6 +29,7 @@ class ApiProblem(Exception):
         *,
         errors: Sequence[Problem] = (),
         headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -36,13 +37,21 @@ class ApiProblem(Exception):
         self.detail = detail
         self.errors = list(errors)
         self.headers = headers or {}
+        #: RFC 9457 extension members (e.g. why erasure was refused and until when).
+        self.extensions = extensions or {}
 
 
 def problem_body(
-    status: int, code: str, detail: str, errors: Sequence[Problem] = (), instance: str = ""
+    status: int,
+    code: str,
+    detail: str,
+    errors: Sequence[Problem] = (),
+    instance: str = "",
+    extensions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The problem document for an error (no personal data: ``detail`` names fields only)."""
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
@@ -59,7 +68,7 @@ def problem_body(
 def problem_response(exc: ApiProblem, instance: str = "") -> JSONResponse:
     """The HTTP response for an :class:`ApiProblem`."""
     return JSONResponse(
-        problem_body(exc.status, exc.code, exc.detail, exc.errors, instance),
+        problem_body(exc.status, exc.code, exc.detail, exc.errors, instance, exc.extensions),
         status_code=exc.status,
         headers=exc.headers,
         media_type=PROBLEM_JSON,
