@@ -58,7 +58,7 @@ from checks.retention import (
     record_purge_from,
     start_of_day,
 )
-from checks.statements import TERMINAL
+from checks.states import TERMINAL
 from checks.store import Store
 
 

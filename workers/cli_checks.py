@@ -20,10 +20,11 @@ from checks.errors import (
     InvalidRequest,
     Problem,
 )
+from checks.states import CheckStatus
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 #: The statuses `list --status` accepts.
-_STATUSES = ("queued", "running", "decided", "failed")
+_STATUSES = tuple(CheckStatus)
 
 
 def submit(
@@ -229,7 +230,7 @@ def _await_outcome(rt: Any, cid: str, result: dict[str, Any], timeout: float) ->
         v = rt.service.wait(cid, timeout=timeout)
         result.update(status=v["status"], decision=v["decision"])
     except TimeoutError:
-        result.update(status="running")
+        result.update(status=CheckStatus.RUNNING)
 
 
 def _print_rerun_results(results: dict[str, Any]) -> None:
