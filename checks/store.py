@@ -43,7 +43,6 @@ from checks.errors import CheckBusy, CheckNotFound, IdempotencyConflict, NotReru
 from checks.identity import identity_hashes
 from checks.inputs import CheckInputs
 from checks.models import (
-    AuditEvent,
     Check,
     Footprint,
     Step,
@@ -886,81 +885,11 @@ class Store:
         return value
 
     def view(self, check_id: str) -> dict[str, Any]:
-        """Everything ``checkctl show`` prints, without personal data."""
-        with self.session() as s:
-            c = s.get(Check, check_id)
-            if c is None:
-                raise CheckNotFound(check_id)
-            timeline = s.scalars(
-                select(AuditEvent).where(AuditEvent.check_id == check_id).order_by(AuditEvent.id)
-            ).all()
-            iso = _iso
-            from checks.review_store import check_review_view  # it imports this module
+        """Everything ``checkctl show`` prints, without personal data (the typed read model's
+        JSON: see :mod:`checks.check_view`)."""
+        from checks.check_view import read_check_view  # it imports this module's models
 
-            return {
-                "id": c.id,
-                "idempotency_key": c.idempotency_key,
-                "status": c.status,
-                "decision": c.decision,
-                "reasons": [
-                    {"code": r.code, "text": r.text, "agency": r.agency} for r in c.reasons
-                ],
-                "failure_reason": c.failure_reason,
-                "purpose": c.purpose,
-                "channel": c.channel,
-                "product_code": c.product_code,
-                "credit_amount": str(c.credit_amount),
-                "requested_by": c.requested_by,
-                "steps": [
-                    {
-                        "agency": st.agency,
-                        "slot": st.slot,
-                        "role": st.role,
-                        "search_type": st.search_type,
-                        "status": st.status,
-                        "attempts": st.attempts,
-                        "error": st.error,
-                        "client_ref": st.client_ref,
-                        "possibly_sent": st.sent_in_run is not None,
-                    }
-                    for st in c.steps
-                ],
-                "footprints": [
-                    {
-                        "agency": f.agency,
-                        "search_type": f.search_type,
-                        "purpose_code": f.purpose_code,
-                        "searched_at": iso(f.searched_at),
-                        "client_ref": f.client_ref,
-                        "state": f.state,
-                        "confirmed_at": iso(f.confirmed_at),
-                    }
-                    for f in c.footprints
-                ],
-                "flagged": c.flagged,
-                "flag_reason": c.flag_reason,
-                "flagged_at": iso(c.flagged_at),
-                "retention_until": iso(c.retention_until),
-                "legal_hold": c.legal_hold,
-                # The retention sweep or an erasure removed its personal data; the row stays.
-                "purged": c.purged_at is not None,
-                "subject_id": c.subject_id,
-                "joint_subject_id": c.joint_subject_id,
-                "automated_decision": c.automated and c.decision is not None,
-                "review_available": c.decision == "decline",
-                # automated, version, review, fraud_cases, how_to_contest
-                **check_review_view(
-                    s, c, self.cipher, timedelta(hours=self.settings.review_sla_hours)
-                ),
-                "created_at": iso(c.created_at),
-                "finished_at": iso(c.finished_at),
-                "runs": c.runs,
-                "timeline": [
-                    {"at": iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
-                    for e in timeline
-                ],
-                "associations": self.associations.of_check(s, check_id),
-            }
+        return read_check_view(self, check_id).as_dict()
 
     def notify_target(self, check_id: str) -> dict[str, Any] | None:
         """Where the requester asked for the outcome (``{"actor": ...}`` or ``{"url": ...}``)."""
