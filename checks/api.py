@@ -29,7 +29,7 @@ from checks.keys import KeyService
 from checks.outbox import Outbox
 from checks.plans import PlanInput, plan_steps
 from checks.request import CheckRequest, Notify, parse_check_request
-from checks.statements import TERMINAL
+from checks.states import TERMINAL
 from checks.store import Store, Submitted
 
 log = structlog.get_logger(__name__)

@@ -50,6 +50,7 @@ from checks.models import (
     Subject,
     utcnow,
 )
+from checks.states import StepStatus
 from checks.store import Store
 
 Tx = Session | Connection
@@ -176,7 +177,7 @@ class AssociationStore:
         kinds = tx.execute(
             select(Step.search_type).where(
                 Step.check_id == check_id,
-                Step.status == "completed",
+                Step.status == StepStatus.COMPLETED,
                 Step.kind == AgencyKind.CRA.value,
             )
         ).scalars()
@@ -230,7 +231,7 @@ class AssociationStore:
                     Footprint.check_id != check_id,
                     Footprint.searched_at >= now - max_age,
                     Step.kind == AgencyKind.CRA.value,
-                    Step.status == "completed",
+                    Step.status == StepStatus.COMPLETED,
                 )
                 .order_by(Footprint.searched_at.desc())
                 .limit(1)

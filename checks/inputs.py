@@ -20,7 +20,7 @@ class CheckInputs(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    purpose: str
+    purpose: rq.Purpose
     channel: str
     product_code: str
     credit_amount: Decimal
@@ -100,7 +100,7 @@ def person_from_request(p: rq.Person) -> Person:
 def inputs_from_request(req: rq.CheckRequest) -> CheckInputs:
     """Map a validated request onto the stored inputs."""
     return CheckInputs(
-        purpose=str(req.purpose),
+        purpose=req.purpose,
         channel=str(req.channel),
         product_code=req.product.code,
         credit_amount=Decimal(str(req.product.credit_amount)),

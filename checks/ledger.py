@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks.states import FootprintState
+
 #: Ledger row states.
-UNKNOWN, CONFIRMED = "unknown", "confirmed"
+UNKNOWN, CONFIRMED = FootprintState.UNKNOWN, FootprintState.CONFIRMED
 
 
 @dataclass(frozen=True)

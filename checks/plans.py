@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from agencies.contract import AgencyKind, Role, SearchType
-from agencies.registry import cras_in_order
+from agencies.registry import adapter_classes, cras_in_order
+from checks.request import Purpose
 
 #: Credit amounts at or above this are searched at two CRAs.
 DUAL_BUREAU_THRESHOLD = Decimal("2000.00")
@@ -20,20 +21,20 @@ DUAL_BUREAU_THRESHOLD = Decimal("2000.00")
 
 @dataclass(frozen=True)
 class PurposePlan:
-    """What one purpose searches: the credit search type and the fraud agencies."""
+    """What one purpose searches: the credit search type and the fraud agencies, by kind."""
 
     credit: SearchType
-    cifas: bool
-    imrg: str  # "never" or "online_or_redirected"
+    fraud: bool  # search a fraud prevention agency (AgencyKind.FRAUD)
+    alert: str  # retail fraud alert (AgencyKind.ALERT): "never" or "online_or_redirected"
 
 
 #: The default plan by purpose (SPEC.md).
 DEFAULT_PLANS: dict[str, PurposePlan] = {
-    "new_order": PurposePlan(SearchType.HARD, cifas=True, imrg="online_or_redirected"),
-    "upgrade": PurposePlan(SearchType.HARD, cifas=True, imrg="never"),
-    "renewal": PurposePlan(SearchType.SOFT, cifas=True, imrg="never"),
-    "quotation": PurposePlan(SearchType.SOFT, cifas=False, imrg="never"),
-    "in_life": PurposePlan(SearchType.SOFT, cifas=False, imrg="never"),
+    Purpose.NEW_ORDER: PurposePlan(SearchType.HARD, fraud=True, alert="online_or_redirected"),
+    Purpose.UPGRADE: PurposePlan(SearchType.HARD, fraud=True, alert="never"),
+    Purpose.RENEWAL: PurposePlan(SearchType.SOFT, fraud=True, alert="never"),
+    Purpose.QUOTATION: PurposePlan(SearchType.SOFT, fraud=False, alert="never"),
+    Purpose.IN_LIFE: PurposePlan(SearchType.SOFT, fraud=False, alert="never"),
 }
 
 
@@ -52,7 +53,7 @@ class PlannedStep:
 class PlanInput:
     """The facts of a request a plan depends on."""
 
-    purpose: str
+    purpose: Purpose
     channel: str
     credit_amount: Decimal
     has_joint: bool
@@ -75,28 +76,34 @@ def plan_steps(
         raise NoAgencyAvailable("no credit reference agency is registered")
     bureaus = 2 if facts.credit_amount >= DUAL_BUREAU_THRESHOLD else 1
     roles = [Role.APPLICANT, Role.JOINT] if facts.has_joint else [Role.APPLICANT]
+    fraud = agency_of_kind(AgencyKind.FRAUD, available)
     steps: list[PlannedStep] = []
     for role in roles:
         for n, cra in enumerate(cras[:bureaus], start=1):
             steps.append(
                 PlannedStep(f"credit:{role.value}:{n}", AgencyKind.CRA, cra, role, plan.credit)
             )
-        if plan.cifas and "cifas" in available:
+        if plan.fraud and fraud:
             steps.append(
-                PlannedStep(
-                    f"fraud:{role.value}", AgencyKind.FRAUD, "cifas", role, SearchType.FRAUD
-                )
+                PlannedStep(f"fraud:{role.value}", AgencyKind.FRAUD, fraud, role, SearchType.FRAUD)
             )
-    wants_imrg = plan.imrg == "online_or_redirected" and (
+    wants_alert = plan.alert == "online_or_redirected" and (
         facts.channel == "online" or facts.delivery_differs
     )
-    if wants_imrg and "imrg" in available:
+    alert = agency_of_kind(AgencyKind.ALERT, available)
+    if wants_alert and alert:
         steps.append(
             PlannedStep(
-                "alert:applicant", AgencyKind.ALERT, "imrg", Role.APPLICANT, SearchType.FRAUD
+                "alert:applicant", AgencyKind.ALERT, alert, Role.APPLICANT, SearchType.FRAUD
             )
         )
     return steps
+
+
+def agency_of_kind(kind: AgencyKind, available: Collection[str]) -> str | None:
+    """The registered agency of this kind among ``available`` (the first by name), if any."""
+    names = sorted(n for n, c in adapter_classes().items() if c.kind is kind and n in available)
+    return names[0] if names else None
 
 
 def fallback_agency(slot_agencies_used: Collection[str], available: Collection[str]) -> str | None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Float, case, cast, func, select
 
 from checks.models import Check, Footprint, Step
+from checks.states import CheckStatus, StepStatus
 from checks.store import Store
 
 
@@ -51,7 +52,7 @@ class Reporting:
         q = select(Check.status, func.count()).group_by(Check.status)
         if since is not None:
             q = q.where(Check.created_at >= since)
-        counts = dict.fromkeys(("queued", "running", "decided", "failed"), 0)
+        counts = dict.fromkeys(map(str, CheckStatus), 0)
         with self.store.session() as s:
             for status, n in s.execute(q):
                 counts[status] = int(n)
@@ -99,8 +100,8 @@ class Reporting:
 
     def agency_health(self, since: datetime) -> list[AgencyHealth]:
         """Per agency, steps that finished since ``since``: completed and failed."""
-        done = func.sum(case((Step.status == "completed", 1), else_=0))
-        bad = func.sum(case((Step.status == "failed", 1), else_=0))
+        done = func.sum(case((Step.status == StepStatus.COMPLETED, 1), else_=0))
+        bad = func.sum(case((Step.status == StepStatus.FAILED, 1), else_=0))
         q = (
             select(Step.agency, done, bad, func.max(Step.error_code))
             .where(Step.finished_at >= since)

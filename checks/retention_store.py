@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -62,7 +62,7 @@ from checks.retention import (
     record_purge_from,
     start_of_day,
 )
-from checks.statements import TERMINAL
+from checks.states import TERMINAL
 from checks.store import Store
 
 
@@ -399,52 +399,9 @@ class RetentionStore:
                 owned |= others if dry_run else self._lock_subjects(c, others)
             by_id = {r.id: r for r in records}
 
-            to_purge: set[str] = set()
-            for cand in candidates:
-                rec = by_id.get(cand.id)
-                if rec is None:  # purged meanwhile by a sweep that held its subject
-                    continue
-                if not set(rec.subject_ids) <= owned:
-                    report.skipped_busy += 1  # another sweep holds a subject: it is theirs
-                    continue
-                keeper = blocking([rets[s] for s in rec.subject_ids], as_of)
-                if keeper is None:
-                    to_purge.add(rec.id)
-                    continue
-                if keeper.reason is KeepReason.LEGAL_HOLD:
-                    report.kept_held += 1
-                elif keeper.reason is KeepReason.FLAGGED:
-                    report.kept_flagged += 1
-                else:
-                    report.kept_other += 1
-                until = record_purge_from([rets[s] for s in rec.subject_ids])
-                if not dry_run and until is not None:
-                    # Out of the sweep's window until it may go: later sweeps skip it cheaply.
-                    c.execute(
-                        update(Check)
-                        .where(Check.id == rec.id)
-                        .values(retention_until=start_of_day(until))
-                    )
-            # A subject goes whole: with an expired subject go all of its records (each also
-            # expired for its co-applicant), and the subject once none of its records stays.
-            purge_subjects: set[str] = set()
-            records_of: dict[str, list[_Record]] = {}
-            for r in records:
-                for s in r.subject_ids:
-                    records_of.setdefault(s, []).append(r)
-            for s in owned:
-                if not rets[s].expired(as_of):
-                    continue
-                mine = records_of.get(s, [])
-                free = [
-                    r
-                    for r in mine
-                    if set(r.subject_ids) <= owned
-                    and blocking([rets[x] for x in r.subject_ids], as_of) is None
-                ]
-                to_purge.update(r.id for r in free)
-                if len(free) == len(mine):
-                    purge_subjects.add(s)
+            to_purge = self._triage(c, report, candidates, by_id, owned, rets)
+            whole, purge_subjects = _whole_subjects(records, owned, rets, as_of)
+            to_purge |= whole
             if dry_run:
                 # Nothing changes, so a later batch may meet the same records again.
                 report.purged_checks += sorted(to_purge - set(report.purged_checks))
@@ -465,6 +422,46 @@ class RetentionStore:
                     subjects=subjects_done,
                 )
         return last
+
+    def _triage(
+        self,
+        c: Connection,
+        report: SweepReport,
+        candidates: Sequence[Any],
+        by_id: dict[str, _Record],
+        owned: set[str],
+        rets: dict[str, Retention],
+    ) -> set[str]:
+        """The candidates that may go now; the others are counted by why they stay and (unless
+        a dry run) moved out of the sweep's window until they may go."""
+        as_of, dry_run = report.as_of, report.dry_run
+        to_purge: set[str] = set()
+        for cand in candidates:
+            rec = by_id.get(cand.id)
+            if rec is None:  # purged meanwhile by a sweep that held its subject
+                continue
+            if not set(rec.subject_ids) <= owned:
+                report.skipped_busy += 1  # another sweep holds a subject: it is theirs
+                continue
+            keeper = blocking([rets[s] for s in rec.subject_ids], as_of)
+            if keeper is None:
+                to_purge.add(rec.id)
+                continue
+            if keeper.reason is KeepReason.LEGAL_HOLD:
+                report.kept_held += 1
+            elif keeper.reason is KeepReason.FLAGGED:
+                report.kept_flagged += 1
+            else:
+                report.kept_other += 1
+            until = record_purge_from([rets[s] for s in rec.subject_ids])
+            if not dry_run and until is not None:
+                # Out of the sweep's window until it may go: later sweeps skip it cheaply.
+                c.execute(
+                    update(Check)
+                    .where(Check.id == rec.id)
+                    .values(retention_until=start_of_day(until))
+                )
+        return to_purge
 
     # -- legal hold -----------------------------------------------------------------------
 
@@ -700,3 +697,31 @@ def _step_role(role: str) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _whole_subjects(
+    records: Sequence[_Record], owned: set[str], rets: dict[str, Retention], as_of: date
+) -> tuple[set[str], set[str]]:
+    """The records and subjects to purge because an expired subject goes whole."""
+    to_purge: set[str] = set()
+    # A subject goes whole: with an expired subject go all of its records (each also
+    # expired for its co-applicant), and the subject once none of its records stays.
+    purge_subjects: set[str] = set()
+    records_of: dict[str, list[_Record]] = {}
+    for r in records:
+        for s in r.subject_ids:
+            records_of.setdefault(s, []).append(r)
+    for s in owned:
+        if not rets[s].expired(as_of):
+            continue
+        mine = records_of.get(s, [])
+        free = [
+            r
+            for r in mine
+            if set(r.subject_ids) <= owned
+            and blocking([rets[x] for x in r.subject_ids], as_of) is None
+        ]
+        to_purge.update(r.id for r in free)
+        if len(free) == len(mine):
+            purge_subjects.add(s)
+    return to_purge, purge_subjects

@@ -43,6 +43,7 @@ from checks.review import (
     review_target_kind,
     same_person,
 )
+from checks.states import CheckStatus
 from checks.store import Store, _add_years
 
 log = structlog.get_logger(__name__)
@@ -194,7 +195,7 @@ class ReviewStore:
         c = s.get(Check, check_id)
         if c is None:
             raise CheckNotFound(check_id)
-        if c.status != "decided" or c.decision is None:
+        if c.status != CheckStatus.DECIDED or c.decision is None:
             raise ReviewRefused(
                 "not_decided", f"check {check_id} is {c.status}: only a decision can be reviewed"
             )
@@ -383,7 +384,7 @@ class ReviewStore:
                 referrals = s.execute(
                     select(Check.id, Check.finished_at, Check.updated_at)
                     .where(
-                        Check.status == "decided",
+                        Check.status == CheckStatus.DECIDED,
                         Check.decision == Decision.REFER.value,
                         Check.automated.is_(True),
                         ~exists().where(

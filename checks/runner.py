@@ -40,7 +40,7 @@ from checks.models import Check, utcnow
 from checks.names import refer_mixed_script_names
 from checks.plans import fallback_agency
 from checks.policy import PolicyThresholds, decide
-from checks.statements import STEP_OPEN
+from checks.states import STEP_OPEN, StepStatus
 from checks.store import ClaimedCheck, StepState, Store
 
 log = structlog.get_logger(__name__)
@@ -286,8 +286,8 @@ class CheckRunner:
         # Reading the outcomes and writing the decision share one transaction.
         with self.store.transaction() as tx:
             all_steps, results = self.store.outcomes(check_id, tx)
-            steps = [s for s in all_steps if s.status != "superseded"]
-            failed = [s for s in steps if s.status == "failed"]
+            steps = [s for s in all_steps if s.status != StepStatus.SUPERSEDED]
+            failed = [s for s in steps if s.status == StepStatus.FAILED]
             if not failed:
                 pending = [s for s in steps if s.status in STEP_OPEN]
                 if pending:

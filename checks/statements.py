@@ -14,6 +14,8 @@ from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from checks.models import AuditEvent, Base, Check, Footprint, Reason, Step, UTCDateTime
+from checks.states import IN_PROGRESS, STEP_OPEN, CheckStatus, FootprintState, StepStatus
+from checks.states import TERMINAL as TERMINAL  # re-exported for web.api (its old home)
 
 
 def _table(model: type[Base]) -> Table:
@@ -23,11 +25,6 @@ def _table(model: type[Base]) -> Table:
 CHECKS, STEPS, FOOTPRINTS = _table(Check), _table(Step), _table(Footprint)
 checks, steps, footprints = CHECKS.c, STEPS.c, FOOTPRINTS.c
 
-#: Step states that are searched (again) when a check runs; a completed step is reused, and
-#: failed and superseded steps stay as they are.
-STEP_OPEN = ("pending", "running", "retrying")
-#: Check states that have ended.
-TERMINAL = ("decided", "failed")
 
 AUDIT = insert(_table(AuditEvent))
 FOOTPRINT = insert(_table(Footprint))
@@ -38,7 +35,7 @@ CLAIM = (
     update(CHECKS)
     .where(
         checks.id == bindparam("p_id"),
-        checks.status.in_(("queued", "running")),
+        checks.status.in_(IN_PROGRESS),
         or_(
             checks.lease_until.is_(None),
             checks.lease_until < bindparam("p_now", type_=UTCDateTime()),
@@ -46,7 +43,7 @@ CLAIM = (
         ),
     )
     .values(
-        status="running",
+        status=CheckStatus.RUNNING,
         lease_owner=bindparam("p_owner"),
         lease_until=bindparam("p_until"),
         runs=checks.runs + 1,
@@ -84,7 +81,7 @@ START_STEPS = (
     update(STEPS)
     .where(steps.check_id == bindparam("p_id"))
     .values(
-        status=case((_is_open, "running"), else_=steps.status),
+        status=case((_is_open, StepStatus.RUNNING), else_=steps.status),
         attempts=case((_is_open, steps.attempts + 1), else_=steps.attempts),
         started_at=case(
             (_is_open, func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime()))),
@@ -106,9 +103,9 @@ STEP_OUTCOMES = STEP_STATE.add_columns(steps.result_enc)
 #: A step's result; of two racing writers the second matches no row.
 COMPLETE_STEP = (
     update(STEPS)
-    .where(steps.id == bindparam("p_step"), steps.status != "completed")
+    .where(steps.id == bindparam("p_step"), steps.status != StepStatus.COMPLETED)
     .values(
-        status="completed",
+        status=StepStatus.COMPLETED,
         error=None,
         error_code=None,
         finished_at=bindparam("p_now"),
@@ -124,7 +121,7 @@ CONFIRM_FOOTPRINT = (
     update(FOOTPRINTS)
     .where(footprints.step_id == bindparam("p_step"))
     .values(
-        state="confirmed",
+        state=FootprintState.CONFIRMED,
         confirmed_at=bindparam("p_now"),
         purpose_code=bindparam("p_code"),
     )
@@ -145,7 +142,7 @@ UNMARK_SENT = (
 )
 #: ... and its unknown ledger row goes (a confirmed one never does).
 DROP_UNKNOWN_FOOTPRINT = delete(FOOTPRINTS).where(
-    footprints.step_id == bindparam("p_step"), footprints.state == "unknown"
+    footprints.step_id == bindparam("p_step"), footprints.state == FootprintState.UNKNOWN
 )
 
 #: Progress on a check (the reconciler's staleness clock), returning whose check it is.
@@ -168,7 +165,7 @@ def end_check(**values: Any) -> ReturningUpdate[Any]:
 
 
 _DECIDED = dict(
-    status="decided",
+    status=CheckStatus.DECIDED,
     decision=bindparam("p_decision"),
     automated=True,
     finished_at=bindparam("p_now"),

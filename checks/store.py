@@ -43,7 +43,6 @@ from checks.errors import CheckBusy, CheckNotFound, IdempotencyConflict, NotReru
 from checks.identity import identity_hashes
 from checks.inputs import CheckInputs
 from checks.models import (
-    AuditEvent,
     Check,
     Footprint,
     Step,
@@ -55,7 +54,15 @@ from checks.models import (
 from checks.plans import PlannedStep
 from checks.policy import Verdict
 from checks.schema_head import at_head
-from checks.statements import TERMINAL
+from checks.states import (
+    IN_PROGRESS,
+    RERUNNABLE_STEPS,
+    STEP_OPEN,
+    TERMINAL,
+    CheckStatus,
+    FootprintState,
+    StepStatus,
+)
 
 if TYPE_CHECKING:
     from checks.association_store import AssociationStore
@@ -344,7 +351,7 @@ class Store:
                         notify=notify,
                         subject_id=subject_id,
                         joint_subject_id=joint_id,
-                        status="queued",
+                        status=CheckStatus.QUEUED,
                         created_at=now,
                         updated_at=now,
                         progress_at=now,
@@ -410,7 +417,7 @@ class Store:
             # Stable for the life of the step: a retry sends the same reference, so an agency
             # that already searched recognises the repeat instead of leaving a second footprint.
             client_ref=uuid.uuid4().hex,
-            status="pending",
+            status=StepStatus.PENDING,
             attempts=0,
         )
 
@@ -453,7 +460,7 @@ class Store:
             steps = tuple(self._state(r) for r in sorted(started, key=lambda r: r.id))
             # The ledger row exists before the request can leave: a worker killed mid-request
             # leaves an unknown row, never a search the ledger does not show.
-            marked = [s for s in steps if s.status in q.STEP_OPEN and s.sent_in_run == row.runs]
+            marked = [s for s in steps if s.status in STEP_OPEN and s.sent_in_run == row.runs]
             if marked:
                 c.execute(
                     q.FOOTPRINT,
@@ -485,7 +492,7 @@ class Store:
             purpose_code=purpose_code,
             searched_at=now,
             client_ref=step.client_ref,
-            state="unknown",
+            state=FootprintState.UNKNOWN,
         )
 
     @staticmethod
@@ -551,7 +558,7 @@ class Store:
                         purpose_code=purpose_code,
                         searched_at=now,
                         client_ref=step.client_ref,
-                        state="confirmed",
+                        state=FootprintState.CONFIRMED,
                         confirmed_at=now,
                     ),
                 )
@@ -580,12 +587,12 @@ class Store:
         now = utcnow()
         with self.session() as s:
             step = s.get_one(Step, step_id)
-            if step.status == "completed":
+            if step.status == StepStatus.COMPLETED:
                 return
             if unsent_in_run is not None:
                 self._unmark_sent(s, step_id, unsent_in_run, attempts)
                 s.refresh(step)
-            step.status = "failed" if permanent else "retrying"
+            step.status = StepStatus.FAILED if permanent else StepStatus.RETRYING
             step.error_code = code
             step.error = message
             step.finished_at = now
@@ -629,7 +636,7 @@ class Store:
             if not self._unmark_sent(s, step_id, run, attempts):
                 raise StepWasSent(f"step {step_id} may have been sent by an earlier run")
             old = s.get_one(Step, step_id)
-            old.status = "superseded"
+            old.status = StepStatus.SUPERSEDED
             old.error = reason
             old.finished_at = now
             new = self._new_step(
@@ -640,7 +647,7 @@ class Store:
                 Role(old.role),
                 SearchType(old.search_type),
             )
-            new.status, new.attempts, new.started_at = "running", 1, now
+            new.status, new.attempts, new.started_at = StepStatus.RUNNING, 1, now
             new.sent_in_run = run
             s.add(new)
             s.flush()
@@ -672,7 +679,7 @@ class Store:
                 ResultEnvelope.model_validate_json(self.cipher.decrypt(r.result_enc or b"")).result,
             )
             for r in rows
-            if r.status == "completed"
+            if r.status == StepStatus.COMPLETED
         ]
         return [self._state(r) for r in rows], results
 
@@ -757,7 +764,7 @@ class Store:
             check = s.get(Check, check_id, with_for_update=True)
             if check is None or check.status in TERMINAL:
                 return False
-            check.status = "failed"
+            check.status = CheckStatus.FAILED
             check.failure_reason = reason
             check.finished_at = now
             check.updated_at = check.progress_at = now
@@ -802,16 +809,16 @@ class Store:
                 raise CheckNotFound(check_id)
             if check.purged_at is not None:
                 raise NotRerunnable(f"check {check_id} was purged; its request is gone")
-            if check.status != "failed":
+            if check.status != CheckStatus.FAILED:
                 raise NotRerunnable(
                     f"check {check_id} is {check.status}; only failed checks can be rerun"
                 )
             again: list[str] = []
             for step in check.steps:
-                if step.status in ("failed", "retrying", "running"):
-                    step.status = "pending"
+                if step.status in RERUNNABLE_STEPS:
+                    step.status = StepStatus.PENDING
                     again.append(step.agency)
-            check.status = "queued"
+            check.status = CheckStatus.QUEUED
             check.failure_reason = None
             check.finished_at = None
             check.updated_at = check.progress_at = now
@@ -851,7 +858,11 @@ class Store:
     def failed_for_agency(self, agency: str | None, since: datetime | None) -> list[str]:
         """Failed checks whose failure involves ``agency`` (any, if None)."""
         with self.session() as s:
-            q = select(Check.id).where(Check.status == "failed").order_by(Check.created_at)
+            q = (
+                select(Check.id)
+                .where(Check.status == CheckStatus.FAILED)
+                .order_by(Check.created_at)
+            )
             if since:
                 q = q.where(Check.created_at >= since)
             if agency:
@@ -859,7 +870,7 @@ class Store:
                     Check.id.in_(
                         select(Step.check_id).where(
                             Step.agency == agency,
-                            Step.status.in_(("failed", "retrying", "running")),
+                            Step.status.in_(RERUNNABLE_STEPS),
                         )
                     )
                 )
@@ -874,81 +885,11 @@ class Store:
         return value
 
     def view(self, check_id: str) -> dict[str, Any]:
-        """Everything ``checkctl show`` prints, without personal data."""
-        with self.session() as s:
-            c = s.get(Check, check_id)
-            if c is None:
-                raise CheckNotFound(check_id)
-            timeline = s.scalars(
-                select(AuditEvent).where(AuditEvent.check_id == check_id).order_by(AuditEvent.id)
-            ).all()
-            iso = _iso
-            from checks.review_store import check_review_view  # it imports this module
+        """Everything ``checkctl show`` prints, without personal data (the typed read model's
+        JSON: see :mod:`checks.check_view`)."""
+        from checks.check_view import read_check_view  # it imports this module's models
 
-            return {
-                "id": c.id,
-                "idempotency_key": c.idempotency_key,
-                "status": c.status,
-                "decision": c.decision,
-                "reasons": [
-                    {"code": r.code, "text": r.text, "agency": r.agency} for r in c.reasons
-                ],
-                "failure_reason": c.failure_reason,
-                "purpose": c.purpose,
-                "channel": c.channel,
-                "product_code": c.product_code,
-                "credit_amount": str(c.credit_amount),
-                "requested_by": c.requested_by,
-                "steps": [
-                    {
-                        "agency": st.agency,
-                        "slot": st.slot,
-                        "role": st.role,
-                        "search_type": st.search_type,
-                        "status": st.status,
-                        "attempts": st.attempts,
-                        "error": st.error,
-                        "client_ref": st.client_ref,
-                        "possibly_sent": st.sent_in_run is not None,
-                    }
-                    for st in c.steps
-                ],
-                "footprints": [
-                    {
-                        "agency": f.agency,
-                        "search_type": f.search_type,
-                        "purpose_code": f.purpose_code,
-                        "searched_at": iso(f.searched_at),
-                        "client_ref": f.client_ref,
-                        "state": f.state,
-                        "confirmed_at": iso(f.confirmed_at),
-                    }
-                    for f in c.footprints
-                ],
-                "flagged": c.flagged,
-                "flag_reason": c.flag_reason,
-                "flagged_at": iso(c.flagged_at),
-                "retention_until": iso(c.retention_until),
-                "legal_hold": c.legal_hold,
-                # The retention sweep or an erasure removed its personal data; the row stays.
-                "purged": c.purged_at is not None,
-                "subject_id": c.subject_id,
-                "joint_subject_id": c.joint_subject_id,
-                "automated_decision": c.automated and c.decision is not None,
-                "review_available": c.decision == "decline",
-                # automated, version, review, fraud_cases, how_to_contest
-                **check_review_view(
-                    s, c, self.cipher, timedelta(hours=self.settings.review_sla_hours)
-                ),
-                "created_at": iso(c.created_at),
-                "finished_at": iso(c.finished_at),
-                "runs": c.runs,
-                "timeline": [
-                    {"at": iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
-                    for e in timeline
-                ],
-                "associations": self.associations.of_check(s, check_id),
-            }
+        return read_check_view(self, check_id).as_dict()
 
     def notify_target(self, check_id: str) -> dict[str, Any] | None:
         """Where the requester asked for the outcome (``{"actor": ...}`` or ``{"url": ...}``)."""
@@ -984,7 +925,7 @@ class Store:
             ids = s.scalars(
                 select(Check.id)
                 .where(
-                    Check.status.in_(("queued", "running")),
+                    Check.status.in_(IN_PROGRESS),
                     Check.progress_at <= cutoff,
                     or_(Check.lease_until.is_(None), Check.lease_until < now),
                 )
@@ -1008,7 +949,7 @@ class Store:
             return list(
                 s.scalars(
                     select(Check.id).where(
-                        Check.status.in_(("queued", "running")), Check.created_at <= cutoff
+                        Check.status.in_(IN_PROGRESS), Check.created_at <= cutoff
                     )
                 )
             )
