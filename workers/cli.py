@@ -191,7 +191,6 @@ def in_process_worker(rt: Any) -> Iterator[None]:
         yield
         return
     import dramatiq
-
     from dramatiq.errors import QueueJoinTimeout
 
     worker = dramatiq.Worker(rt.broker, worker_threads=8, worker_timeout=50)
@@ -511,6 +510,10 @@ def reconcile(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def worker(
+    modules: Annotated[
+        list[str] | None,
+        typer.Argument(help="More actor modules to load beside workers.actors (as dramatiq's)."),
+    ] = None,
     processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
     worker_timeout: Annotated[
@@ -545,6 +548,7 @@ def worker(
     args = make_argument_parser().parse_args(  # type: ignore[no-untyped-call]
         [
             "workers.actors",
+            *(modules or []),
             "--processes",
             str(processes),
             "--threads",
@@ -679,37 +683,6 @@ def _demo_table(rows: list[dict[str, Any]], run: str) -> None:
     out.print(t)
     for note in notes:
         out.print(note, highlight=False)
-
-
-@app.command()
-def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="A small run (seconds).")] = False,
-    out_file: Annotated[Path, typer.Option("--out", help="JSON summary file.")] = Path(
-        "bench-results.json"
-    ),
-    processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    redis_url: Annotated[str, typer.Option(help="Redis for the benchmark (flushed).")] = (
-        "redis://127.0.0.1:6379/9"
-    ),
-    pg_url: Annotated[str, typer.Option(help="PostgreSQL server (a database is created).")] = (
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    ),
-    as_json: JsonOpt = False,
-) -> None:
-    """Measure throughput and latency against the engine's own limit (Redis + PostgreSQL)."""
-    from dataclasses import asdict
-
-    from workers.bench import Bench, BenchConfig, render
-
-    cfg = BenchConfig.quick() if quick else BenchConfig()
-    cfg.processes, cfg.redis_url, cfg.pg_admin_url = processes, redis_url, pg_url
-    result = Bench(cfg, console=err).run()
-    out_file.write_text(json.dumps(asdict(result), indent=2) + "\n")
-    if as_json:
-        _print_json(asdict(result))
-    else:
-        render(result, out)
-        out.print(f"JSON summary: {out_file}", highlight=False)
 
 
 sandbox_app = typer.Typer(help="The agency sandbox over real HTTP.", no_args_is_help=True)
