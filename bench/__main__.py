@@ -19,6 +19,7 @@ from rich.console import Console
 
 from bench import default_redis_url, stop_on_sigterm
 from bench.throughput import Bench, BenchConfig, render
+from workers.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = p.parse_args(argv)
     stop_on_sigterm()  # so the worker process groups are killed on SIGTERM too
+    configure_logging("ERROR")  # this process only loads work; progress goes to stderr
     cfg = BenchConfig.quick() if args.quick else BenchConfig()
     cfg.processes, cfg.redis_url, cfg.pg_admin_url = args.processes, args.redis_url, args.pg_url
     result = Bench(cfg, console=Console(stderr=True)).run()

@@ -394,26 +394,8 @@ class RetentionStore:
                         .where(Check.id == rec.id)
                         .values(retention_until=start_of_day(until))
                     )
-            # A subject goes whole: with an expired subject go all of its records (each also
-            # expired for its co-applicant), and the subject once none of its records stays.
-            purge_subjects: set[str] = set()
-            records_of: dict[str, list[_Record]] = {}
-            for r in records:
-                for s in r.subject_ids:
-                    records_of.setdefault(s, []).append(r)
-            for s in owned:
-                if not rets[s].expired(as_of):
-                    continue
-                mine = records_of.get(s, [])
-                free = [
-                    r
-                    for r in mine
-                    if set(r.subject_ids) <= owned
-                    and blocking([rets[x] for x in r.subject_ids], as_of) is None
-                ]
-                to_purge.update(r.id for r in free)
-                if len(free) == len(mine):
-                    purge_subjects.add(s)
+            whole_checks, purge_subjects = _whole_subjects(records, owned, rets, as_of)
+            to_purge |= whole_checks
             if dry_run:
                 # Nothing changes, so a later batch may meet the same records again.
                 report.purged_checks += sorted(to_purge - set(report.purged_checks))
@@ -661,6 +643,36 @@ class RetentionStore:
                 plain["associates_reported"] = len(plain.pop("associates"))
             out["result"] = plain
         return out
+
+
+def _whole_subjects(
+    records: list[_Record], owned: set[str], rets: dict[str, Retention], as_of: date
+) -> tuple[set[str], set[str]]:
+    """The checks and subjects to purge so that each expired, owned subject goes whole.
+
+    With an expired subject go all of its records (each also expired for its co-applicant),
+    and the subject once none of its records stays.
+    """
+    checks: set[str] = set()
+    subjects: set[str] = set()
+    records_of: dict[str, list[_Record]] = {}
+    for r in records:
+        for s in r.subject_ids:
+            records_of.setdefault(s, []).append(r)
+    for s in owned:
+        if not rets[s].expired(as_of):
+            continue
+        mine = records_of.get(s, [])
+        free = [
+            r
+            for r in mine
+            if set(r.subject_ids) <= owned
+            and blocking([rets[x] for x in r.subject_ids], as_of) is None
+        ]
+        checks.update(r.id for r in free)
+        if len(free) == len(mine):
+            subjects.add(s)
+    return checks, subjects
 
 
 def _step_role(role: str) -> str:

@@ -169,6 +169,7 @@ def disassociation_notice_exhausted(
         message_data["args"][0], f"retries exhausted after {attempts} attempts"
     )
 
+
 # -- retention and the audit chain ------------------------------------------------------------
 
 
