@@ -1,8 +1,8 @@
 """CPU per check: run N checks at 0 ms agency latency and split the machine's CPU time.
 
-    .venv/bin/python bench/cpu_per_check.py 2000
+    .venv/bin/python -m bench.cpu_per_check 2000
 
-Uses the same set-up as ``checkctl bench`` (a fresh database, the HTTP simulator, two
+Uses the same set-up as ``python -m bench`` (a fresh database, the HTTP simulator, two
 ``checkctl worker`` processes) and reads CPU times from /proc around the run: the workers', the
 simulator's, and everything else on the machine (PostgreSQL, Redis, this process). Run it twice,
 once per version of the code, back to back, to compare two versions; a single figure moves
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from workers.bench import Bench, BenchConfig
+from bench import stop_on_sigterm
+from bench.throughput import Bench, BenchConfig
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -63,4 +64,5 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()  # so the worker process groups are killed on SIGTERM too
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)

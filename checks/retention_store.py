@@ -691,22 +691,16 @@ class RetentionStore:
         return out
 
 
-def _step_role(role: str) -> str:
-    return "joint" if role == "joint" else "applicant"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def _whole_subjects(
-    records: Sequence[_Record], owned: set[str], rets: dict[str, Retention], as_of: date
+    records: list[_Record], owned: set[str], rets: dict[str, Retention], as_of: date
 ) -> tuple[set[str], set[str]]:
-    """The records and subjects to purge because an expired subject goes whole."""
-    to_purge: set[str] = set()
-    # A subject goes whole: with an expired subject go all of its records (each also
-    # expired for its co-applicant), and the subject once none of its records stays.
-    purge_subjects: set[str] = set()
+    """The checks and subjects to purge so that each expired, owned subject goes whole.
+
+    With an expired subject go all of its records (each also expired for its co-applicant),
+    and the subject once none of its records stays.
+    """
+    checks: set[str] = set()
+    subjects: set[str] = set()
     records_of: dict[str, list[_Record]] = {}
     for r in records:
         for s in r.subject_ids:
@@ -721,7 +715,15 @@ def _whole_subjects(
             if set(r.subject_ids) <= owned
             and blocking([rets[x] for x in r.subject_ids], as_of) is None
         ]
-        to_purge.update(r.id for r in free)
+        checks.update(r.id for r in free)
         if len(free) == len(mine):
-            purge_subjects.add(s)
-    return to_purge, purge_subjects
+            subjects.add(s)
+    return checks, subjects
+
+
+def _step_role(role: str) -> str:
+    return "joint" if role == "joint" else "applicant"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -72,15 +72,12 @@ class CheckRunner:
         *,
         lease_seconds: float = 60.0,
         thresholds: PolicyThresholds | None = None,
-        sequential: bool = False,
         store_threads: int = 16,
     ) -> None:
         self.store = store
         self.agencies = agencies
         self.lease_seconds = lease_seconds
         self.thresholds = thresholds
-        #: Call agencies one after another: the naive baseline the benchmark compares with.
-        self.sequential = sequential
         # Store calls block; they run on threads of their own. Not the event loop's default
         # executor: that one also resolves host names for new agency connections, which must
         # not queue behind a burst of database work. More threads only contend for the GIL
@@ -119,11 +116,7 @@ class CheckRunner:
             steps = [
                 self._run_step(claimed, st, used) for st in claimed.steps if st.status in STEP_OPEN
             ]
-            if self.sequential:
-                for step in steps:
-                    await step
-            else:
-                await asyncio.gather(*steps)
+            await self._run_steps(steps)
             try:
                 result = await self._in_store(
                     self._conclude, check_id, owner, claimed.notify, person_names(claimed)
@@ -150,6 +143,10 @@ class CheckRunner:
             )
         except ValueError:  # a search type the agency cannot run: refused before sending
             return ""
+
+    async def _run_steps(self, steps: list[Coroutine[Any, Any, None]]) -> None:
+        """Search every open step at once (a subclass may order them otherwise)."""
+        await asyncio.gather(*steps)
 
     async def _keep_lease(self, check_id: str, owner: str) -> None:
         # A short lease renewed while working: if this worker dies, another can take over soon.

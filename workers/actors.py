@@ -108,14 +108,6 @@ def reconcile_checks() -> None:
     association_service(rt).resend_stale(notice_stale_after(rt))
 
 
-@dramatiq.actor(broker=broker, queue_name="bench", max_retries=0)
-def bench_noop() -> None:
-    """Does nothing: the benchmark's measure of the engine's own limit.
-
-    The benchmark watches the queue drain in Redis, so the actor adds no work of its own.
-    """
-
-
 # -- human review and fraud filing -------------------------------------------------------------
 
 
@@ -176,6 +168,7 @@ def disassociation_notice_exhausted(
     association_service().give_up(
         message_data["args"][0], f"retries exhausted after {attempts} attempts"
     )
+
 
 # -- retention and the audit chain ------------------------------------------------------------
 

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import structlog
@@ -219,37 +218,6 @@ app.command()(rerun)
 app.command()(reconcile)
 app.command()(worker)
 app.command()(demo)
-
-
-@app.command()
-def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="A small run (seconds).")] = False,
-    out_file: Annotated[Path, typer.Option("--out", help="JSON summary file.")] = Path(
-        "bench-results.json"
-    ),
-    processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    redis_url: Annotated[str, typer.Option(help="Redis for the benchmark (flushed).")] = (
-        "redis://127.0.0.1:6379/9"
-    ),
-    pg_url: Annotated[str, typer.Option(help="PostgreSQL server (a database is created).")] = (
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    ),
-    as_json: JsonOpt = False,
-) -> None:
-    """Measure throughput and latency against the engine's own limit (Redis + PostgreSQL)."""
-    from dataclasses import asdict
-
-    from workers.bench import Bench, BenchConfig, render
-
-    cfg = BenchConfig.quick() if quick else BenchConfig()
-    cfg.processes, cfg.redis_url, cfg.pg_admin_url = processes, redis_url, pg_url
-    result = Bench(cfg, console=err).run()
-    out_file.write_text(json.dumps(asdict(result), indent=2) + "\n")
-    if as_json:
-        _print_json(asdict(result))
-    else:
-        render(result, out)
-        out.print(f"JSON summary: {out_file}", highlight=False)
 
 
 from workers.cli_sandbox import fixtures_app, sandbox_app  # noqa: E402

@@ -16,6 +16,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def worker(
+    modules: Annotated[
+        list[str] | None,
+        typer.Argument(help="More actor modules to load beside workers.actors (as dramatiq's)."),
+    ] = None,
     processes: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
     worker_timeout: Annotated[
@@ -36,7 +40,9 @@ def worker(
         )
     rt = _runtime()  # fail fast on configuration, and migrate once before forking
     rt.store.dispose()
-    raise typer.Exit(run_worker(processes, threads, worker_timeout, ws.reconcile_every_s))
+    raise typer.Exit(
+        run_worker(processes, threads, worker_timeout, ws.reconcile_every_s, modules or ())
+    )
 
 
 def demo(as_json: JsonOpt = False) -> None:

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from workers.runtime import Runtime
 
 
-
 def _stub_broker() -> Any:
     """The broker the actors are declared on, which must be the in-process StubBroker.
 
@@ -65,6 +64,7 @@ def _stub_broker() -> Any:
             "imported with a real broker (CHECKS_BROKER_URL); import it after these fixtures"
         )
     return broker
+
 
 #: Quick retries in milliseconds so injected faults do not slow the suite down.
 _FAST = {

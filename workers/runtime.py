@@ -102,7 +102,6 @@ def build_runtime(
             store,
             agencies,
             lease_seconds=settings.lease_seconds,
-            sequential=worker_settings.sequential,
         ),
         service=CheckService(
             store,

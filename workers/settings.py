@@ -29,8 +29,6 @@ class WorkerSettings:
     fetch_batch: int = 4
     #: How often a worker process sends the reconcile job.
     reconcile_every_s: int = 60
-    #: Call agencies one after another (the benchmark's naive baseline), not concurrently.
-    sequential: bool = False
     #: Notices of disassociation: retried far longer than a check (nobody is waiting on them,
     #: and a CRA down for hours must still get its notice); see :meth:`notice_retry_floor_ms`.
     notice_max_retries: int = 40
@@ -88,7 +86,6 @@ class WorkerSettings:
             maintenance_chance=_int(env, "CHECKS_REDIS_MAINTENANCE_CHANCE", 10_000),
             fetch_batch=_int(env, "CHECKS_REDIS_FETCH_BATCH", 4),
             reconcile_every_s=_int(env, "CHECKS_RECONCILE_EVERY_SECONDS", 60),
-            sequential=env.get("CHECKS_RUNNER_MODE", "concurrent").strip() == "sequential",
             notice_max_retries=_int(env, "CHECKS_NOTICE_MAX_RETRIES", 40),
             # In-process (stub) runs wait for the answers, so retry in seconds there too.
             notice_min_backoff_ms=_int(

@@ -6,12 +6,23 @@ Kept out of the command line so that `checkctl --help` never imports Dramatiq.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from workers.schedule import start_schedule
 
 
-def run_worker(processes: int, threads: int, poll_ms: int, reconcile_every_s: int) -> int:
-    """Run the Dramatiq worker processes and the periodic schedule; return the exit code."""
+def run_worker(
+    processes: int,
+    threads: int,
+    poll_ms: int,
+    reconcile_every_s: int,
+    modules: Sequence[str] = (),
+) -> int:
+    """Run the Dramatiq worker processes and the periodic schedule; return the exit code.
+
+    ``modules`` are more actor modules to load beside ``workers.actors`` (as Dramatiq's own
+    command line takes them): an order flow's notification actors, or the benchmark's.
+    """
     import dramatiq.cli
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
@@ -27,6 +38,7 @@ def run_worker(processes: int, threads: int, poll_ms: int, reconcile_every_s: in
     args = make_argument_parser().parse_args(  # type: ignore[no-untyped-call]
         [
             "workers.actors",
+            *modules,
             "--processes",
             str(processes),
             "--threads",

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 
 from agencies.config import build_agencies
+from bench.chaos import rabbit_vhost
 from checks.config import Settings
 from tests.conftest import REDIS_URL, fast_agency_settings
 from tests.integration.conftest import ENCRYPTION_KEY
 from workers.broker import build_broker
-from workers.chaos import rabbit_vhost
 from workers.runtime import Runtime, build_runtime
 from workers.settings import WorkerSettings
 

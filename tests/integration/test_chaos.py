@@ -1,6 +1,7 @@
 """A small chaos run (issue 9, item 4): faults on every agency, a worker SIGKILLed every few
 seconds, then faults cleared and ``rerun --failed``: nothing lost, no duplicate search, and the
-ledger equal to the agencies' own call log. ``bench/chaos.py`` runs the full-size version."""
+ledger equal to the agencies' own call log. ``python -m bench.chaos`` runs the full-size
+version."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.integration.brokers import rabbit_missing
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = Path(__file__).parents[2] / "bench" / "chaos.py"
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.mark.parametrize(("broker", "checks"), [("redis", 200), ("rabbitmq", 100)])
@@ -29,7 +30,8 @@ def test_under_faults_and_killed_workers_no_check_is_lost_and_the_ledger_equals_
     run = subprocess.run(
         [
             sys.executable,
-            str(SCRIPT),
+            "-m",
+            "bench.chaos",
             "--json",
             "--broker",
             broker,
@@ -45,6 +47,7 @@ def test_under_faults_and_killed_workers_no_check_is_lost_and_the_ledger_equals_
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=ROOT,
         env={k: v for k, v in os.environ.items() if not k.startswith("CHECKS_")},
     )
     assert run.stdout.strip(), run.stderr[-3000:]

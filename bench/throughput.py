@@ -1,4 +1,4 @@
-"""``checkctl bench``: throughput and latency, measured against the engine's own limit.
+"""``python -m bench``: throughput and latency, measured against the engine's own limit.
 
 Everything runs on this machine in one run: real Redis and PostgreSQL, separate ``checkctl
 worker`` processes, and the agencies served over real HTTP by ``checkctl sandbox serve`` (live
@@ -43,6 +43,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, func, select, text
 
 from agencies.registry import adapter_classes, adapter_paths
+from bench import ACTORS_MODULE, default_redis_url, worker_path_env
 from checks.api import CheckService
 from checks.config import Settings
 from checks.models import AuditEvent, Check
@@ -61,7 +62,7 @@ CAPACITY_P50_LIMIT_S = 1.2
 class BenchConfig:
     """Sizes of each measurement; ``quick()`` is the version the test suite runs."""
 
-    redis_url: str = "redis://127.0.0.1:6379/9"
+    redis_url: str = field(default_factory=default_redis_url)
     pg_admin_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     processes: int = 2
     threads: int = 16
@@ -247,7 +248,9 @@ class Bench:
             CHECKS_NOTIFY_SIGNING_KEY=secrets.token_hex(16),
             CHECKS_LOG_LEVEL="ERROR",
             CHECKS_RECONCILE_EVERY_SECONDS="3600",
-            CHECKS_RUNNER_MODE="sequential" if sequential else "concurrent",
+            # Read by bench.actors, which the workers load (the product has no such mode).
+            BENCH_RUNNER_MODE="sequential" if sequential else "concurrent",
+            **worker_path_env(),
         )
         for name, cls in adapter_classes().items():
             env[f"CHECKS_{name.upper()}_BASE_URL"] = self.sandbox_urls[name]
@@ -262,6 +265,7 @@ class Bench:
             [
                 _checkctl(),
                 "worker",
+                ACTORS_MODULE,
                 "--processes",
                 str(self.cfg.processes),
                 "--threads",
