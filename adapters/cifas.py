@@ -8,10 +8,7 @@ member's API key in ``X-API-Key``. :class:`CifasSimulator` answers from ``fixtur
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from datetime import date
 from typing import Any, ClassVar
 
 import httpx
@@ -25,7 +22,6 @@ from agencies.contract import (
     FraudResult,
     Person,
     SearchRequest,
-    SearchType,
 )
 from agencies.errors import UnusableResponse
 from agencies.parsing import (
@@ -40,7 +36,6 @@ from agencies.parsing import (
     reading,
     text,
 )
-from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
 
 SEARCH_PATH = "/nfd/v2/search"
 CASES_PATH = "/nfd/v2/cases"
@@ -113,11 +108,6 @@ class CifasAdapter(AgencyAdapter):
     kind: ClassVar[AgencyKind] = AgencyKind.FRAUD
     sandbox_base_url: ClassVar[str] = "https://sandbox.cifas.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_number")
-
-    @classmethod
-    def simulator(cls) -> CifasSimulator:
-        """The sandbox's Cifas, answering from ``fixtures/cifas/``."""
-        return CifasSimulator()
 
     @classmethod
     def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
@@ -243,113 +233,3 @@ def _match(case: Mapping[str, Any], where: str) -> FraudMatch:
         input_date=iso_date(case, "inputdate", where),
         expiry_date=iso_date(case, "expirydate", where),
     )
-
-
-# -- the sandbox's Cifas ---------------------------------------------------------------------
-
-
-_ERROR_TEXT: Mapping[int, str] = {
-    400: "The request could not be read",
-    401: "API key missing or not recognised",
-    403: "Member is not permitted to use this service",
-    429: "Too many requests",
-    500: "Internal error",
-    503: "Service temporarily unavailable",
-}
-
-
-def _reference(prefix: str, member_ref: str) -> str:
-    # Stable per member reference, so a repeated search or filing gets the same Cifas reference.
-    digits = int(hashlib.sha256(f"cifas:{member_ref}".encode()).hexdigest(), 16) % 10**10
-    return f"{prefix}{digits:010d}"
-
-
-class CifasSimulator(AgencySimulator):
-    """The sandbox's Cifas: search and case filing, answering from fixtures."""
-
-    agency = "cifas"
-    content_type = "application/json"
-
-    def routes(self) -> list[SimRoute]:
-        """The search endpoint and the case filing endpoint."""
-        return [
-            SimRoute("POST", SEARCH_PATH, "search", self._search),
-            SimRoute("POST", CASES_PATH, "file", self._file),
-        ]
-
-    def error_body(self, status: int) -> bytes:
-        """Cifas's error envelope ``{"error": {"code", "message"}}``."""
-        message = _ERROR_TEXT.get(status, "Error")
-        return json.dumps({"error": {"code": f"NFD-{status}", "message": message}}).encode()
-
-    def _reply(self, status: int, body: bytes) -> httpx.Response:
-        return httpx.Response(status, headers={"content-type": self.content_type}, content=body)
-
-    def _refuse(
-        self, ctx: SimulatorContext, operation: str, request: httpx.Request
-    ) -> httpx.Response | None:
-        """A 401 answer if the API key is missing, else None."""
-        if request.headers.get(API_KEY_HEADER, "").strip():
-            return None
-        ctx.record(RecordedCall(self.agency, operation, status=401))
-        return self._reply(401, self.error_body(401))
-
-    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if refused := self._refuse(ctx, "search", request):
-            return refused
-        try:
-            body = json.loads(request.content)
-            reference = _required(body, "memberSearchReference")
-            _required(body, "memberNumber")
-            surname, dob = _identity(body["applicant"])
-        except (ValueError, KeyError, TypeError):
-            ctx.record(RecordedCall(self.agency, "search", status=400))
-            return self._reply(400, self.error_body(400))
-        persona = ctx.fixtures.match(surname, dob)
-        ctx.record_search(reference, SearchType.FRAUD.value, persona)
-        answer = json.loads(ctx.fixtures.read(self.agency, persona))
-        answer["searchReference"] = _reference("NFDS", reference)
-        answer["memberSearchReference"] = reference
-        return self._reply(200, json.dumps(answer).encode())
-
-    async def _file(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if refused := self._refuse(ctx, "file", request):
-            return refused
-        try:
-            body = json.loads(request.content)
-            reference = _required(body, "memberCaseReference")
-            _required(body, "memberNumber")
-            if body["fraudcategory"] not in FRAUD_CATEGORIES:
-                raise ValueError("unknown fraud category")
-            surname, dob = _identity(body["subject"])
-        except (ValueError, KeyError, TypeError):
-            ctx.record(RecordedCall(self.agency, "file", status=400))
-            return self._reply(400, self.error_body(400))
-        persona = ctx.fixtures.match(surname, dob)
-        ctx.record(
-            RecordedCall(
-                self.agency,
-                "file",
-                client_ref=reference,
-                persona=persona.key if persona else "",
-                status=201,
-            )
-        )
-        answer = {
-            "casereferenceno": _reference("CIF", reference),
-            "memberCaseReference": reference,
-            "status": "filed",
-        }
-        return self._reply(201, json.dumps(answer).encode())
-
-
-def _required(body: Any, key: str) -> str:
-    value = body[key]
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} missing")
-    return value
-
-
-def _identity(person: Any) -> tuple[str, date]:
-    surname = _required(person, "surname")
-    return surname, date.fromisoformat(_required(person, "dateOfBirth"))

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     import httpx
 
     from agencies.http import AgencyClient, HttpPolicy
-    from agencies.sandbox import AgencySimulator
 
 
 class AgencyKind(StrEnum):
@@ -287,11 +286,6 @@ class AgencyAdapter(ABC):
         from agencies.policies import policy_for
 
         return policy_for(cls.name)
-
-    @classmethod
-    @abstractmethod
-    def simulator(cls) -> AgencySimulator:
-        """The sandbox's stand-in for this agency, answering from ``fixtures/<name>/``."""
 
     @abstractmethod
     async def search(self, request: SearchRequest) -> CreditResult | FraudResult | AlertResult:

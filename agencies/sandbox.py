@@ -1,7 +1,8 @@
 """The sandbox: every agency simulated by a respx router built from ``fixtures/``.
 
-Each adapter module provides an :class:`AgencySimulator` that speaks its agency's wire format
-and answers from the persona's recorded fixture. :class:`Sandbox` mounts them on one router and
+Each agency has an :class:`AgencySimulator` (found through :mod:`agencies.simulators`, apart from
+its adapter) that speaks its agency's wire format and answers from the persona's recorded
+fixture. :class:`Sandbox` mounts them on one router and
 adds what tests need: per-agency latency and faults (``CHECKS_SANDBOX_LATENCY_MS``,
 ``CHECKS_SANDBOX_FAULTS``) and a log of every call each agency received.
 """

@@ -21,10 +21,10 @@ from adapters.callcredit import (
     SOAP_ACTION,
     SOAP_ENV_NS,
     CallcreditAdapter,
-    CallcreditSimulator,
     describe_error,
     score_band,
 )
+from adapters.simulators.callcredit import CallcreditSimulator
 from agencies.config import Agencies
 from agencies.contract import (
     Address,

@@ -24,7 +24,6 @@ from adapters.equifax import (
     SCOPE,
     TOKEN_PATH,
     EquifaxAdapter,
-    EquifaxSimulator,
     build_report_body,
     describe_error,
     from_efx_date,
@@ -33,6 +32,7 @@ from adapters.equifax import (
     score_band,
     wire_address,
 )
+from adapters.simulators.equifax import EquifaxSimulator
 from agencies.auth import BearerTokenAuth
 from agencies.config import Agencies, AgencySettings, build_agencies
 from agencies.contract import Address, CreditResult, ScoreBand, SearchType
