@@ -87,6 +87,7 @@ from agencies.parsing import (
     xml_text,
 )
 from agencies.policies import policy_for
+from agencies.wire import band_for, split_address
 
 SEARCH_PATH = "/callreport/v7/search"
 #: Notices of disassociation: a data-amendment operation of the same SOAP service (modelled).
@@ -142,8 +143,6 @@ _PR_CATEGORY = "PR"
 
 _TRUE = frozenset({"1", "true", "yes", "y"})
 _FALSE = frozenset({"0", "false", "no", "n"})
-# "10 High Street", "10a High Street", "10-12 High Street", "10, High Street".
-_NUMBERED_LINE = re.compile(r"^(\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?),?\s+(\S.*)$")
 _MAX_DETAIL = 200
 #: Characters XML 1.0 cannot represent (C0 controls other than tab, LF, CR; surrogates; FFFE/F).
 _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -151,10 +150,7 @@ _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff
 
 def score_band(score: int) -> ScoreBand:
     """The contract's band for a TransUnion UK score on the 0-710 scale."""
-    for lowest, band in SCORE_BANDS:
-        if score >= lowest:
-            return band
-    return ScoreBand.VERY_POOR
+    return band_for(score, SCORE_BANDS)
 
 
 # -- the request ------------------------------------------------------------------------------
@@ -177,16 +173,15 @@ def _add(parent: Element, tag: str, value: str | None = None) -> Element:
 def wire_address(parent: Element, address: Address) -> Element:
     """Append one CallReport ``address``; a leading house number is split from the street."""
     el = _add(parent, "address")
-    line1, line2 = address.line1.strip(), address.line2.strip()
-    numbered = _NUMBERED_LINE.match(line1)
-    if numbered:
-        _add(el, "buildingno", numbered.group(1))
-        _add(el, "street1", numbered.group(2))
-        _add(el, "street2", line2)
-    else:
-        # "Rose Cottage", "Flat 2, Mill House": a building name; the street follows it.
-        _add(el, "buildingname", line1)
-        _add(el, "street1", line2)
+    parts = split_address(address)
+    # A part the address lacks is left out; a numbered first line always has its street2.
+    if parts.number:
+        _add(el, "buildingno", parts.number)
+    if parts.name:
+        _add(el, "buildingname", parts.name)
+    _add(el, "street1", parts.street)
+    if parts.number and not parts.name:
+        _add(el, "street2", parts.rest)
     _add(el, "posttown", address.town.strip())
     _add(el, "postcode", address.postcode.strip().upper())
     return el

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import calendar
-import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -49,6 +48,7 @@ from agencies.contract import (
 )
 from agencies.errors import UnusableResponse
 from agencies.parsing import BadShape, array, count, field, json_body, obj, reading, text
+from agencies.wire import band_for, parse_bearer_token, split_address, token_request
 
 TOKEN_PATH = "/v2/oauth/token"
 REPORT_PATH = "/business/consumer-credit/v1/reports/credit-report"
@@ -104,17 +104,12 @@ FOOTPRINT_SOFT = "SOFT"
 RECENT_MONTHS = 3
 YEAR_MONTHS = 12
 
-# "10 High Street", "10a High Street", "10-12 High Street", "10, High Street".
-_NUMBERED_LINE = re.compile(r"^(\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?),?\s+(\S.*)$")
 _MAX_DETAIL = 200
 
 
 def score_band(score: int) -> ScoreBand:
     """The contract's band for an Equifax UK score on the 0-1000 scale."""
-    for lowest, band in SCORE_BANDS:
-        if score >= lowest:
-            return band
-    return ScoreBand.VERY_POOR
+    return band_for(score, SCORE_BANDS)
 
 
 def to_efx_date(day: date) -> str:
@@ -194,22 +189,15 @@ class EquifaxAdapter(AgencyAdapter):
         pair = f"{client_id}:{secret}"
         basic = base64.b64encode(pair.encode()).decode("ascii")
         form = {"grant_type": "client_credentials", "scope": SCOPE}
-        policy = cls.default_policy()
-        # Built outside the client, so the token call carries its own timeouts.
-        timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
-
-        def build_token_request() -> httpx.Request:
-            return httpx.Request(
-                "POST",
-                token_url,
-                data=form,
-                headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
-                extensions={"timeout": timeout.as_dict()},
-            )
-
+        build = token_request(
+            cls.default_policy(),
+            token_url,
+            data=form,
+            headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
+        )
         return BearerTokenAuth(
             cls.name,
-            build_token_request,
+            build,
             parse_token,
             refresh_margin=TOKEN_REFRESH_MARGIN,
             clock=clock,
@@ -326,29 +314,8 @@ class EquifaxAdapter(AgencyAdapter):
         )
 
 
-def parse_token(response: httpx.Response) -> tuple[str, float]:
-    """Read ``access_token`` and ``expires_in`` (seconds) from a token answer.
-
-    ``issued_at`` is Equifax's clock, not ours, so the lifetime counts from receipt.
-    Raises ``ValueError`` if the answer is not usable; the auth flow turns that into
-    :class:`~agencies.errors.UnusableResponse`.
-    """
-    data = response.json()
-    if not isinstance(data, dict):
-        raise ValueError("token answer is not a JSON object")
-    token = data.get("access_token")
-    if not isinstance(token, str) or not token:
-        raise ValueError("token answer has no access_token")
-    token_type = data.get("token_type", "Bearer")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise ValueError(f"token answer is of type {token_type!r}, not Bearer")
-    raw = data.get("expires_in")
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise ValueError("token answer has no expires_in")
-    lifetime = float(raw)
-    if not lifetime > 0:
-        raise ValueError("token answer has no positive expires_in")
-    return token, lifetime
+#: The token answer is the shared OAuth shape.
+parse_token = parse_bearer_token
 
 
 def consumer_of(person: Person) -> dict[str, Any]:
@@ -406,22 +373,17 @@ def build_report_body(
 def wire_address(address: Address, identifier: str) -> dict[str, str]:
     """One report address: a leading house number is split from its street; a line without
     one is a house name (UK addresses often have both)."""
-    line1 = address.line1.strip()
-    line2 = address.line2.strip()
+    parts = split_address(address)
     wire: dict[str, str] = {"identifier": identifier}
-    numbered = _NUMBERED_LINE.match(line1)
-    if numbered:
-        wire["houseNumber"], wire["streetName"] = numbered.group(1), numbered.group(2)
-        if line2:
-            wire["locality"] = line2
-    else:
-        # "Rose Cottage" / "4 Mill Lane", "Flat 2, Mill House" / "Mill Lane".
-        wire["houseName"] = line1
-        numbered = _NUMBERED_LINE.match(line2)
-        if numbered:
-            wire["houseNumber"], wire["streetName"] = numbered.group(1), numbered.group(2)
-        elif line2:
-            wire["streetName"] = line2
+    # The report request leaves out what an address does not have rather than sending it empty.
+    for key, value in (
+        ("houseName", parts.name),
+        ("houseNumber", parts.number),
+        ("streetName", parts.street),
+        ("locality", parts.rest),
+    ):
+        if value:
+            wire[key] = value
     wire["city"] = address.town
     wire["zip"] = address.postcode
     return wire

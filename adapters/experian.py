@@ -11,7 +11,6 @@ result. :class:`ExperianSimulator` answers the same format from
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -48,6 +47,7 @@ from agencies.parsing import (
     reading,
     text,
 )
+from agencies.wire import band_for, parse_bearer_token, split_address, token_request
 
 TOKEN_PATH = "/oauth2/v1/token"
 CHECK_PATH = "/decisionanalytics/crosscore/v1/application"
@@ -119,16 +119,11 @@ _CHANNEL_SOURCES: Mapping[str, str] = {
     "phone": "TELEPHONE",
     "telesales": "TELEPHONE",
 }
-# "10 High Street", "10a High Street", "10-12 High Street", "10, High Street".
-_NUMBERED_LINE = re.compile(r"^(\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?),?\s+(\S.*)$")
 
 
 def score_band(score: int) -> ScoreBand:
     """The contract's band for an Experian score on the 0-999 scale."""
-    for lowest, band in SCORE_BANDS:
-        if score >= lowest:
-            return band
-    return ScoreBand.VERY_POOR
+    return band_for(score, SCORE_BANDS)
 
 
 def describe_error(response: httpx.Response) -> str:
@@ -162,20 +157,13 @@ class ExperianAdapter(AgencyAdapter):
         expiry and refreshed once on a 401."""
         token_url = base_url.rstrip("/") + TOKEN_PATH
         body = {key: credentials.get(key, "") for key in TOKEN_FIELDS}
-        policy = cls.default_policy()
-        # Built outside the client, so the token call carries its own timeouts.
-        timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
-
-        def build_token_request() -> httpx.Request:
-            return httpx.Request(
-                "POST",
-                token_url,
-                json=body,
-                headers={"Accept": "application/json", "Grant_type": "password"},
-                extensions={"timeout": timeout.as_dict()},
-            )
-
-        return BearerTokenAuth(cls.name, build_token_request, parse_token)
+        build = token_request(
+            cls.default_policy(),
+            token_url,
+            json=body,
+            headers={"Accept": "application/json", "Grant_type": "password"},
+        )
+        return BearerTokenAuth(cls.name, build, parse_token)
 
     def purpose_code(self, request: SearchRequest) -> str:
         """``TM`` (mobile) or ``TF`` (fixed line) for a hard search; for a soft one ``AM``
@@ -314,22 +302,8 @@ class ExperianAdapter(AgencyAdapter):
         raise UnusableResponse(self.name, f"answered ERROR without a decision: {detail}")
 
 
-def parse_token(response: httpx.Response) -> tuple[str, float]:
-    """Read ``access_token`` and ``expires_in`` (seconds, sent as a string) from a token answer.
-
-    Raises ``ValueError`` if the answer is not usable; the auth flow turns that into
-    :class:`~agencies.errors.UnusableResponse`.
-    """
-    data = response.json()
-    if not isinstance(data, dict):
-        raise ValueError("token answer is not a JSON object")
-    token = data.get("access_token")
-    if not isinstance(token, str) or not token:
-        raise ValueError("token answer has no access_token")
-    lifetime = float(data.get("expires_in", ""))
-    if lifetime <= 0:
-        raise ValueError("token answer has no positive expires_in")
-    return token, lifetime
+#: The token answer is the shared OAuth shape.
+parse_token = parse_bearer_token
 
 
 def build_check_body(
@@ -432,19 +406,17 @@ def contact_of(contact_id: str, person: Person) -> dict[str, Any]:
 
 def wire_address(address: Address, address_type: str, number: int) -> dict[str, Any]:
     """One CrossCore address; a leading house number is split from the street."""
-    line1 = address.line1.strip()
-    line2 = address.line2.strip()
+    parts = split_address(address)
     wire: dict[str, Any] = {"id": f"MAIN_ADDRESS_{number}", "addressType": address_type}
-    numbered = _NUMBERED_LINE.match(line1)
-    if numbered:
-        wire["buildingNumber"], wire["street"] = numbered.group(1), numbered.group(2)
-        if line2:
-            wire["street2"] = line2
-    else:
-        # "Rose Cottage", "Flat 2, Mill House": a building name, the street follows.
-        wire["buildingName"] = line1
-        if line2:
-            wire["street"] = line2
+    # CrossCore leaves out what an address does not have rather than sending it empty.
+    for key, value in (
+        ("buildingName", parts.name),
+        ("buildingNumber", parts.number),
+        ("street", parts.street),
+        ("street2", parts.rest),
+    ):
+        if value:
+            wire[key] = value
     wire["postTown"] = address.town
     wire["postal"] = address.postcode
     return wire

@@ -251,7 +251,9 @@ def test_check_request_on_the_wire_has_the_crosscore_shape() -> None:
                         "id": "MAIN_ADDRESS_2",
                         "addressType": "PREVIOUS",
                         "buildingName": "Rose Cottage",
-                        "street": "4 Mill Lane",
+                        # A house name with a numbered street: one splitting at every agency.
+                        "buildingNumber": "4",
+                        "street": "Mill Lane",
                         "postTown": "York",
                         "postal": "YO1 7HH",
                     },

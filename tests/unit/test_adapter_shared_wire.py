@@ -1,0 +1,71 @@
+"""The shared wire pieces: one address splitting, one score banding, one token reading."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from agencies.contract import Address, ScoreBand
+from agencies.wire import AddressParts, band_for, parse_bearer_token, split_address
+
+
+@pytest.mark.parametrize(
+    ("line1", "line2", "expected"),
+    [
+        ("10 High Street", "", AddressParts(number="10", street="High Street")),
+        ("10a, High Street", "Headingley", AddressParts("10a", "", "High Street", "Headingley")),
+        ("10-12 High Street", "", AddressParts(number="10-12", street="High Street")),
+        ("Rose Cottage", "4 Mill Lane", AddressParts("4", "Rose Cottage", "Mill Lane")),
+        (
+            "Flat 2, Mill House",
+            "Mill Lane",
+            AddressParts(name="Flat 2, Mill House", street="Mill Lane"),
+        ),
+        ("Rose Cottage", "", AddressParts(name="Rose Cottage")),
+    ],
+)
+def test_an_address_splits_its_house_number_from_the_street_on_either_line(
+    line1: str, line2: str, expected: AddressParts
+) -> None:
+    address = Address(line1=f" {line1} ", line2=line2, town="York", postcode="YO1 7HH")
+    assert split_address(address) == expected
+
+
+BANDS = ((900, ScoreBand.EXCELLENT), (500, ScoreBand.FAIR), (100, ScoreBand.POOR))
+
+
+@pytest.mark.parametrize(
+    ("score", "band"),
+    [
+        (999, ScoreBand.EXCELLENT),
+        (900, ScoreBand.EXCELLENT),
+        (899, ScoreBand.FAIR),
+        (100, ScoreBand.POOR),
+        (99, ScoreBand.VERY_POOR),
+    ],
+)
+def test_a_score_falls_in_the_best_band_whose_lowest_score_it_reaches(
+    score: int, band: ScoreBand
+) -> None:
+    assert band_for(score, BANDS) is band
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"expires_in": 60},
+        {"access_token": "", "expires_in": 60},
+        {"access_token": "t", "expires_in": True},
+        {"access_token": "t", "expires_in": "0"},
+        {"access_token": "t", "expires_in": 60, "token_type": "MAC"},
+        ["t"],
+    ],
+)
+def test_an_unusable_token_answer_is_refused(answer: object) -> None:
+    with pytest.raises(ValueError):
+        parse_bearer_token(httpx.Response(200, json=answer))
+
+
+def test_a_token_answer_gives_the_token_and_its_lifetime() -> None:
+    answer = {"access_token": "t", "expires_in": "120", "token_type": "bearer"}
+    assert parse_bearer_token(httpx.Response(200, json=answer)) == ("t", 120.0)
