@@ -10,6 +10,7 @@ adds what tests need: per-agency latency and faults (``CHECKS_SANDBOX_LATENCY_MS
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 from abc import ABC, abstractmethod
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import httpx
 import respx
@@ -239,6 +241,28 @@ class AgencySimulator(ABC):
     def error_body(self, status: int) -> bytes:
         """The agency's own error envelope for an injected HTTP error."""
         return json.dumps({"status": status, "message": "sandbox fault"}).encode()
+
+    def reply(
+        self, status: int, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """An answer in the agency's content type (plus ``headers``)."""
+        return httpx.Response(
+            status, headers={"content-type": self.content_type, **(headers or {})}, content=body
+        )
+
+    def stable_reference(self, reference: str, digits: int) -> str:
+        """``digits`` digits that are the same for every search with ``reference``, so a
+        repeated search gets the agency reference it got the first time."""
+        hashed = int(hashlib.sha256(f"{self.agency}:{reference}".encode()).hexdigest(), 16)
+        return f"{hashed % 10**digits:0{digits}d}"
+
+
+def required_text(body: Any, key: str, error: Callable[[str], Exception] = ValueError) -> str:
+    """``body[key]`` if it is non-blank text; else raise ``error`` (a simulator's "invalid")."""
+    value = body[key]
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{key} is required")
+    return value
 
 
 class Sandbox:

@@ -5,7 +5,6 @@ Test and sandbox code only: the production adapter (:mod:`adapters.callcredit`) 
 
 from __future__ import annotations
 
-import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +36,12 @@ from agencies.parsing import (
     parse_xml,
     xml_text,
 )
-from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+from agencies.sandbox import (
+    AgencySimulator,
+    RecordedCall,
+    SimRoute,
+    SimulatorContext,
+)
 
 #: The only credentials the sandbox accepts (build_agencies gives every credential this value).
 SANDBOX_CREDENTIAL = "sandbox"
@@ -83,12 +87,6 @@ def in_band_error_xml(module: str, code: str, message: str) -> bytes:
     response = ET.SubElement(body, "Search07aResponse", {"xmlns": CALLREPORT_NS})
     _errors_element(_add(response, "SearchResult"), "Error", module, code, message)
     return _serialise(envelope)
-
-
-def _search_id(client_ref: str) -> str:
-    # Stable per client reference, so a repeated search gets the same Callcredit search id.
-    digits = int(hashlib.sha256(f"callcredit:{client_ref}".encode()).hexdigest(), 16)
-    return f"{digits % 10**12:012d}"
 
 
 class _Unreadable(ValueError):
@@ -179,9 +177,8 @@ class CallcreditSimulator(AgencySimulator):
         return fault_xml(status)
 
     def _reply(self, status: int, body: bytes) -> httpx.Response:
-        return httpx.Response(
-            status, headers={"content-type": f"{CONTENT_TYPE}; charset=utf-8"}, content=body
-        )
+        # CallReport states its charset on every answer it builds itself.
+        return self.reply(status, body, {"content-type": f"{CONTENT_TYPE}; charset=utf-8"})
 
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         try:
@@ -198,7 +195,7 @@ class CallcreditSimulator(AgencySimulator):
         answer = parse_xml(ctx.fixtures.read(self.agency, persona, ".xml"))
         jobdetails = must(answer, "Body/Search07aResponse/SearchResult/creditreport/jobdetails")
         for path, value in (
-            ("searchid", _search_id(sent.client_ref)),
+            ("searchid", self.stable_reference(sent.client_ref, 12)),
             ("searchdate", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")),
             ("yourreference", sent.client_ref),
         ):
@@ -229,7 +226,7 @@ class CallcreditSimulator(AgencySimulator):
         result = _add(response, "DisassociationResult")
         jobdetails = _add(result, "jobdetails")
         _add(jobdetails, "yourreference", client_ref)
-        _add(jobdetails, "amendmentid", "A" + _search_id(client_ref))
+        _add(jobdetails, "amendmentid", "A" + self.stable_reference(client_ref, 12))
         _add(result, "status", answer.upper())
         reasons = {"refused": "Joint account open", "pending": "Awaiting confirmation"}
         _add(result, "reason", reasons.get(answer, ""))

@@ -5,7 +5,6 @@ Test and sandbox code only: the production adapter (:mod:`adapters.cifas`) never
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import date
@@ -22,7 +21,13 @@ from adapters.cifas import (
 from agencies.contract import (
     SearchType,
 )
-from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+from agencies.sandbox import (
+    AgencySimulator,
+    RecordedCall,
+    SimRoute,
+    SimulatorContext,
+    required_text,
+)
 
 _ERROR_TEXT: Mapping[int, str] = {
     400: "The request could not be read",
@@ -32,12 +37,6 @@ _ERROR_TEXT: Mapping[int, str] = {
     500: "Internal error",
     503: "Service temporarily unavailable",
 }
-
-
-def _reference(prefix: str, member_ref: str) -> str:
-    # Stable per member reference, so a repeated search or filing gets the same Cifas reference.
-    digits = int(hashlib.sha256(f"cifas:{member_ref}".encode()).hexdigest(), 16) % 10**10
-    return f"{prefix}{digits:010d}"
 
 
 class CifasSimulator(AgencySimulator):
@@ -58,9 +57,6 @@ class CifasSimulator(AgencySimulator):
         message = _ERROR_TEXT.get(status, "Error")
         return json.dumps({"error": {"code": f"NFD-{status}", "message": message}}).encode()
 
-    def _reply(self, status: int, body: bytes) -> httpx.Response:
-        return httpx.Response(status, headers={"content-type": self.content_type}, content=body)
-
     def _refuse(
         self, ctx: SimulatorContext, operation: str, request: httpx.Request
     ) -> httpx.Response | None:
@@ -68,39 +64,39 @@ class CifasSimulator(AgencySimulator):
         if request.headers.get(API_KEY_HEADER, "").strip():
             return None
         ctx.record(RecordedCall(self.agency, operation, status=401))
-        return self._reply(401, self.error_body(401))
+        return self.reply(401, self.error_body(401))
 
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         if refused := self._refuse(ctx, "search", request):
             return refused
         try:
             body = json.loads(request.content)
-            reference = _required(body, "memberSearchReference")
-            _required(body, "memberNumber")
+            reference = required_text(body, "memberSearchReference")
+            required_text(body, "memberNumber")
             surname, dob = _identity(body["applicant"])
         except (ValueError, KeyError, TypeError):
             ctx.record(RecordedCall(self.agency, "search", status=400))
-            return self._reply(400, self.error_body(400))
+            return self.reply(400, self.error_body(400))
         persona = ctx.fixtures.match(surname, dob)
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
-        answer["searchReference"] = _reference("NFDS", reference)
+        answer["searchReference"] = "NFDS" + self.stable_reference(reference, 10)
         answer["memberSearchReference"] = reference
-        return self._reply(200, json.dumps(answer).encode())
+        return self.reply(200, json.dumps(answer).encode())
 
     async def _file(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         if refused := self._refuse(ctx, "file", request):
             return refused
         try:
             body = json.loads(request.content)
-            reference = _required(body, "memberCaseReference")
-            _required(body, "memberNumber")
+            reference = required_text(body, "memberCaseReference")
+            required_text(body, "memberNumber")
             if body["fraudcategory"] not in FRAUD_CATEGORIES:
                 raise ValueError("unknown fraud category")
             surname, dob = _identity(body["subject"])
         except (ValueError, KeyError, TypeError):
             ctx.record(RecordedCall(self.agency, "file", status=400))
-            return self._reply(400, self.error_body(400))
+            return self.reply(400, self.error_body(400))
         persona = ctx.fixtures.match(surname, dob)
         ctx.record(
             RecordedCall(
@@ -112,20 +108,13 @@ class CifasSimulator(AgencySimulator):
             )
         )
         answer = {
-            "casereferenceno": _reference("CIF", reference),
+            "casereferenceno": "CIF" + self.stable_reference(reference, 10),
             "memberCaseReference": reference,
             "status": "filed",
         }
-        return self._reply(201, json.dumps(answer).encode())
-
-
-def _required(body: Any, key: str) -> str:
-    value = body[key]
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} missing")
-    return value
+        return self.reply(201, json.dumps(answer).encode())
 
 
 def _identity(person: Any) -> tuple[str, date]:
-    surname = _required(person, "surname")
-    return surname, date.fromisoformat(_required(person, "dateOfBirth"))
+    surname = required_text(person, "surname")
+    return surname, date.fromisoformat(required_text(person, "dateOfBirth"))

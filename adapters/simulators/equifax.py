@@ -6,7 +6,6 @@ Test and sandbox code only: the production adapter (:mod:`adapters.equifax`) nev
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -28,7 +27,13 @@ from adapters.equifax import (
     from_efx_date,
     to_efx_date,
 )
-from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+from agencies.sandbox import (
+    AgencySimulator,
+    RecordedCall,
+    SimRoute,
+    SimulatorContext,
+    required_text,
+)
 
 _SANDBOX_TOKEN_PREFIX = "sandbox-efx"
 _SANDBOX_SECRET = "sandbox"
@@ -72,12 +77,6 @@ def error_envelope(status: int, code: str, description: str, detail: str, messag
     ).encode()
 
 
-def _reference(client_ref: str) -> str:
-    # Stable per client reference, so a repeated search gets the same Equifax reference.
-    digits = int(hashlib.sha256(f"equifax:{client_ref}".encode()).hexdigest(), 16) % 10**12
-    return f"EFXUK{digits:012d}"
-
-
 class _Refused(ValueError):
     """A report request the sandbox cannot serve: the status, code and message to answer."""
 
@@ -112,19 +111,12 @@ class EquifaxSimulator(AgencySimulator):
         )
         return error_envelope(status, code, description, detail, message)
 
-    def _reply(
-        self, status: int, body: bytes, headers: Mapping[str, str] | None = None
-    ) -> httpx.Response:
-        return httpx.Response(
-            status, headers={"content-type": self.content_type, **(headers or {})}, content=body
-        )
-
     def _oauth_error(
         self, ctx: SimulatorContext, status: int, error: str, why: str
     ) -> httpx.Response:
         ctx.record(RecordedCall(self.agency, "token", status=status))
         body = {"error": error, "error_description": why}
-        return self._reply(status, json.dumps(body).encode())
+        return self.reply(status, json.dumps(body).encode())
 
     async def _token(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -153,7 +145,7 @@ class EquifaxSimulator(AgencySimulator):
             "issued_at": str(int(datetime.now(UTC).timestamp() * 1000)),
             "scope": SCOPE,
         }
-        return self._reply(200, json.dumps(answer).encode())
+        return self.reply(200, json.dumps(answer).encode())
 
     async def _report(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         echo = {}
@@ -170,20 +162,20 @@ class EquifaxSimulator(AgencySimulator):
                 refused.detail,
                 refused.message,
             )
-            return self._reply(refused.status, body, echo)
+            return self.reply(refused.status, body, echo)
         persona = ctx.fixtures.match(sent.surname, sent.date_of_birth)
         ctx.record_search(sent.client_ref, SEARCH_TYPE_OF_PURPOSE[sent.purpose].value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
         report = answer["consumers"][REPORT_KEY][0]
         report["customerReferenceNumber"] = sent.client_ref
         report["customerNumber"] = sent.member_number
-        report["reportReference"] = _reference(sent.client_ref)
+        report["reportReference"] = "EFXUK" + self.stable_reference(sent.client_ref, 12)
         report["subjectName"] = {
             "firstName": sent.forename.upper(),
             "lastName": sent.surname.upper(),
         }
         report["birthDate"] = to_efx_date(sent.date_of_birth)
-        return self._reply(200, json.dumps(answer).encode(), echo)
+        return self.reply(200, json.dumps(answer).encode(), echo)
 
     async def _notice(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         try:
@@ -198,7 +190,7 @@ class EquifaxSimulator(AgencySimulator):
                 refused.detail,
                 refused.message,
             )
-            return self._reply(refused.status, envelope)
+            return self.reply(refused.status, envelope)
         found = tuple(ctx.fixtures.match(surname, dob) for surname, dob in people)
         answer = ctx.record_notice(client_ref, (found[0], found[1]))
         reasons = {
@@ -210,11 +202,11 @@ class EquifaxSimulator(AgencySimulator):
         body = {
             "status": answer,
             "customerReferenceNumber": client_ref,
-            "amendmentReference": "AMD" + _reference(client_ref)[5:],
+            "amendmentReference": "AMD" + self.stable_reference(client_ref, 12),
             "reasonCode": code,
             "reasonDescription": description,
         }
-        return self._reply(200, json.dumps(body).encode())
+        return self.reply(200, json.dumps(body).encode())
 
 
 def _authorised(request: httpx.Request) -> None:
@@ -241,15 +233,21 @@ def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]]:
         code, description, detail, message = _ERRORS[400]
         raise _Refused(400, code, description, detail, message) from None
     try:
-        client_ref = _required(body, "customerReferenceIdentifier")
+        client_ref = required_text(body, "customerReferenceIdentifier", _invalid)
         config = body["customerConfiguration"]
-        credentials = (_required(config, "memberNumber"), _required(config, "securityCode"))
-        from_efx_date(_required(body["disassociation"], "effectiveDate"))
+        credentials = (
+            required_text(config, "memberNumber", _invalid),
+            required_text(config, "securityCode", _invalid),
+        )
+        from_efx_date(required_text(body["disassociation"], "effectiveDate", _invalid))
         consumers = body["consumers"]
         if not isinstance(consumers, list) or len(consumers) != 2:
             raise _invalid("consumers must list the two people")
         people = [
-            (_required(c["name"][0], "lastName"), from_efx_date(_required(c, "dateOfBirth")))
+            (
+                required_text(c["name"][0], "lastName", _invalid),
+                from_efx_date(required_text(c, "dateOfBirth", _invalid)),
+            )
             for c in consumers
         ]
     except (KeyError, TypeError, IndexError) as exc:
@@ -304,37 +302,30 @@ def _read_report_request(request: httpx.Request) -> _ReportRequest:
 
 
 def _read_report_body(body: Any) -> _ReportRequest:
-    client_ref = _required(body, "customerReferenceIdentifier")
+    client_ref = required_text(body, "customerReferenceIdentifier", _invalid)
     config = body["customerConfiguration"]
-    member_number = _required(config, "memberNumber")
-    security_code = _required(config, "securityCode")
-    purpose = _required(config["endUserInformation"], "permissiblePurposeCode")
+    member_number = required_text(config, "memberNumber", _invalid)
+    security_code = required_text(config, "securityCode", _invalid)
+    purpose = required_text(config["endUserInformation"], "permissiblePurposeCode", _invalid)
     if purpose not in SEARCH_TYPE_OF_PURPOSE:
         raise _invalid(f"Unknown permissiblePurposeCode {purpose!r}")
     if not isinstance(config["models"], list) or not config["models"]:
         raise _invalid("customerConfiguration.models must name at least one model")
     consumers = body["consumers"]
     name = consumers["name"][0]
-    surname = _required(name, "lastName")
-    forename = _required(name, "firstName")
+    surname = required_text(name, "lastName", _invalid)
+    forename = required_text(name, "firstName", _invalid)
     try:
-        date_of_birth = from_efx_date(_required(consumers, "dateOfBirth"))
+        date_of_birth = from_efx_date(required_text(consumers, "dateOfBirth", _invalid))
     except ValueError:
         raise _invalid("consumers.dateOfBirth must be DDMMYYYY") from None
     addresses = consumers["addresses"]
     if not isinstance(addresses, list) or not addresses:
         raise _invalid("consumers.addresses must list the current address")
     for address in addresses:
-        _required(address, "zip")
-        _required(address, "city")
+        required_text(address, "zip", _invalid)
+        required_text(address, "city", _invalid)
     if (member_number, security_code) != (_SANDBOX_SECRET, _SANDBOX_SECRET):
         code, description, detail, message = _ERRORS[403]
         raise _Refused(403, code, description, detail, message)
     return _ReportRequest(client_ref, purpose, member_number, forename, surname, date_of_birth)
-
-
-def _required(o: Any, key: str) -> str:
-    value = o[key]
-    if not isinstance(value, str) or not value.strip():
-        raise _invalid(f"{key} is required")
-    return value

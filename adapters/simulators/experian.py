@@ -5,7 +5,6 @@ Test and sandbox code only: the production adapter (:mod:`adapters.experian`) ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -23,7 +22,12 @@ from adapters.experian import (
     TOKEN_PATH,
     _now,
 )
-from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
+from agencies.sandbox import (
+    AgencySimulator,
+    RecordedCall,
+    SimRoute,
+    SimulatorContext,
+)
 
 _SANDBOX_TOKEN_PREFIX = "sandbox-token"
 
@@ -35,12 +39,6 @@ _ERROR_TEXT: Mapping[int, tuple[str, str]] = {
     500: ("R0901", "Internal processing error"),
     503: ("R0903", "Service temporarily unavailable"),
 }
-
-
-def _reference(prefix: str, client_ref: str) -> str:
-    # Stable per client reference, so a repeated search gets the same Experian reference.
-    digits = int(hashlib.sha256(f"experian:{client_ref}".encode()).hexdigest(), 16) % 10**10
-    return f"{prefix}{digits:010d}"
 
 
 class ExperianSimulator(AgencySimulator):
@@ -72,13 +70,6 @@ class ExperianSimulator(AgencySimulator):
             }
         return json.dumps(body).encode()
 
-    def _reply(
-        self, status: int, body: bytes, headers: Mapping[str, str] | None = None
-    ) -> httpx.Response:
-        return httpx.Response(
-            status, headers={"content-type": self.content_type, **(headers or {})}, content=body
-        )
-
     async def _token(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         try:
             sent = json.loads(request.content)
@@ -89,7 +80,7 @@ class ExperianSimulator(AgencySimulator):
             complete = False
         if not complete:
             ctx.record(RecordedCall(self.agency, "token", status=401))
-            return self._reply(401, self.error_body(401))
+            return self.reply(401, self.error_body(401))
         ctx.record(RecordedCall(self.agency, "token", status=200))
         answer = {
             "access_token": f"{_SANDBOX_TOKEN_PREFIX}-{uuid.uuid4().hex}",
@@ -98,28 +89,28 @@ class ExperianSimulator(AgencySimulator):
             "expires_in": "1800",
             "refresh_token": uuid.uuid4().hex,
         }
-        return self._reply(200, json.dumps(answer).encode())
+        return self.reply(200, json.dumps(answer).encode())
 
     async def _check(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         if not request.headers.get("authorization", "").startswith(
             f"Bearer {_SANDBOX_TOKEN_PREFIX}"
         ):
             ctx.record(RecordedCall(self.agency, "search", status=401))
-            return self._reply(401, self.error_body(401))
+            return self.reply(401, self.error_body(401))
         try:
             sent = _read_check(request)
         except (ValueError, KeyError, TypeError, IndexError, StopIteration):
             ctx.record(RecordedCall(self.agency, "search", status=400))
-            return self._reply(400, self.error_body(400))
+            return self.reply(400, self.error_body(400))
         client_ref, application_type, surname, dob = sent
         persona = ctx.fixtures.match(surname, dob)
         ctx.record_search(client_ref, SEARCH_TYPE_OF_CODE[application_type].value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
         header = answer["responseHeader"]
         header["clientReferenceId"] = client_ref
-        header["expRequestId"] = _reference("RB", client_ref)
+        header["expRequestId"] = "RB" + self.stable_reference(client_ref, 10)
         header["messageTime"] = _now()
-        return self._reply(
+        return self.reply(
             200,
             json.dumps(answer).encode(),
             {"x-correlation-id": request.headers["x-correlation-id"]},
@@ -130,12 +121,12 @@ class ExperianSimulator(AgencySimulator):
             f"Bearer {_SANDBOX_TOKEN_PREFIX}"
         ):
             ctx.record(RecordedCall(self.agency, "notice", status=401))
-            return self._reply(401, self.error_body(401))
+            return self.reply(401, self.error_body(401))
         try:
             client_ref, people = _read_notice(request)
         except (ValueError, KeyError, TypeError, IndexError, StopIteration):
             ctx.record(RecordedCall(self.agency, "notice", status=400))
-            return self._reply(400, self.error_body(400))
+            return self.reply(400, self.error_body(400))
         found = tuple(ctx.fixtures.match(surname, dob) for surname, dob in people)
         answer = ctx.record_notice(client_ref, (found[0], found[1]))
         texts = {
@@ -146,7 +137,7 @@ class ExperianSimulator(AgencySimulator):
         body = {
             "responseHeader": {
                 "clientReferenceId": client_ref,
-                "expRequestId": _reference("DA", client_ref),
+                "expRequestId": "DA" + self.stable_reference(client_ref, 10),
                 "messageTime": _now(),
                 "responseCode": "R0000",
                 "responseType": "INFO",
@@ -154,7 +145,7 @@ class ExperianSimulator(AgencySimulator):
                 "overallResponse": {"decision": answer.upper(), "decisionText": texts[answer]},
             }
         }
-        return self._reply(200, json.dumps(body).encode())
+        return self.reply(200, json.dumps(body).encode())
 
 
 def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]]:

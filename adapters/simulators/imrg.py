@@ -6,7 +6,6 @@ Test and sandbox code only: the production adapter (:mod:`adapters.imrg`) never 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from agencies.sandbox import (
     RecordedCall,
     SimRoute,
     SimulatorContext,
+    required_text,
 )
 
 #: The only key the sandbox accepts: what ``build_agencies`` gives every credential there.
@@ -43,12 +43,6 @@ _ERROR_TEXT: Mapping[int, tuple[str, str]] = {
     500: ("internal_error", "Internal error"),
     503: ("service_unavailable", "Service temporarily unavailable"),
 }
-
-
-def _search_id(reference: str) -> str:
-    # Stable per search reference, so a repeated search gets the same scheme reference.
-    digits = int(hashlib.sha256(f"imrg:{reference}".encode()).hexdigest(), 16) % 10**10
-    return f"IMRGS{digits:010d}"
 
 
 class ImrgSimulator(AgencySimulator):
@@ -66,9 +60,6 @@ class ImrgSimulator(AgencySimulator):
         code, message = _ERROR_TEXT.get(status, (f"http_{status}", "Error"))
         return json.dumps({"error": {"code": code, "message": message}}).encode()
 
-    def _reply(self, status: int, body: bytes) -> httpx.Response:
-        return httpx.Response(status, headers={"content-type": self.content_type}, content=body)
-
     def _alerted_persona(
         self, fixtures: FixtureStore, identifiers: frozenset[tuple[str, str]]
     ) -> Persona | None:
@@ -80,7 +71,7 @@ class ImrgSimulator(AgencySimulator):
 
     def _refuse(self, ctx: SimulatorContext, status: int) -> httpx.Response:
         ctx.record(RecordedCall(self.agency, "search", status=status))
-        return self._reply(status, self.error_body(status))
+        return self.reply(status, self.error_body(status))
 
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         if request.headers.get(API_KEY_HEADER) != SANDBOX_API_KEY:
@@ -93,15 +84,8 @@ class ImrgSimulator(AgencySimulator):
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
         answer["searchReference"] = reference
-        answer["searchId"] = _search_id(reference)
-        return self._reply(200, json.dumps(answer).encode())
-
-
-def _required(body: Any, key: str) -> str:
-    value = body[key]
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} missing")
-    return value
+        answer["searchId"] = "IMRGS" + self.stable_reference(reference, 10)
+        return self.reply(200, json.dumps(answer).encode())
 
 
 def identifier_keys(identifiers: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
@@ -135,13 +119,13 @@ def alerted_identifiers(path: Path) -> tuple[tuple[str, frozenset[tuple[str, str
 def _read_search(request: httpx.Request) -> tuple[str, frozenset[tuple[str, str]]]:
     """(searchReference, the normalised identifiers) of a search request."""
     body = json.loads(request.content)
-    reference = _required(body, "searchReference")
-    _required(body, "memberId")
+    reference = required_text(body, "searchReference")
+    required_text(body, "memberId")
     identifiers = body["identifiers"]
     address = identifiers["address"]
     # The scheme matches an address on its first line plus postcode: both are needed.
-    _required(address, "line1")
-    _required(address, "postcode")
+    required_text(address, "line1")
+    required_text(address, "postcode")
     for key in ("email", "ip", "deviceId"):
         if identifiers[key] is not None and not isinstance(identifiers[key], str):
             raise ValueError(f"{key} is not a string")
