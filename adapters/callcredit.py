@@ -429,6 +429,7 @@ class CallcreditAdapter(AgencyAdapter):
     kind: ClassVar[AgencyKind] = AgencyKind.CRA
     sandbox_base_url: ClassVar[str] = "https://sandbox.callcredit.test"
     credential_names: ClassVar[tuple[str, ...]] = ("company", "username", "password")
+    echo_field: ClassVar[str] = "yourreference"
 
     @classmethod
     def default_policy(cls) -> HttpPolicy:
@@ -444,9 +445,9 @@ class CallcreditAdapter(AgencyAdapter):
             return PURPOSE_CREDIT_MANAGEMENT if request.purpose == IN_LIFE else PURPOSE_QUOTATION
         raise ValueError(f"callcredit runs hard or soft searches, not {request.search_type.value}")
 
-    async def search(self, request: SearchRequest) -> CreditResult:
+    async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Run one CallReport search and map the answer to a :class:`CreditResult`."""
-        purpose = self.code_for(request)
+        purpose = code
         envelope = build_search_envelope(
             request, credentials=self.client.credentials, purpose=purpose
         )
@@ -461,7 +462,7 @@ class CallcreditAdapter(AgencyAdapter):
             },
             describe_error=describe_error,
         )
-        return self.read_answer(response, request.client_ref)
+        return self.read_answer(response)
 
     async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
         """Send a ``Disassociate07a`` notice; in-band errors are errors, as for searches."""
@@ -486,10 +487,7 @@ class CallcreditAdapter(AgencyAdapter):
                 raise error
             result = must(body, "Disassociate07aResponse/DisassociationResult")
             echoed = xml_text(result, "jobdetails/yourreference")
-            if echoed != notice.client_ref:
-                raise UnusableResponse(
-                    self.name, f"answer is for yourreference {echoed!r}, not {notice.client_ref!r}"
-                )
+            self.ensure_echoed(echoed, notice.client_ref)
             status = xml_text(result, "status").lower()
             try:
                 answer = NoticeAnswer(status)
@@ -503,7 +501,7 @@ class CallcreditAdapter(AgencyAdapter):
                 detail=xml_text(result, "reason", default="")[:_MAX_DETAIL],
             )
 
-    def read_answer(self, response: httpx.Response, client_ref: str) -> CreditResult:
+    def read_answer(self, response: httpx.Response) -> CreditResult:
         """Map a CallReport answer to the contract; raise an agency error if it is not one."""
         with reading(self.name):
             root = xml_body(response)
@@ -514,16 +512,11 @@ class CallcreditAdapter(AgencyAdapter):
             if error is not None:
                 raise error
             report = must(body, "Search07aResponse/SearchResult/creditreport")
-            return self._map(report, client_ref)
+            return self._map(report)
 
-    def _map(self, report: Element, client_ref: str) -> CreditResult:
+    def _map(self, report: Element) -> CreditResult:
         jobdetails = must(report, "jobdetails")
         echoed = xml_text(jobdetails, "yourreference")
-        if echoed != client_ref:
-            # An answer for another search must never be stored against this one.
-            raise UnusableResponse(
-                self.name, f"answer is for yourreference {echoed!r}, not {client_ref!r}"
-            )
         search_id = xml_text(jobdetails, "searchid")
         if not search_id:
             raise BadShape("<jobdetails/searchid> is empty")
@@ -536,7 +529,7 @@ class CallcreditAdapter(AgencyAdapter):
         score = _score(applicant)
         return CreditResult(
             agency=self.name,
-            client_ref=client_ref,
+            client_ref=echoed,
             agency_ref=search_id,
             score=score,
             score_band=score_band(score),

@@ -108,6 +108,7 @@ class CifasAdapter(AgencyAdapter):
     kind: ClassVar[AgencyKind] = AgencyKind.FRAUD
     sandbox_base_url: ClassVar[str] = "https://sandbox.cifas.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_number")
+    echo_field: ClassVar[str] = "memberSearchReference"
 
     @classmethod
     def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
@@ -118,7 +119,7 @@ class CifasAdapter(AgencyAdapter):
         """Every Cifas search is a National Fraud Database search: ``NFD``."""
         return PURPOSE_CODE
 
-    async def search(self, request: SearchRequest) -> FraudResult:
+    async def run_search(self, request: SearchRequest, code: str) -> FraudResult:
         """Search the National Fraud Database for the applicant; map cases to matches."""
         body = {
             "memberNumber": self.client.credentials.get("member_number", ""),
@@ -129,7 +130,7 @@ class CifasAdapter(AgencyAdapter):
         response = await self.client.request(
             "POST", SEARCH_PATH, json=body, headers=_ACCEPT_JSON, describe_error=describe_error
         )
-        return self.read_search_answer(response, request.client_ref)
+        return self.read_search_answer(response)
 
     async def file_case(self, case: FraudCase) -> str:
         """File a confirmed case (a person has already confirmed it); return Cifas's reference."""
@@ -154,20 +155,15 @@ class CifasAdapter(AgencyAdapter):
             raise UnusableResponse(self.name, "filing answer has an empty casereferenceno")
         return reference
 
-    def read_search_answer(self, response: httpx.Response, client_ref: str) -> FraudResult:
+    def read_search_answer(self, response: httpx.Response) -> FraudResult:
         """Map a search answer to a :class:`FraudResult`; raise if it cannot be used."""
         data = json_answer(self.name, response)
         with reading(self.name):
-            return self._map(data, client_ref)
+            return self._map(data)
 
-    def _map(self, data: Any, client_ref: str) -> FraudResult:
+    def _map(self, data: Any) -> FraudResult:
         root = obj(data, "answer")
         echoed = text(root, "memberSearchReference", "answer")
-        if echoed != client_ref:
-            # An answer for another search must never be stored against this one.
-            raise UnusableResponse(
-                self.name, f"answer is for memberSearchReference {echoed!r}, not {client_ref!r}"
-            )
         search_ref = text(root, "searchReference", "answer")
         if not search_ref:
             raise BadShape("searchReference is empty")
@@ -207,7 +203,7 @@ class CifasAdapter(AgencyAdapter):
             )
         return FraudResult(
             agency=self.name,
-            client_ref=client_ref,
+            client_ref=echoed,
             agency_ref=search_ref,
             matches=tuple(matches),
             protective_registration=registered,

@@ -46,7 +46,6 @@ from agencies.contract import (
     SearchRequest,
     SearchType,
 )
-from agencies.errors import UnusableResponse
 from agencies.parsing import BadShape, array, count, field, json_body, obj, reading, text
 from agencies.wire import band_for, parse_bearer_token, split_address, token_request
 
@@ -171,6 +170,7 @@ class EquifaxAdapter(AgencyAdapter):
         "member_number",
         "security_code",
     )
+    echo_field: ClassVar[str] = "customerReferenceNumber"
 
     @classmethod
     def make_auth(
@@ -213,9 +213,9 @@ class EquifaxAdapter(AgencyAdapter):
             return PURPOSE_QUOTATION
         raise ValueError(f"equifax runs hard or soft searches, not {request.search_type.value}")
 
-    async def search(self, request: SearchRequest) -> CreditResult:
+    async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Fetch one consumer credit report and map it to a :class:`CreditResult`."""
-        purpose = self.code_for(request)
+        purpose = code
         body = build_report_body(
             request,
             member_number=self.client.credentials.get("member_number", ""),
@@ -229,7 +229,7 @@ class EquifaxAdapter(AgencyAdapter):
             headers={CORRELATION_HEADER: str(uuid.uuid4()), "Accept": "application/json"},
             describe_error=describe_error,
         )
-        return self.read_answer(response, request.client_ref)
+        return self.read_answer(response)
 
     async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
         """Send a notice of disassociation; errors come back in Equifax's envelope."""
@@ -248,11 +248,7 @@ class EquifaxAdapter(AgencyAdapter):
         with reading(self.name):
             root = obj(json_body(response), "answer")
             echoed = text(root, "customerReferenceNumber", "answer")
-            if echoed != notice.client_ref:
-                raise UnusableResponse(
-                    self.name,
-                    f"answer is for customerReferenceNumber {echoed!r}, not {notice.client_ref!r}",
-                )
+            self.ensure_echoed(echoed, notice.client_ref)
             status = text(root, "status", "answer")
             try:
                 answer = NoticeAnswer(status)
@@ -266,12 +262,12 @@ class EquifaxAdapter(AgencyAdapter):
                 detail=str(root.get("reasonDescription", ""))[:_MAX_DETAIL],
             )
 
-    def read_answer(self, response: httpx.Response, client_ref: str) -> CreditResult:
+    def read_answer(self, response: httpx.Response) -> CreditResult:
         """Map a credit report answer to the contract; raise an agency error if unusable."""
         with reading(self.name):
-            return self._map(json_body(response), client_ref)
+            return self._map(json_body(response))
 
-    def _map(self, data: Any, client_ref: str) -> CreditResult:
+    def _map(self, data: Any) -> CreditResult:
         root = obj(data, "answer")
         status = text(root, "status", "answer")
         if status != STATUS_COMPLETED:
@@ -283,11 +279,6 @@ class EquifaxAdapter(AgencyAdapter):
         where = f"{REPORT_KEY}[0]"
         report = obj(reports[0], where)
         echoed = text(report, "customerReferenceNumber", where)
-        if echoed != client_ref:
-            # A report for another search must never be stored against this one.
-            raise UnusableResponse(
-                self.name, f"answer is for customerReferenceNumber {echoed!r}, not {client_ref!r}"
-            )
         agency_ref = text(report, "reportReference", where)
         if not agency_ref:
             raise BadShape(f"{where}.reportReference is empty")
@@ -296,7 +287,7 @@ class EquifaxAdapter(AgencyAdapter):
         hard_3m, hard_12m = _hard_searches(report, where, report_date)
         return CreditResult(
             agency=self.name,
-            client_ref=client_ref,
+            client_ref=echoed,
             agency_ref=agency_ref,
             score=score,
             score_band=score_band(score),

@@ -150,6 +150,7 @@ class ExperianAdapter(AgencyAdapter):
         "client_secret",
         "tenant_id",
     )
+    echo_field: ClassVar[str] = "clientReferenceId"
 
     @classmethod
     def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
@@ -175,9 +176,9 @@ class ExperianAdapter(AgencyAdapter):
             return ACCOUNT_MANAGEMENT if request.purpose == IN_LIFE else QUOTATION
         raise ValueError(f"experian runs hard or soft searches, not {request.search_type.value}")
 
-    async def search(self, request: SearchRequest) -> CreditResult:
+    async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Run one CrossCore credit check and map the answer to a :class:`CreditResult`."""
-        application_type = self.code_for(request)
+        application_type = code
         body = build_check_body(
             request,
             tenant_id=self.client.credentials.get("tenant_id", ""),
@@ -191,26 +192,22 @@ class ExperianAdapter(AgencyAdapter):
             headers={"X-Correlation-Id": str(uuid.uuid4()), "Accept": "application/json"},
             describe_error=describe_error,
         )
-        return self.read_answer(response, request.client_ref)
+        return self.read_answer(response)
 
-    def read_answer(self, response: httpx.Response, client_ref: str) -> CreditResult:
+    def read_answer(self, response: httpx.Response) -> CreditResult:
         """Map a CrossCore answer to the contract; raise an agency error if it is unusable."""
         # Garbage, truncated bodies and bad encodings alike are "not valid JSON".
         data = json_answer(self.name, response)
         with reading(self.name):
-            return self._map(data, client_ref)
+            return self._map(data)
 
-    def _map(self, data: Any, client_ref: str) -> CreditResult:
+    def _map(self, data: Any) -> CreditResult:
         root = obj(data, "answer")
         header = obj(field(root, "responseHeader", "answer"), "responseHeader")
         if header.get("responseType") == "ERROR":
             self._raise_error(header)
+        # The reference the agency echoed: search() refuses an answer for another search.
         echoed = text(header, "clientReferenceId", "responseHeader")
-        if echoed != client_ref:
-            # An answer for another search must never be stored against this one.
-            raise UnusableResponse(
-                self.name, f"answer is for clientReferenceId {echoed!r}, not {client_ref!r}"
-            )
         agency_ref = text(header, "expRequestId", "responseHeader")
         if not agency_ref:
             raise BadShape("responseHeader.expRequestId is empty")
@@ -237,7 +234,7 @@ class ExperianAdapter(AgencyAdapter):
 
         return CreditResult(
             agency=self.name,
-            client_ref=client_ref,
+            client_ref=echoed,
             agency_ref=agency_ref,
             score=score,
             score_band=score_band(score),
@@ -276,11 +273,7 @@ class ExperianAdapter(AgencyAdapter):
         header = obj(field(obj(data, "answer"), "responseHeader", "answer"), "responseHeader")
         if header.get("responseType") == "ERROR":
             self._raise_error(header)
-        echoed = text(header, "clientReferenceId", "responseHeader")
-        if echoed != client_ref:
-            raise UnusableResponse(
-                self.name, f"answer is for clientReferenceId {echoed!r}, not {client_ref!r}"
-            )
+        self.ensure_echoed(text(header, "clientReferenceId", "responseHeader"), client_ref)
         overall = obj(field(header, "overallResponse", "responseHeader"), "overallResponse")
         decision = text(overall, "decision", "overallResponse")
         if decision not in NOTICE_ANSWERS:

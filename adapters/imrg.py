@@ -31,7 +31,6 @@ from agencies.contract import (
     SearchRequest,
     SearchType,
 )
-from agencies.errors import PermanentAgencyError, UnusableResponse
 from agencies.parsing import (
     BadShape,
     array,
@@ -120,6 +119,9 @@ class ImrgAdapter(AgencyAdapter):
     kind: ClassVar[AgencyKind] = AgencyKind.ALERT
     sandbox_base_url: ClassVar[str] = "https://sandbox.imrg.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_id")
+    echo_field: ClassVar[str] = "searchReference"
+    #: An alert search leaves no credit footprint; asking for another is a planning mistake.
+    search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.FRAUD})
 
     @classmethod
     def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
@@ -130,16 +132,8 @@ class ImrgAdapter(AgencyAdapter):
         """Every search at the scheme is an alert search: ``ALERT``."""
         return PURPOSE_CODE
 
-    async def search(self, request: SearchRequest) -> AlertResult:
+    async def run_search(self, request: SearchRequest, code: str) -> AlertResult:
         """Search the scheme's alerts on the request's identifiers; map them to the contract."""
-        if request.search_type is not SearchType.FRAUD:
-            # An alert search leaves no credit footprint; asking for one is a planning mistake.
-            raise PermanentAgencyError(
-                self.name,
-                f"imrg runs fraud (alert) searches, not {request.search_type.value}",
-                sent=False,
-                code="unsupported_search",
-            )
         body = build_search_body(request, member_id=self.client.credentials.get("member_id", ""))
         response = await self.client.request(
             "POST",
@@ -148,18 +142,13 @@ class ImrgAdapter(AgencyAdapter):
             headers={"Accept": "application/json"},
             describe_error=describe_error,
         )
-        return self.read_answer(response, request.client_ref)
+        return self.read_answer(response)
 
-    def read_answer(self, response: httpx.Response, client_ref: str) -> AlertResult:
+    def read_answer(self, response: httpx.Response) -> AlertResult:
         """Map a search answer to an :class:`AlertResult`; raise if it cannot be used."""
         with reading(self.name):
             root = obj(json_body(response), "answer")
             echoed = text(root, "searchReference", "answer")
-            if echoed != client_ref:
-                # An answer for another search must never be stored against this one.
-                raise UnusableResponse(
-                    self.name, f"answer is for searchReference {echoed!r}, not {client_ref!r}"
-                )
             search_id = text(root, "searchId", "answer")
             if not search_id.strip():
                 raise BadShape("answer.searchId is empty")
@@ -167,9 +156,7 @@ class ImrgAdapter(AgencyAdapter):
                 _alert(obj(item, f"alerts[{i}]"), f"alerts[{i}]")
                 for i, item in enumerate(array(root, "alerts", "answer"))
             )
-        return AlertResult(
-            agency=self.name, client_ref=client_ref, agency_ref=search_id, alerts=alerts
-        )
+        return AlertResult(agency=self.name, client_ref=echoed, agency_ref=search_id, alerts=alerts)
 
 
 def _alert(item: Mapping[str, Any], where: str) -> Alert:

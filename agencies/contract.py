@@ -271,6 +271,10 @@ class AgencyAdapter(ABC):
     sandbox_base_url: ClassVar[str]
     #: Names of the credentials live mode needs (read from CHECKS_<AGENCY>_<NAME>).
     credential_names: ClassVar[tuple[str, ...]] = ()
+    #: The search types the agency runs; any other is refused before anything is sent.
+    search_types: ClassVar[frozenset[SearchType]] = frozenset(SearchType)
+    #: The answer's field that echoes our client reference (named in the refusal message).
+    echo_field: ClassVar[str] = "client reference"
 
     def __init__(self, client: AgencyClient) -> None:
         self.client = client
@@ -287,9 +291,43 @@ class AgencyAdapter(ABC):
 
         return policy_for(cls.name)
 
-    @abstractmethod
     async def search(self, request: SearchRequest) -> CreditResult | FraudResult | AlertResult:
-        """Run one search; raise an :mod:`agencies.errors` error if no usable answer came."""
+        """Run one search; raise an :mod:`agencies.errors` error if no usable answer came.
+
+        The invariants live here, once for every adapter: a search type the agency does not
+        run is refused before anything is sent, and an answer that echoes another search's
+        client reference is never returned (so never stored against this search).
+        """
+        from agencies.errors import PermanentAgencyError
+
+        if request.search_type not in self.search_types:
+            runs = ", ".join(sorted(t.value for t in self.search_types))
+            raise PermanentAgencyError(
+                self.name,
+                f"{self.name} runs {runs} searches, not {request.search_type.value}",
+                sent=False,
+                code="unsupported_search",
+            )
+        result = await self.run_search(request, self.code_for(request))
+        self.ensure_echoed(result.client_ref, request.client_ref)
+        return result
+
+    @abstractmethod
+    async def run_search(
+        self, request: SearchRequest, code: str
+    ) -> CreditResult | FraudResult | AlertResult:
+        """The agency's own part of :meth:`search`: send the search under its ``code`` (see
+        :meth:`purpose_code`) and map the answer, with the client reference the agency echoed."""
+
+    def ensure_echoed(self, echoed: str, expected: str) -> None:
+        """Raise :class:`~agencies.errors.UnusableResponse` unless the agency echoed
+        ``expected``: an answer for another search or notice must never be stored."""
+        from agencies.errors import UnusableResponse
+
+        if echoed != expected:
+            raise UnusableResponse(
+                self.name, f"answer is for {self.echo_field} {echoed!r}, not {expected!r}"
+            )
 
     def purpose_code(self, request: SearchRequest) -> str:
         """The agency's own code for this search, recorded in the footprint ledger."""
