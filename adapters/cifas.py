@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 import httpx
 
-from agencies.auth import ApiKeyAuth
 from agencies.contract import (
     AgencyAdapter,
     AgencyKind,
@@ -109,11 +108,7 @@ class CifasAdapter(AgencyAdapter):
     sandbox_base_url: ClassVar[str] = "https://sandbox.cifas.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_number")
     echo_field: ClassVar[str] = "memberSearchReference"
-
-    @classmethod
-    def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
-        """The member's API key in ``X-API-Key`` on every call (a static key: no refresh)."""
-        return ApiKeyAuth(API_KEY_HEADER, credentials.get("api_key", ""))
+    api_key_header: ClassVar[str | None] = API_KEY_HEADER
 
     def purpose_code(self, request: SearchRequest) -> str:
         """Every Cifas search is a National Fraud Database search: ``NFD``."""

@@ -21,7 +21,6 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-from agencies.auth import ApiKeyAuth
 from agencies.contract import (
     Address,
     AgencyAdapter,
@@ -120,13 +119,9 @@ class ImrgAdapter(AgencyAdapter):
     sandbox_base_url: ClassVar[str] = "https://sandbox.imrg.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_id")
     echo_field: ClassVar[str] = "searchReference"
+    api_key_header: ClassVar[str | None] = API_KEY_HEADER
     #: An alert search leaves no credit footprint; asking for another is a planning mistake.
     search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.FRAUD})
-
-    @classmethod
-    def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
-        """The member's API key in ``X-IMRG-Key`` on every call (a static key: no refresh)."""
-        return ApiKeyAuth(API_KEY_HEADER, credentials.get("api_key", ""))
 
     def purpose_code(self, request: SearchRequest) -> str:
         """Every search at the scheme is an alert search: ``ALERT``."""

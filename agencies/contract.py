@@ -279,10 +279,19 @@ class AgencyAdapter(ABC):
     def __init__(self, client: AgencyClient) -> None:
         self.client = client
 
+    #: The header an agency that authenticates by a static API key wants it in (the key is
+    #: the ``api_key`` credential); None for an agency that authenticates otherwise.
+    api_key_header: ClassVar[str | None] = None
+
     @classmethod
     def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth | None:
-        """Authentication for this agency's calls (e.g. a token flow); None if not needed."""
-        return None
+        """Authentication for this agency's calls: the API key in :attr:`api_key_header` if
+        set (a static key: no refresh); a token flow overrides this. None if not needed."""
+        if cls.api_key_header is None:
+            return None
+        from agencies.auth import ApiKeyAuth
+
+        return ApiKeyAuth(cls.api_key_header, credentials.get("api_key", ""))
 
     @classmethod
     def default_policy(cls) -> HttpPolicy:
