@@ -430,6 +430,8 @@ class CallcreditAdapter(AgencyAdapter):
     sandbox_base_url: ClassVar[str] = "https://sandbox.callcredit.test"
     credential_names: ClassVar[tuple[str, ...]] = ("company", "username", "password")
     echo_field: ClassVar[str] = "yourreference"
+    #: A credit reference agency runs credit searches; a fraud search is another agency's.
+    search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.HARD, SearchType.SOFT})
 
     @classmethod
     def default_policy(cls) -> HttpPolicy:

@@ -171,6 +171,8 @@ class EquifaxAdapter(AgencyAdapter):
         "security_code",
     )
     echo_field: ClassVar[str] = "customerReferenceNumber"
+    #: A credit reference agency runs credit searches; a fraud search is another agency's.
+    search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.HARD, SearchType.SOFT})
 
     @classmethod
     def make_auth(

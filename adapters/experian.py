@@ -151,6 +151,8 @@ class ExperianAdapter(AgencyAdapter):
         "tenant_id",
     )
     echo_field: ClassVar[str] = "clientReferenceId"
+    #: A credit reference agency runs credit searches; a fraud search is another agency's.
+    search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.HARD, SearchType.SOFT})
 
     @classmethod
     def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
