@@ -13,7 +13,8 @@ from xml.etree.ElementTree import Element
 
 import httpx
 
-from adapters.callcredit import (
+from adapters.callcredit import CallcreditAdapter
+from adapters.callcredit.wire import (
     AUTH_MODULE,
     CALLREPORT_NS,
     CONTENT_TYPE,
@@ -24,7 +25,6 @@ from adapters.callcredit import (
     SEARCH_TYPE_OF_PURPOSE,
     SOAP_ACTION,
     SOAP_ENV_NS,
-    CallcreditAdapter,
     _add,
     _serialise,
 )

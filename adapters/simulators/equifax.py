@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote
 
 import httpx
 
-from adapters.equifax import (
+from adapters.equifax.wire import (
     CORRELATION_HEADER,
     NOTICE_PATH,
     REPORT_KEY,

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from adapters.experian import (
+from adapters.experian.wire import (
     CHECK_PATH,
     NOTICE_PATH,
     NOTICE_REQUEST_TYPE,

@@ -351,7 +351,10 @@ def run(adapter: CallcreditAdapter, client_ref: str = REF) -> CreditResult:
 
     async def go() -> CreditResult:
         try:
-            return await adapter.search(search_request("alice", client_ref=client_ref))
+            result = await adapter.search(search_request("alice", client_ref=client_ref))
+            # search() returns any contract result; this agency's is a CreditResult.
+            assert isinstance(result, CreditResult)
+            return result
         finally:
             await adapter.client.http.aclose()
 

@@ -642,7 +642,10 @@ def run_with_answer(answer: Any) -> CreditResult:
 
     async def go() -> CreditResult:
         try:
-            return await adapter.search(search_request(client_ref=SENT_REF))
+            result = await adapter.search(search_request(client_ref=SENT_REF))
+            # search() returns any contract result; this agency's is a CreditResult.
+            assert isinstance(result, CreditResult)
+            return result
         finally:
             await adapter.client.http.aclose()
 
