@@ -238,45 +238,40 @@ class CallcreditAdapter(AgencyAdapter):
 
     async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Run one CallReport search and map the answer to a :class:`CreditResult`."""
-        purpose = code
-        envelope = build_search_envelope(
-            request, credentials=self.client.credentials, purpose=purpose
-        )
-        response = await self.client.request(
+        envelope = build_search_envelope(request, credentials=self.client.credentials, purpose=code)
+        return self.read_answer(await self._call(SEARCH_PATH, SOAP_ACTION, envelope))
+
+    async def _call(self, path: str, action: str, envelope: bytes) -> httpx.Response:
+        """POST one SOAP envelope with its action."""
+        return await self.client.request(
             "POST",
-            SEARCH_PATH,
+            path,
             content=envelope,
             headers={
                 "Content-Type": REQUEST_CONTENT_TYPE,
-                "SOAPAction": SOAP_ACTION,
+                "SOAPAction": action,
                 "Accept": CONTENT_TYPE,
             },
             describe_error=describe_error,
         )
-        return self.read_answer(response)
+
+    def _result(self, response: httpx.Response, path: str) -> Element:
+        """The element at ``path`` in a SOAP answer's body; an in-band error is raised."""
+        root = xml_body(response)
+        if local(root.tag) != "Envelope":
+            raise BadShape(f"root is <{local(root.tag)}>, not a SOAP <Envelope>")
+        body = must(root, "Body")
+        error = in_band_error(self.name, body)
+        if error is not None:
+            raise error
+        return must(body, path)
 
     async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
         """Send a ``Disassociate07a`` notice; in-band errors are errors, as for searches."""
-        response = await self.client.request(
-            "POST",
-            NOTICE_PATH,
-            content=build_notice_envelope(notice, credentials=self.client.credentials),
-            headers={
-                "Content-Type": REQUEST_CONTENT_TYPE,
-                "SOAPAction": NOTICE_SOAP_ACTION,
-                "Accept": CONTENT_TYPE,
-            },
-            describe_error=describe_error,
-        )
+        envelope = build_notice_envelope(notice, credentials=self.client.credentials)
+        response = await self._call(NOTICE_PATH, NOTICE_SOAP_ACTION, envelope)
         with reading(self.name):
-            root = xml_body(response)
-            if local(root.tag) != "Envelope":
-                raise BadShape(f"root is <{local(root.tag)}>, not a SOAP <Envelope>")
-            body = must(root, "Body")
-            error = in_band_error(self.name, body)
-            if error is not None:
-                raise error
-            result = must(body, "Disassociate07aResponse/DisassociationResult")
+            result = self._result(response, "Disassociate07aResponse/DisassociationResult")
             echoed = xml_text(result, "jobdetails/yourreference")
             self.ensure_echoed(echoed, notice.client_ref)
             status = xml_text(result, "status").lower()
@@ -295,15 +290,7 @@ class CallcreditAdapter(AgencyAdapter):
     def read_answer(self, response: httpx.Response) -> CreditResult:
         """Map a CallReport answer to the contract; raise an agency error if it is not one."""
         with reading(self.name):
-            root = xml_body(response)
-            if local(root.tag) != "Envelope":
-                raise BadShape(f"root is <{local(root.tag)}>, not a SOAP <Envelope>")
-            body = must(root, "Body")
-            error = in_band_error(self.name, body)
-            if error is not None:
-                raise error
-            report = must(body, "Search07aResponse/SearchResult/creditreport")
-            return self._map(report)
+            return self._map(self._result(response, "Search07aResponse/SearchResult/creditreport"))
 
     def _map(self, report: Element) -> CreditResult:
         jobdetails = must(report, "jobdetails")
