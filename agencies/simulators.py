@@ -7,10 +7,7 @@ looks one up here by agency name. A third-party agency registers its simulator u
 
 from __future__ import annotations
 
-import functools
-import importlib
-from importlib.metadata import entry_points
-
+from agencies.registry import import_class, registered_paths
 from agencies.sandbox import AgencySimulator
 
 ENTRY_POINT_GROUP = "checks.simulators"
@@ -29,18 +26,9 @@ class NoSimulator(LookupError):
     """The sandbox has no simulator for that agency."""
 
 
-@functools.cache
-def _entry_point_paths() -> tuple[tuple[str, str], ...]:
-    # Installed distributions do not change while a process runs: scan them once.
-    return tuple((ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP))
-
-
 def simulator_paths() -> dict[str, str]:
     """Every known simulator by agency name (built-ins, then entry points)."""
-    paths = dict(BUILTIN_SIMULATORS)
-    for name, value in _entry_point_paths():
-        paths.setdefault(name, value)
-    return paths
+    return registered_paths(BUILTIN_SIMULATORS, ENTRY_POINT_GROUP)
 
 
 def load_simulator(agency: str) -> AgencySimulator:
@@ -49,8 +37,5 @@ def load_simulator(agency: str) -> AgencySimulator:
         path = simulator_paths()[agency]
     except KeyError:
         raise NoSimulator(f"the sandbox has no simulator for agency {agency!r}") from None
-    module_name, _, attr = path.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
-    if not (isinstance(cls, type) and issubclass(cls, AgencySimulator)):
-        raise TypeError(f"{path} is not an AgencySimulator")
-    return cls()
+    simulator: AgencySimulator = import_class(path, AgencySimulator)()
+    return simulator
