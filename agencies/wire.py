@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 
-from agencies.contract import Address, ScoreBand
+from agencies.contract import Address, NoticeAnswer, ScoreBand
 from agencies.http import HttpPolicy
+from agencies.parsing import BadShape
 
 # "10 High Street", "10a High Street", "10-12 High Street", "10, High Street".
 _NUMBERED_LINE = re.compile(r"^(\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?),?\s+(\S.*)$")
@@ -46,6 +47,27 @@ def split_address(address: Address) -> AddressParts:
     if numbered:
         return AddressParts(number=numbered.group(1), name=line1, street=numbered.group(2))
     return AddressParts(name=line1, street=line2)
+
+
+def score_bands(
+    excellent: int, good: int, fair: int, poor: int
+) -> tuple[tuple[int, ScoreBand], ...]:
+    """An agency's band table from the lowest score of each band (below ``poor``: very poor)."""
+    return (
+        (excellent, ScoreBand.EXCELLENT),
+        (good, ScoreBand.GOOD),
+        (fair, ScoreBand.FAIR),
+        (poor, ScoreBand.POOR),
+        (0, ScoreBand.VERY_POOR),
+    )
+
+
+def notice_answer(value: str, where: str) -> NoticeAnswer:
+    """A CRA's answer to a notice of disassociation; anything else is not a usable answer."""
+    try:
+        return NoticeAnswer(value)
+    except ValueError:
+        raise BadShape(f"{where} {value!r} is not a notice answer") from None
 
 
 def band_for(score: int, bands: Sequence[tuple[int, ScoreBand]]) -> ScoreBand:

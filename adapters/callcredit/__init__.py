@@ -90,7 +90,6 @@ from agencies.contract import (
     AgencyKind,
     CreditResult,
     DisassociationNotice,
-    NoticeAnswer,
     NoticeReceipt,
     SearchRequest,
     SearchType,
@@ -108,6 +107,7 @@ from agencies.parsing import (
     xml_text,
 )
 from agencies.policies import policy_for
+from agencies.wire import notice_answer
 
 __all__ = [
     "AUTH_MODULE",
@@ -274,11 +274,7 @@ class CallcreditAdapter(AgencyAdapter):
             result = self._result(response, "Disassociate07aResponse/DisassociationResult")
             echoed = xml_text(result, "jobdetails/yourreference")
             self.ensure_echoed(echoed, notice.client_ref)
-            status = xml_text(result, "status").lower()
-            try:
-                answer = NoticeAnswer(status)
-            except ValueError:
-                raise BadShape(f"<status> {status!r} is not a notice answer") from None
+            answer = notice_answer(xml_text(result, "status").lower(), "<status>")
             return NoticeReceipt(
                 agency=self.name,
                 client_ref=notice.client_ref,

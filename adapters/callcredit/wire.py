@@ -34,7 +34,7 @@ from agencies.parsing import (
     text_body,
     xml_text,
 )
-from agencies.wire import band_for, split_address
+from agencies.wire import band_for, score_bands, split_address
 
 SEARCH_PATH = "/callreport/v7/search"
 #: Notices of disassociation: a data-amendment operation of the same SOAP service (modelled).
@@ -70,13 +70,7 @@ SEARCH_TYPE_OF_PURPOSE: Mapping[str, SearchType] = {
 SCORE_CLASS = "1"
 MAX_SCORE = 710
 #: Lowest TransUnion UK score (0-710) in each band, best band first.
-SCORE_BANDS: tuple[tuple[int, ScoreBand], ...] = (
-    (628, ScoreBand.EXCELLENT),
-    (604, ScoreBand.GOOD),
-    (566, ScoreBand.FAIR),
-    (551, ScoreBand.POOR),
-    (0, ScoreBand.VERY_POOR),
-)
+SCORE_BANDS = score_bands(628, 604, 566, 551)
 
 #: In-band error modules: credentials, and a request refused as sent.
 AUTH_MODULE = "auth"

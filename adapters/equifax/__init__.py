@@ -81,13 +81,12 @@ from agencies.contract import (
     AgencyKind,
     CreditResult,
     DisassociationNotice,
-    NoticeAnswer,
     NoticeReceipt,
     SearchRequest,
     SearchType,
 )
 from agencies.parsing import BadShape, array, field, json_body, obj, reading, text
-from agencies.wire import token_request
+from agencies.wire import notice_answer, token_request
 
 __all__ = [
     "CORRELATION_HEADER",
@@ -221,11 +220,7 @@ class EquifaxAdapter(AgencyAdapter):
             root = obj(json_body(response), "answer")
             echoed = text(root, "customerReferenceNumber", "answer")
             self.ensure_echoed(echoed, notice.client_ref)
-            status = text(root, "status", "answer")
-            try:
-                answer = NoticeAnswer(status)
-            except ValueError:
-                raise BadShape(f"status {status!r} is not a notice answer") from None
+            answer = notice_answer(text(root, "status", "answer"), "status")
             return NoticeReceipt(
                 agency=self.name,
                 client_ref=notice.client_ref,

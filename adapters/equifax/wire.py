@@ -21,7 +21,7 @@ from agencies.contract import (
     SearchType,
 )
 from agencies.parsing import BadShape, array, count, field, obj, text
-from agencies.wire import band_for, parse_bearer_token, split_address
+from agencies.wire import band_for, parse_bearer_token, score_bands, split_address
 
 TOKEN_PATH = "/v2/oauth/token"
 REPORT_PATH = "/business/consumer-credit/v1/reports/credit-report"
@@ -53,13 +53,7 @@ SEARCH_TYPE_OF_PURPOSE: Mapping[str, SearchType] = {
 }
 
 #: Lowest Equifax UK score (0-1000) in each band, best band first.
-SCORE_BANDS: tuple[tuple[int, ScoreBand], ...] = (
-    (811, ScoreBand.EXCELLENT),
-    (671, ScoreBand.GOOD),
-    (531, ScoreBand.FAIR),
-    (439, ScoreBand.POOR),
-    (0, ScoreBand.VERY_POOR),
-)
+SCORE_BANDS = score_bands(811, 671, 531, 439)
 
 #: Identity scan results; only PASS means name, date of birth and address were verified.
 IDENTITY_PASS = "PASS"

@@ -30,7 +30,7 @@ from agencies.parsing import (
     obj,
     text,
 )
-from agencies.wire import band_for, parse_bearer_token, split_address
+from agencies.wire import band_for, parse_bearer_token, score_bands, split_address
 
 TOKEN_PATH = "/oauth2/v1/token"
 CHECK_PATH = "/decisionanalytics/crosscore/v1/application"
@@ -65,13 +65,7 @@ SEARCH_TYPE_OF_CODE: Mapping[str, SearchType] = {
 }
 
 #: Lowest Experian score (0-999) in each band, best band first.
-SCORE_BANDS: tuple[tuple[int, ScoreBand], ...] = (
-    (961, ScoreBand.EXCELLENT),
-    (881, ScoreBand.GOOD),
-    (721, ScoreBand.FAIR),
-    (561, ScoreBand.POOR),
-    (0, ScoreBand.VERY_POOR),
-)
+SCORE_BANDS = score_bands(961, 881, 721, 561)
 
 #: ``dataCounts`` of the credit element that the contract needs; every one must be present,
 #: because reading a missing CCJ count as zero could accept someone it should not.

@@ -5,8 +5,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from agencies.contract import Address, ScoreBand
-from agencies.wire import AddressParts, band_for, parse_bearer_token, split_address
+from agencies.contract import Address, NoticeAnswer, ScoreBand
+from agencies.parsing import BadShape
+from agencies.wire import (
+    AddressParts,
+    band_for,
+    notice_answer,
+    parse_bearer_token,
+    score_bands,
+    split_address,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +77,15 @@ def test_an_unusable_token_answer_is_refused(answer: object) -> None:
 def test_a_token_answer_gives_the_token_and_its_lifetime() -> None:
     answer = {"access_token": "t", "expires_in": "120", "token_type": "bearer"}
     assert parse_bearer_token(httpx.Response(200, json=answer)) == ("t", 120.0)
+
+
+def test_a_band_table_lists_each_bands_lowest_score_best_first() -> None:
+    bands = score_bands(900, 800, 700, 600)
+    assert band_for(800, bands) is ScoreBand.GOOD
+    assert band_for(599, bands) is ScoreBand.VERY_POOR
+
+
+def test_a_notice_answer_the_contract_does_not_know_is_a_bad_shape() -> None:
+    assert notice_answer("pending", "status") is NoticeAnswer.PENDING
+    with pytest.raises(BadShape, match="status 'maybe'"):
+        notice_answer("maybe", "status")
