@@ -56,7 +56,6 @@ CATEGORY_OF_CASE_TYPE: Mapping[str, str] = {v: k for k, v in FRAUD_CATEGORIES.it
 RESULT_PASSED = "passed"
 RESULT_REVIEW = "review"
 _PROTECTIVE_REGISTRATION = "protective registration"
-_ACCEPT_JSON: Mapping[str, str] = {"Accept": "application/json"}
 
 
 def describe_error(response: httpx.Response) -> str:
@@ -122,9 +121,7 @@ class CifasAdapter(AgencyAdapter):
             "product": request.product_code,
             "applicant": wire_applicant(request.person),
         }
-        response = await self.client.request(
-            "POST", SEARCH_PATH, json=body, headers=_ACCEPT_JSON, describe_error=describe_error
-        )
+        response = await self.post_json(SEARCH_PATH, body, describe_error)
         return self.read_search_answer(response)
 
     async def file_case(self, case: FraudCase) -> str:
@@ -140,9 +137,7 @@ class CifasAdapter(AgencyAdapter):
             "subject": wire_applicant(case.person),
             "evidenceSummary": case.evidence_summary,
         }
-        response = await self.client.request(
-            "POST", CASES_PATH, json=body, headers=_ACCEPT_JSON, describe_error=describe_error
-        )
+        response = await self.post_json(CASES_PATH, body, describe_error)
         with reading(self.name):
             data = obj(json_body(response), "filing answer")
             reference = text(data, "casereferenceno", "filing answer")

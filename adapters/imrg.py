@@ -130,13 +130,7 @@ class ImrgAdapter(AgencyAdapter):
     async def run_search(self, request: SearchRequest, code: str) -> AlertResult:
         """Search the scheme's alerts on the request's identifiers; map them to the contract."""
         body = build_search_body(request, member_id=self.client.credentials.get("member_id", ""))
-        response = await self.client.request(
-            "POST",
-            SEARCH_PATH,
-            json=body,
-            headers={"Accept": "application/json"},
-            describe_error=describe_error,
-        )
+        response = await self.post_json(SEARCH_PATH, body, describe_error)
         return self.read_answer(response)
 
     def read_answer(self, response: httpx.Response) -> AlertResult:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import httpx
 
@@ -327,6 +327,22 @@ class AgencyAdapter(ABC):
     ) -> CreditResult | FraudResult | AlertResult:
         """The agency's own part of :meth:`search`: send the search under its ``code`` (see
         :meth:`purpose_code`) and map the answer, with the client reference the agency echoed."""
+
+    #: A header the agency wants a fresh correlation id in on every JSON call (None: none).
+    correlation_header: ClassVar[str | None] = None
+
+    async def post_json(
+        self, path: str, body: Any, describe_error: Callable[[httpx.Response], str]
+    ) -> httpx.Response:
+        """POST a JSON body, accepting JSON, with a new correlation id if the agency wants one."""
+        import uuid
+
+        headers = {"Accept": "application/json"}
+        if self.correlation_header is not None:
+            headers[self.correlation_header] = str(uuid.uuid4())
+        return await self.client.request(
+            "POST", path, json=body, headers=headers, describe_error=describe_error
+        )
 
     def ensure_echoed(self, echoed: str, expected: str) -> None:
         """Raise :class:`~agencies.errors.UnusableResponse` unless the agency echoed

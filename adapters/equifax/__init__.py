@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -140,6 +139,7 @@ class EquifaxAdapter(AgencyAdapter):
         "security_code",
     )
     echo_field: ClassVar[str] = "customerReferenceNumber"
+    correlation_header: ClassVar[str | None] = CORRELATION_HEADER
     #: A credit reference agency runs credit searches; a fraud search is another agency's.
     search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.HARD, SearchType.SOFT})
 
@@ -193,13 +193,7 @@ class EquifaxAdapter(AgencyAdapter):
             security_code=self.client.credentials.get("security_code", ""),
             purpose_code=purpose,
         )
-        response = await self.client.request(
-            "POST",
-            REPORT_PATH,
-            json=body,
-            headers={CORRELATION_HEADER: str(uuid.uuid4()), "Accept": "application/json"},
-            describe_error=describe_error,
-        )
+        response = await self.post_json(REPORT_PATH, body, describe_error)
         return self.read_answer(response)
 
     async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
@@ -209,13 +203,7 @@ class EquifaxAdapter(AgencyAdapter):
             member_number=self.client.credentials.get("member_number", ""),
             security_code=self.client.credentials.get("security_code", ""),
         )
-        response = await self.client.request(
-            "POST",
-            NOTICE_PATH,
-            json=body,
-            headers={CORRELATION_HEADER: str(uuid.uuid4()), "Accept": "application/json"},
-            describe_error=describe_error,
-        )
+        response = await self.post_json(NOTICE_PATH, body, describe_error)
         with reading(self.name):
             root = obj(json_body(response), "answer")
             echoed = text(root, "customerReferenceNumber", "answer")

@@ -11,7 +11,6 @@ result. :class:`ExperianSimulator` answers the same format from
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -132,6 +131,7 @@ class ExperianAdapter(AgencyAdapter):
         "tenant_id",
     )
     echo_field: ClassVar[str] = "clientReferenceId"
+    correlation_header: ClassVar[str | None] = "X-Correlation-Id"
     #: A credit reference agency runs credit searches; a fraud search is another agency's.
     search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.HARD, SearchType.SOFT})
 
@@ -168,13 +168,7 @@ class ExperianAdapter(AgencyAdapter):
             application_type=application_type,
             message_time=_now(),
         )
-        response = await self.client.request(
-            "POST",
-            CHECK_PATH,
-            json=body,
-            headers={"X-Correlation-Id": str(uuid.uuid4()), "Accept": "application/json"},
-            describe_error=describe_error,
-        )
+        response = await self.post_json(CHECK_PATH, body, describe_error)
         return self.read_answer(response)
 
     def read_answer(self, response: httpx.Response) -> CreditResult:
@@ -241,13 +235,7 @@ class ExperianAdapter(AgencyAdapter):
             tenant_id=self.client.credentials.get("tenant_id", ""),
             message_time=_now(),
         )
-        response = await self.client.request(
-            "POST",
-            NOTICE_PATH,
-            json=body,
-            headers={"X-Correlation-Id": str(uuid.uuid4()), "Accept": "application/json"},
-            describe_error=describe_error,
-        )
+        response = await self.post_json(NOTICE_PATH, body, describe_error)
         data = json_answer(self.name, response)
         with reading(self.name):
             return self._map_notice(data, notice.client_ref)
