@@ -147,6 +147,17 @@ def wire_applicant(parent: Element, person: Person) -> Element:
     return applicant
 
 
+def _soap_request(operation: str, credentials: Mapping[str, str]) -> tuple[Element, Element]:
+    """A SOAP 1.1 envelope with the credentials header, and its (empty) operation element."""
+    envelope = ET.Element("soap:Envelope", {"xmlns:soap": SOAP_ENV_NS})
+    header = _add(envelope, "soap:Header")
+    headers = ET.SubElement(header, "callcreditheaders", {"xmlns": CALLREPORT_NS})
+    for key in ("company", "username", "password"):
+        _add(headers, key, credentials.get(key, ""))
+    body = _add(envelope, "soap:Body")
+    return envelope, ET.SubElement(body, operation, {"xmlns": CALLREPORT_NS})
+
+
 def build_search_envelope(
     request: SearchRequest, *, credentials: Mapping[str, str], purpose: str
 ) -> bytes:
@@ -156,13 +167,7 @@ def build_search_envelope(
     written literally (``soap:``, a default namespace for Callcredit's elements) rather than
     registered globally.
     """
-    envelope = ET.Element("soap:Envelope", {"xmlns:soap": SOAP_ENV_NS})
-    header = _add(envelope, "soap:Header")
-    headers = ET.SubElement(header, "callcreditheaders", {"xmlns": CALLREPORT_NS})
-    for key in ("company", "username", "password"):
-        _add(headers, key, credentials.get(key, ""))
-    body = _add(envelope, "soap:Body")
-    search = ET.SubElement(body, "Search07a", {"xmlns": CALLREPORT_NS})
+    envelope, search = _soap_request("Search07a", credentials)
     definition = _add(search, "SearchDefinition")
     _add(definition, "yourreference", request.client_ref)
     credit = ET.SubElement(
@@ -191,13 +196,7 @@ def wire_person(parent: Element, tag: str, person: Person) -> Element:
 
 def build_notice_envelope(notice: DisassociationNotice, *, credentials: Mapping[str, str]) -> bytes:
     """The SOAP 1.1 ``Disassociate07a`` envelope: credentials header, both people, end date."""
-    envelope = ET.Element("soap:Envelope", {"xmlns:soap": SOAP_ENV_NS})
-    header = _add(envelope, "soap:Header")
-    headers = ET.SubElement(header, "callcreditheaders", {"xmlns": CALLREPORT_NS})
-    for key in ("company", "username", "password"):
-        _add(headers, key, credentials.get(key, ""))
-    body = _add(envelope, "soap:Body")
-    operation = ET.SubElement(body, "Disassociate07a", {"xmlns": CALLREPORT_NS})
+    envelope, operation = _soap_request("Disassociate07a", credentials)
     definition = _add(operation, "DisassociationDefinition")
     # Callcredit recognises a resent notice by it, as it does a repeated search.
     _add(definition, "yourreference", notice.client_ref)
