@@ -113,6 +113,18 @@ class AgencySimulator(ABC):
             status, headers={"content-type": self.content_type, **(headers or {})}, content=body
         )
 
+    def refuse(
+        self,
+        ctx: SimulatorContext,
+        operation: str,
+        status: int,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Log a refused call and answer it: ``body``, or the agency's own error envelope."""
+        ctx.record(RecordedCall(self.agency, operation, status=status))
+        return self.reply(status, self.error_body(status) if body is None else body, headers)
+
     def stable_reference(self, reference: str, digits: int) -> str:
         """``digits`` digits that are the same for every search with ``reference``, so a
         repeated search gets the agency reference it got the first time."""

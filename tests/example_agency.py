@@ -24,7 +24,6 @@ from agencies.contract import (
 from agencies.parsing import array, describe_json_error, json_answer, obj, reading, text
 from agencies.sandbox import (
     AgencySimulator,
-    RecordedCall,
     SimRoute,
     SimulatorContext,
     required_text,
@@ -94,13 +93,9 @@ class ExampleSimulator(AgencySimulator):
         """The agency's error envelope."""
         return json.dumps({"error": {"code": f"http_{status}", "message": "Error"}}).encode()
 
-    def _refuse(self, ctx: SimulatorContext, status: int) -> httpx.Response:
-        ctx.record(RecordedCall(self.agency, "search", status=status))
-        return self.reply(status, self.error_body(status))
-
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         if request.headers.get(API_KEY_HEADER) != "sandbox":
-            return self._refuse(ctx, 401)
+            return self.refuse(ctx, "search", 401)
         try:
             body: Any = json.loads(request.content)
             reference = required_text(body, "reference")
@@ -108,7 +103,7 @@ class ExampleSimulator(AgencySimulator):
                 required_text(body, "surname"), required_text(body, "dateOfBirth")
             )
         except (ValueError, KeyError, TypeError):
-            return self._refuse(ctx, 400)
+            return self.refuse(ctx, "search", 400)
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         flagged = persona is not None and persona.flagged
         cases = [{"caseId": "EX-1", "type": "Identity Fraud"}] if flagged else []

@@ -63,8 +63,7 @@ class CifasSimulator(AgencySimulator):
         """A 401 answer if the API key is missing, else None."""
         if request.headers.get(API_KEY_HEADER, "").strip():
             return None
-        ctx.record(RecordedCall(self.agency, operation, status=401))
-        return self.reply(401, self.error_body(401))
+        return self.refuse(ctx, operation, 401)
 
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         if refused := self._refuse(ctx, "search", request):
@@ -75,8 +74,7 @@ class CifasSimulator(AgencySimulator):
             required_text(body, "memberNumber")
             surname, dob = _identity(body["applicant"])
         except (ValueError, KeyError, TypeError):
-            ctx.record(RecordedCall(self.agency, "search", status=400))
-            return self.reply(400, self.error_body(400))
+            return self.refuse(ctx, "search", 400)
         persona = ctx.fixtures.match(surname, dob)
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
@@ -95,8 +93,7 @@ class CifasSimulator(AgencySimulator):
                 raise ValueError("unknown fraud category")
             surname, dob = _identity(body["subject"])
         except (ValueError, KeyError, TypeError):
-            ctx.record(RecordedCall(self.agency, "file", status=400))
-            return self.reply(400, self.error_body(400))
+            return self.refuse(ctx, "file", 400)
         persona = ctx.fixtures.match(surname, dob)
         ctx.record(
             RecordedCall(

@@ -85,6 +85,10 @@ class _Refused(ValueError):
         self.status, self.code, self.description = status, code, description
         self.detail, self.message = detail, message
 
+    def envelope(self) -> bytes:
+        """The refusal in Equifax's error envelope."""
+        return error_envelope(self.status, self.code, self.description, self.detail, self.message)
+
 
 def _invalid(message: str) -> _Refused:
     return _Refused(400, "400.02", "Invalid request", "INVALID_REQUEST", message)
@@ -154,15 +158,7 @@ class EquifaxSimulator(AgencySimulator):
         try:
             sent = _read_report_request(request)
         except _Refused as refused:
-            ctx.record(RecordedCall(self.agency, "search", status=refused.status))
-            body = error_envelope(
-                refused.status,
-                refused.code,
-                refused.description,
-                refused.detail,
-                refused.message,
-            )
-            return self.reply(refused.status, body, echo)
+            return self.refuse(ctx, "search", refused.status, refused.envelope(), echo)
         persona = ctx.fixtures.match(sent.surname, sent.date_of_birth)
         ctx.record_search(sent.client_ref, SEARCH_TYPE_OF_PURPOSE[sent.purpose].value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
@@ -182,15 +178,7 @@ class EquifaxSimulator(AgencySimulator):
             _authorised(request)
             client_ref, people = _read_notice(request)
         except _Refused as refused:
-            ctx.record(RecordedCall(self.agency, "notice", status=refused.status))
-            envelope = error_envelope(
-                refused.status,
-                refused.code,
-                refused.description,
-                refused.detail,
-                refused.message,
-            )
-            return self.reply(refused.status, envelope)
+            return self.refuse(ctx, "notice", refused.status, refused.envelope())
         found = tuple(ctx.fixtures.match(surname, dob) for surname, dob in people)
         answer = ctx.record_notice(client_ref, (found[0], found[1]))
         reasons = {

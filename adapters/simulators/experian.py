@@ -79,8 +79,7 @@ class ExperianSimulator(AgencySimulator):
         except ValueError:
             complete = False
         if not complete:
-            ctx.record(RecordedCall(self.agency, "token", status=401))
-            return self.reply(401, self.error_body(401))
+            return self.refuse(ctx, "token", 401)
         ctx.record(RecordedCall(self.agency, "token", status=200))
         answer = {
             "access_token": f"{_SANDBOX_TOKEN_PREFIX}-{uuid.uuid4().hex}",
@@ -95,13 +94,11 @@ class ExperianSimulator(AgencySimulator):
         if not request.headers.get("authorization", "").startswith(
             f"Bearer {_SANDBOX_TOKEN_PREFIX}"
         ):
-            ctx.record(RecordedCall(self.agency, "search", status=401))
-            return self.reply(401, self.error_body(401))
+            return self.refuse(ctx, "search", 401)
         try:
             sent = _read_check(request)
         except (ValueError, KeyError, TypeError, IndexError, StopIteration):
-            ctx.record(RecordedCall(self.agency, "search", status=400))
-            return self.reply(400, self.error_body(400))
+            return self.refuse(ctx, "search", 400)
         client_ref, application_type, surname, dob = sent
         persona = ctx.fixtures.match(surname, dob)
         ctx.record_search(client_ref, SEARCH_TYPE_OF_CODE[application_type].value, persona)
@@ -120,13 +117,11 @@ class ExperianSimulator(AgencySimulator):
         if not request.headers.get("authorization", "").startswith(
             f"Bearer {_SANDBOX_TOKEN_PREFIX}"
         ):
-            ctx.record(RecordedCall(self.agency, "notice", status=401))
-            return self.reply(401, self.error_body(401))
+            return self.refuse(ctx, "notice", 401)
         try:
             client_ref, people = _read_notice(request)
         except (ValueError, KeyError, TypeError, IndexError, StopIteration):
-            ctx.record(RecordedCall(self.agency, "notice", status=400))
-            return self.reply(400, self.error_body(400))
+            return self.refuse(ctx, "notice", 400)
         found = tuple(ctx.fixtures.match(surname, dob) for surname, dob in people)
         answer = ctx.record_notice(client_ref, (found[0], found[1]))
         texts = {

@@ -26,7 +26,6 @@ from agencies.sandbox import (
     AgencySimulator,
     FixtureStore,
     Persona,
-    RecordedCall,
     SimRoute,
     SimulatorContext,
     required_text,
@@ -69,17 +68,13 @@ class ImrgSimulator(AgencySimulator):
                 return fixtures.persona(key)
         return None
 
-    def _refuse(self, ctx: SimulatorContext, status: int) -> httpx.Response:
-        ctx.record(RecordedCall(self.agency, "search", status=status))
-        return self.reply(status, self.error_body(status))
-
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         if request.headers.get(API_KEY_HEADER) != SANDBOX_API_KEY:
-            return self._refuse(ctx, 401)
+            return self.refuse(ctx, "search", 401)
         try:
             reference, identifiers = _read_search(request)
         except (ValueError, KeyError, TypeError):
-            return self._refuse(ctx, 400)
+            return self.refuse(ctx, "search", 400)
         persona = self._alerted_persona(ctx.fixtures, identifiers)
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
