@@ -19,7 +19,6 @@ import httpx
 from adapters.experian.wire import (
     ACCOUNT_MANAGEMENT,
     CHECK_PATH,
-    CIFAS_RULE_PREFIX,
     COUNT_DEFAULTS,
     COUNT_HARD_3M,
     COUNT_HARD_12M,
@@ -31,15 +30,11 @@ from adapters.experian.wire import (
     IDENTITY_SERVICE,
     NOTICE_ANSWERS,
     NOTICE_PATH,
-    NOTICE_REQUEST_TYPE,
     QUOTATION,
     REJECTED_CODE_PREFIX,
-    REQUEST_TYPE,
     REQUIRED_COUNTS,
     RULE_DECEASED,
     RULE_NOTICE_OF_CORRECTION,
-    SCORE_BANDS,
-    SEARCH_TYPE_OF_CODE,
     TOKEN_FIELDS,
     TOKEN_PATH,
     _element,
@@ -49,11 +44,9 @@ from adapters.experian.wire import (
     _rule_triggered,
     build_check_body,
     build_notice_body,
-    contact_of,
     describe_error,
     parse_token,
     score_band,
-    wire_address,
 )
 from agencies.auth import BearerTokenAuth
 from agencies.contract import (
@@ -79,42 +72,6 @@ from agencies.parsing import (
     text,
 )
 from agencies.wire import token_request
-
-__all__ = [
-    "ACCOUNT_MANAGEMENT",
-    "CHECK_PATH",
-    "CIFAS_RULE_PREFIX",
-    "COUNT_DEFAULTS",
-    "COUNT_HARD_12M",
-    "COUNT_HARD_3M",
-    "COUNT_INSOLVENCY",
-    "COUNT_JUDGMENTS",
-    "CREDIT_SERVICE",
-    "ExperianAdapter",
-    "HARD_FIXED_LINE",
-    "HARD_MOBILE",
-    "IDENTITY_SERVICE",
-    "NOTICE_ANSWERS",
-    "NOTICE_PATH",
-    "NOTICE_REQUEST_TYPE",
-    "QUOTATION",
-    "REJECTED_CODE_PREFIX",
-    "REQUEST_TYPE",
-    "REQUIRED_COUNTS",
-    "RULE_DECEASED",
-    "RULE_NOTICE_OF_CORRECTION",
-    "SCORE_BANDS",
-    "SEARCH_TYPE_OF_CODE",
-    "TOKEN_FIELDS",
-    "TOKEN_PATH",
-    "build_check_body",
-    "build_notice_body",
-    "contact_of",
-    "describe_error",
-    "parse_token",
-    "score_band",
-    "wire_address",
-]
 
 
 class ExperianAdapter(AgencyAdapter):

@@ -15,12 +15,12 @@ from xml.etree.ElementTree import Element
 import httpx
 import pytest
 
-from adapters.callcredit import (
+from adapters.callcredit import CallcreditAdapter
+from adapters.callcredit.wire import (
     CALLREPORT_NS,
     SEARCH_PATH,
     SOAP_ACTION,
     SOAP_ENV_NS,
-    CallcreditAdapter,
     describe_error,
     score_band,
 )

@@ -19,11 +19,11 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from adapters.equifax import (
+from adapters.equifax import EquifaxAdapter
+from adapters.equifax.wire import (
     REPORT_PATH,
     SCOPE,
     TOKEN_PATH,
-    EquifaxAdapter,
     build_report_body,
     describe_error,
     from_efx_date,

@@ -17,10 +17,10 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from adapters.experian import (
+from adapters.experian import ExperianAdapter
+from adapters.experian.wire import (
     CHECK_PATH,
     TOKEN_PATH,
-    ExperianAdapter,
     build_check_body,
     describe_error,
     parse_token,
