@@ -13,7 +13,14 @@ from typing import Any
 
 import httpx
 
-from agencies.contract import Address, NoticeAnswer, ScoreBand
+from agencies.contract import (
+    IN_LIFE,
+    Address,
+    NoticeAnswer,
+    ScoreBand,
+    SearchRequest,
+    SearchType,
+)
 from agencies.http import HttpPolicy
 from agencies.parsing import BadShape
 
@@ -68,6 +75,19 @@ def notice_answer(value: str, where: str) -> NoticeAnswer:
         return NoticeAnswer(value)
     except ValueError:
         raise BadShape(f"{where} {value!r} is not a notice answer") from None
+
+
+def credit_purpose(request: SearchRequest, *, hard: str, quotation: str, in_life: str) -> str:
+    """A CRA's code for a credit search: ``hard`` for an application search; for a soft one
+    ``in_life`` on a customer's existing account, else ``quotation``.
+
+    Raises ``ValueError`` for a search type a CRA does not run (a fraud search).
+    """
+    if request.search_type is SearchType.HARD:
+        return hard
+    if request.search_type is SearchType.SOFT:
+        return in_life if request.purpose == IN_LIFE else quotation
+    raise ValueError(f"a CRA runs hard or soft searches, not {request.search_type.value}")
 
 
 def band_for(score: int, bands: Sequence[tuple[int, ScoreBand]]) -> ScoreBand:

@@ -73,7 +73,6 @@ from adapters.callcredit.wire import (
     score_band,
 )
 from agencies.contract import (
-    IN_LIFE,
     AgencyAdapter,
     AgencyKind,
     CreditResult,
@@ -95,7 +94,7 @@ from agencies.parsing import (
     xml_text,
 )
 from agencies.policies import policy_for
-from agencies.wire import notice_answer
+from agencies.wire import credit_purpose, notice_answer
 
 # -- reading the answer -----------------------------------------------------------------------
 
@@ -184,11 +183,12 @@ class CallcreditAdapter(AgencyAdapter):
     def purpose_code(self, request: SearchRequest) -> str:
         """``CA`` (credit application) for a hard search; for a soft one ``CM`` (credit
         management) in life, else ``QS`` (quotation)."""
-        if request.search_type is SearchType.HARD:
-            return PURPOSE_APPLICATION
-        if request.search_type is SearchType.SOFT:
-            return PURPOSE_CREDIT_MANAGEMENT if request.purpose == IN_LIFE else PURPOSE_QUOTATION
-        raise ValueError(f"callcredit runs hard or soft searches, not {request.search_type.value}")
+        return credit_purpose(
+            request,
+            hard=PURPOSE_APPLICATION,
+            quotation=PURPOSE_QUOTATION,
+            in_life=PURPOSE_CREDIT_MANAGEMENT,
+        )
 
     async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Run one CallReport search and map the answer to a :class:`CreditResult`."""

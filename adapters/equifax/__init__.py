@@ -58,7 +58,6 @@ from adapters.equifax.wire import (
 )
 from agencies.auth import BearerTokenAuth
 from agencies.contract import (
-    IN_LIFE,
     AgencyAdapter,
     AgencyKind,
     CreditResult,
@@ -68,7 +67,7 @@ from agencies.contract import (
     SearchType,
 )
 from agencies.parsing import BadShape, array, field, json_body, obj, reading, text
-from agencies.wire import notice_answer, token_request
+from agencies.wire import credit_purpose, notice_answer, token_request
 
 
 class EquifaxAdapter(AgencyAdapter):
@@ -121,13 +120,12 @@ class EquifaxAdapter(AgencyAdapter):
 
     def purpose_code(self, request: SearchRequest) -> str:
         """``CA`` for a hard search; ``AM`` for an in-life soft search, else ``QS``."""
-        if request.search_type is SearchType.HARD:
-            return PURPOSE_CREDIT_APPLICATION
-        if request.search_type is SearchType.SOFT:
-            if request.purpose == IN_LIFE:
-                return PURPOSE_ACCOUNT_MANAGEMENT
-            return PURPOSE_QUOTATION
-        raise ValueError(f"equifax runs hard or soft searches, not {request.search_type.value}")
+        return credit_purpose(
+            request,
+            hard=PURPOSE_CREDIT_APPLICATION,
+            quotation=PURPOSE_QUOTATION,
+            in_life=PURPOSE_ACCOUNT_MANAGEMENT,
+        )
 
     async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Fetch one consumer credit report and map it to a :class:`CreditResult`."""

@@ -50,7 +50,6 @@ from adapters.experian.wire import (
 )
 from agencies.auth import BearerTokenAuth
 from agencies.contract import (
-    IN_LIFE,
     AgencyAdapter,
     AgencyKind,
     CreditResult,
@@ -71,7 +70,7 @@ from agencies.parsing import (
     reading,
     text,
 )
-from agencies.wire import token_request
+from agencies.wire import credit_purpose, token_request
 
 
 class ExperianAdapter(AgencyAdapter):
@@ -109,12 +108,9 @@ class ExperianAdapter(AgencyAdapter):
     def purpose_code(self, request: SearchRequest) -> str:
         """``TM`` (mobile) or ``TF`` (fixed line) for a hard search; for a soft one ``AM``
         (account management) in life, else ``QT`` (quotation)."""
-        if request.search_type is SearchType.HARD:
-            mobile = request.product_code.strip().upper().startswith("MOBILE")
-            return HARD_MOBILE if mobile else HARD_FIXED_LINE
-        if request.search_type is SearchType.SOFT:
-            return ACCOUNT_MANAGEMENT if request.purpose == IN_LIFE else QUOTATION
-        raise ValueError(f"experian runs hard or soft searches, not {request.search_type.value}")
+        mobile = request.product_code.strip().upper().startswith("MOBILE")
+        hard = HARD_MOBILE if mobile else HARD_FIXED_LINE
+        return credit_purpose(request, hard=hard, quotation=QUOTATION, in_life=ACCOUNT_MANAGEMENT)
 
     async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Run one CrossCore credit check and map the answer to a :class:`CreditResult`."""

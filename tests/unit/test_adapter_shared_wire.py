@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 import httpx
 import pytest
 
-from agencies.contract import Address, NoticeAnswer, ScoreBand
+from agencies.contract import Address, NoticeAnswer, Person, ScoreBand, SearchRequest, SearchType
 from agencies.parsing import BadShape
 from agencies.wire import (
     AddressParts,
     band_for,
+    credit_purpose,
     notice_answer,
     parse_bearer_token,
     score_bands,
@@ -89,3 +93,40 @@ def test_a_notice_answer_the_contract_does_not_know_is_a_bad_shape() -> None:
     assert notice_answer("pending", "status") is NoticeAnswer.PENDING
     with pytest.raises(BadShape, match="status 'maybe'"):
         notice_answer("maybe", "status")
+
+
+@pytest.mark.parametrize(
+    ("search_type", "purpose", "code"),
+    [
+        (SearchType.HARD, "new_order", "APP"),
+        (SearchType.SOFT, "quotation", "QUOTE"),
+        (SearchType.SOFT, "in_life", "ACCOUNT"),
+    ],
+)
+def test_a_credit_search_gets_the_code_for_its_type_and_purpose(
+    search_type: SearchType, purpose: str, code: str
+) -> None:
+    request = _request(search_type, purpose)
+    assert credit_purpose(request, hard="APP", quotation="QUOTE", in_life="ACCOUNT") == code
+
+
+def test_a_fraud_search_has_no_credit_purpose() -> None:
+    with pytest.raises(ValueError, match="fraud"):
+        credit_purpose(
+            _request(SearchType.FRAUD, "new_order"), hard="A", quotation="Q", in_life="I"
+        )
+
+
+def _request(search_type: SearchType, purpose: str) -> SearchRequest:
+    address = Address(line1="1 A Road", town="York", postcode="YO1 7HH")
+    person = Person(forename="A", surname="B", date_of_birth=date(1980, 1, 1), addresses=(address,))
+    return SearchRequest(
+        client_ref="R1",
+        search_type=search_type,
+        purpose=purpose,
+        person=person,
+        product_code="MOBILE-24M",
+        credit_amount=Decimal("1"),
+        term_months=1,
+        channel="online",
+    )
