@@ -39,6 +39,10 @@ class SearchType(StrEnum):
     FRAUD = "fraud"  # fraud-prevention search: leaves no credit-file footprint
 
 
+#: What a credit reference agency runs; a fraud search is another kind of agency's.
+CREDIT_SEARCHES = frozenset({SearchType.HARD, SearchType.SOFT})
+
+
 class Role(StrEnum):
     """Whose details a search is for."""
 

@@ -73,6 +73,7 @@ from adapters.callcredit.wire import (
     score_band,
 )
 from agencies.contract import (
+    CREDIT_SEARCHES,
     AgencyAdapter,
     AgencyKind,
     CreditResult,
@@ -172,8 +173,7 @@ class CallcreditAdapter(AgencyAdapter):
     sandbox_base_url: ClassVar[str] = "https://sandbox.callcredit.test"
     credential_names: ClassVar[tuple[str, ...]] = ("company", "username", "password")
     echo_field: ClassVar[str] = "yourreference"
-    #: A credit reference agency runs credit searches; a fraud search is another agency's.
-    search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.HARD, SearchType.SOFT})
+    search_types: ClassVar[frozenset[SearchType]] = CREDIT_SEARCHES
 
     @classmethod
     def default_policy(cls) -> HttpPolicy:

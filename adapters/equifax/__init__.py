@@ -58,6 +58,7 @@ from adapters.equifax.wire import (
 )
 from agencies.auth import BearerTokenAuth
 from agencies.contract import (
+    CREDIT_SEARCHES,
     AgencyAdapter,
     AgencyKind,
     CreditResult,
@@ -84,8 +85,7 @@ class EquifaxAdapter(AgencyAdapter):
     )
     echo_field: ClassVar[str] = "customerReferenceNumber"
     correlation_header: ClassVar[str | None] = CORRELATION_HEADER
-    #: A credit reference agency runs credit searches; a fraud search is another agency's.
-    search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.HARD, SearchType.SOFT})
+    search_types: ClassVar[frozenset[SearchType]] = CREDIT_SEARCHES
 
     @classmethod
     def make_auth(

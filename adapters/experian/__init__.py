@@ -50,6 +50,7 @@ from adapters.experian.wire import (
 )
 from agencies.auth import BearerTokenAuth
 from agencies.contract import (
+    CREDIT_SEARCHES,
     AgencyAdapter,
     AgencyKind,
     CreditResult,
@@ -88,8 +89,7 @@ class ExperianAdapter(AgencyAdapter):
     )
     echo_field: ClassVar[str] = "clientReferenceId"
     correlation_header: ClassVar[str | None] = "X-Correlation-Id"
-    #: A credit reference agency runs credit searches; a fraud search is another agency's.
-    search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.HARD, SearchType.SOFT})
+    search_types: ClassVar[frozenset[SearchType]] = CREDIT_SEARCHES
 
     @classmethod
     def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
