@@ -90,6 +90,11 @@ class _Refused(ValueError):
         return error_envelope(self.status, self.code, self.description, self.detail, self.message)
 
 
+def _refused(status: int) -> _Refused:
+    """The gateway's standard refusal with this status."""
+    return _Refused(status, *_ERRORS[status])
+
+
 def _invalid(message: str) -> _Refused:
     return _Refused(400, "400.02", "Invalid request", "INVALID_REQUEST", message)
 
@@ -209,8 +214,7 @@ def _authorised(request: httpx.Request) -> None:
             "Authorization header is required",
         )
     if not authorization.startswith(f"Bearer {_SANDBOX_TOKEN_PREFIX}-"):
-        code, description, detail, message = _ERRORS[401]
-        raise _Refused(401, code, description, detail, message)
+        raise _refused(401)
 
 
 def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]]:
@@ -218,8 +222,7 @@ def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]]:
     try:
         body = json.loads(request.content)
     except ValueError:
-        code, description, detail, message = _ERRORS[400]
-        raise _Refused(400, code, description, detail, message) from None
+        raise _refused(400) from None
     try:
         client_ref = required_text(body, "customerReferenceIdentifier", _invalid)
         config = body["customerConfiguration"]
@@ -245,8 +248,7 @@ def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]]:
             raise
         raise _invalid("dates must be DDMMYYYY") from None
     if credentials != (_SANDBOX_SECRET, _SANDBOX_SECRET):
-        code, description, detail, message = _ERRORS[403]
-        raise _Refused(403, code, description, detail, message)
+        raise _refused(403)
     return client_ref, people
 
 
@@ -281,8 +283,7 @@ def _read_report_request(request: httpx.Request) -> _ReportRequest:
     try:
         body = json.loads(request.content)
     except ValueError:
-        code, description, detail, message = _ERRORS[400]
-        raise _Refused(400, code, description, detail, message) from None
+        raise _refused(400) from None
     try:
         return _read_report_body(body)
     except (KeyError, TypeError, IndexError) as exc:
@@ -314,6 +315,5 @@ def _read_report_body(body: Any) -> _ReportRequest:
         required_text(address, "zip", _invalid)
         required_text(address, "city", _invalid)
     if (member_number, security_code) != (_SANDBOX_SECRET, _SANDBOX_SECRET):
-        code, description, detail, message = _ERRORS[403]
-        raise _Refused(403, code, description, detail, message)
+        raise _refused(403)
     return _ReportRequest(client_ref, purpose, member_number, forename, surname, date_of_birth)
