@@ -8,15 +8,11 @@ member's API key in ``X-API-Key``. :class:`CifasSimulator` answers from ``fixtur
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from datetime import date
 from typing import Any, ClassVar
 
 import httpx
 
-from agencies.auth import ApiKeyAuth
 from agencies.contract import (
     AgencyAdapter,
     AgencyKind,
@@ -25,7 +21,6 @@ from agencies.contract import (
     FraudResult,
     Person,
     SearchRequest,
-    SearchType,
 )
 from agencies.errors import UnusableResponse
 from agencies.parsing import (
@@ -40,7 +35,6 @@ from agencies.parsing import (
     reading,
     text,
 )
-from agencies.sandbox import AgencySimulator, RecordedCall, SimRoute, SimulatorContext
 
 SEARCH_PATH = "/nfd/v2/search"
 CASES_PATH = "/nfd/v2/cases"
@@ -62,7 +56,6 @@ CATEGORY_OF_CASE_TYPE: Mapping[str, str] = {v: k for k, v in FRAUD_CATEGORIES.it
 RESULT_PASSED = "passed"
 RESULT_REVIEW = "review"
 _PROTECTIVE_REGISTRATION = "protective registration"
-_ACCEPT_JSON: Mapping[str, str] = {"Accept": "application/json"}
 
 
 def describe_error(response: httpx.Response) -> str:
@@ -113,22 +106,14 @@ class CifasAdapter(AgencyAdapter):
     kind: ClassVar[AgencyKind] = AgencyKind.FRAUD
     sandbox_base_url: ClassVar[str] = "https://sandbox.cifas.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_number")
-
-    @classmethod
-    def simulator(cls) -> CifasSimulator:
-        """The sandbox's Cifas, answering from ``fixtures/cifas/``."""
-        return CifasSimulator()
-
-    @classmethod
-    def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
-        """The member's API key in ``X-API-Key`` on every call (a static key: no refresh)."""
-        return ApiKeyAuth(API_KEY_HEADER, credentials.get("api_key", ""))
+    echo_field: ClassVar[str] = "memberSearchReference"
+    api_key_header: ClassVar[str | None] = API_KEY_HEADER
 
     def purpose_code(self, request: SearchRequest) -> str:
         """Every Cifas search is a National Fraud Database search: ``NFD``."""
         return PURPOSE_CODE
 
-    async def search(self, request: SearchRequest) -> FraudResult:
+    async def run_search(self, request: SearchRequest, code: str) -> FraudResult:
         """Search the National Fraud Database for the applicant; map cases to matches."""
         body = {
             "memberNumber": self.client.credentials.get("member_number", ""),
@@ -136,10 +121,8 @@ class CifasAdapter(AgencyAdapter):
             "product": request.product_code,
             "applicant": wire_applicant(request.person),
         }
-        response = await self.client.request(
-            "POST", SEARCH_PATH, json=body, headers=_ACCEPT_JSON, describe_error=describe_error
-        )
-        return self.read_search_answer(response, request.client_ref)
+        response = await self.post_json(SEARCH_PATH, body, describe_error)
+        return self.read_search_answer(response)
 
     async def file_case(self, case: FraudCase) -> str:
         """File a confirmed case (a person has already confirmed it); return Cifas's reference."""
@@ -154,9 +137,7 @@ class CifasAdapter(AgencyAdapter):
             "subject": wire_applicant(case.person),
             "evidenceSummary": case.evidence_summary,
         }
-        response = await self.client.request(
-            "POST", CASES_PATH, json=body, headers=_ACCEPT_JSON, describe_error=describe_error
-        )
+        response = await self.post_json(CASES_PATH, body, describe_error)
         with reading(self.name):
             data = obj(json_body(response), "filing answer")
             reference = text(data, "casereferenceno", "filing answer")
@@ -164,20 +145,15 @@ class CifasAdapter(AgencyAdapter):
             raise UnusableResponse(self.name, "filing answer has an empty casereferenceno")
         return reference
 
-    def read_search_answer(self, response: httpx.Response, client_ref: str) -> FraudResult:
+    def read_search_answer(self, response: httpx.Response) -> FraudResult:
         """Map a search answer to a :class:`FraudResult`; raise if it cannot be used."""
         data = json_answer(self.name, response)
         with reading(self.name):
-            return self._map(data, client_ref)
+            return self._map(data)
 
-    def _map(self, data: Any, client_ref: str) -> FraudResult:
+    def _map(self, data: Any) -> FraudResult:
         root = obj(data, "answer")
         echoed = text(root, "memberSearchReference", "answer")
-        if echoed != client_ref:
-            # An answer for another search must never be stored against this one.
-            raise UnusableResponse(
-                self.name, f"answer is for memberSearchReference {echoed!r}, not {client_ref!r}"
-            )
         search_ref = text(root, "searchReference", "answer")
         if not search_ref:
             raise BadShape("searchReference is empty")
@@ -217,7 +193,7 @@ class CifasAdapter(AgencyAdapter):
             )
         return FraudResult(
             agency=self.name,
-            client_ref=client_ref,
+            client_ref=echoed,
             agency_ref=search_ref,
             matches=tuple(matches),
             protective_registration=registered,
@@ -243,113 +219,3 @@ def _match(case: Mapping[str, Any], where: str) -> FraudMatch:
         input_date=iso_date(case, "inputdate", where),
         expiry_date=iso_date(case, "expirydate", where),
     )
-
-
-# -- the sandbox's Cifas ---------------------------------------------------------------------
-
-
-_ERROR_TEXT: Mapping[int, str] = {
-    400: "The request could not be read",
-    401: "API key missing or not recognised",
-    403: "Member is not permitted to use this service",
-    429: "Too many requests",
-    500: "Internal error",
-    503: "Service temporarily unavailable",
-}
-
-
-def _reference(prefix: str, member_ref: str) -> str:
-    # Stable per member reference, so a repeated search or filing gets the same Cifas reference.
-    digits = int(hashlib.sha256(f"cifas:{member_ref}".encode()).hexdigest(), 16) % 10**10
-    return f"{prefix}{digits:010d}"
-
-
-class CifasSimulator(AgencySimulator):
-    """The sandbox's Cifas: search and case filing, answering from fixtures."""
-
-    agency = "cifas"
-    content_type = "application/json"
-
-    def routes(self) -> list[SimRoute]:
-        """The search endpoint and the case filing endpoint."""
-        return [
-            SimRoute("POST", SEARCH_PATH, "search", self._search),
-            SimRoute("POST", CASES_PATH, "file", self._file),
-        ]
-
-    def error_body(self, status: int) -> bytes:
-        """Cifas's error envelope ``{"error": {"code", "message"}}``."""
-        message = _ERROR_TEXT.get(status, "Error")
-        return json.dumps({"error": {"code": f"NFD-{status}", "message": message}}).encode()
-
-    def _reply(self, status: int, body: bytes) -> httpx.Response:
-        return httpx.Response(status, headers={"content-type": self.content_type}, content=body)
-
-    def _refuse(
-        self, ctx: SimulatorContext, operation: str, request: httpx.Request
-    ) -> httpx.Response | None:
-        """A 401 answer if the API key is missing, else None."""
-        if request.headers.get(API_KEY_HEADER, "").strip():
-            return None
-        ctx.record(RecordedCall(self.agency, operation, status=401))
-        return self._reply(401, self.error_body(401))
-
-    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if refused := self._refuse(ctx, "search", request):
-            return refused
-        try:
-            body = json.loads(request.content)
-            reference = _required(body, "memberSearchReference")
-            _required(body, "memberNumber")
-            surname, dob = _identity(body["applicant"])
-        except (ValueError, KeyError, TypeError):
-            ctx.record(RecordedCall(self.agency, "search", status=400))
-            return self._reply(400, self.error_body(400))
-        persona = ctx.fixtures.match(surname, dob)
-        ctx.record_search(reference, SearchType.FRAUD.value, persona)
-        answer = json.loads(ctx.fixtures.read(self.agency, persona))
-        answer["searchReference"] = _reference("NFDS", reference)
-        answer["memberSearchReference"] = reference
-        return self._reply(200, json.dumps(answer).encode())
-
-    async def _file(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if refused := self._refuse(ctx, "file", request):
-            return refused
-        try:
-            body = json.loads(request.content)
-            reference = _required(body, "memberCaseReference")
-            _required(body, "memberNumber")
-            if body["fraudcategory"] not in FRAUD_CATEGORIES:
-                raise ValueError("unknown fraud category")
-            surname, dob = _identity(body["subject"])
-        except (ValueError, KeyError, TypeError):
-            ctx.record(RecordedCall(self.agency, "file", status=400))
-            return self._reply(400, self.error_body(400))
-        persona = ctx.fixtures.match(surname, dob)
-        ctx.record(
-            RecordedCall(
-                self.agency,
-                "file",
-                client_ref=reference,
-                persona=persona.key if persona else "",
-                status=201,
-            )
-        )
-        answer = {
-            "casereferenceno": _reference("CIF", reference),
-            "memberCaseReference": reference,
-            "status": "filed",
-        }
-        return self._reply(201, json.dumps(answer).encode())
-
-
-def _required(body: Any, key: str) -> str:
-    value = body[key]
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} missing")
-    return value
-
-
-def _identity(person: Any) -> tuple[str, date]:
-    surname = _required(person, "surname")
-    return surname, date.fromisoformat(_required(person, "dateOfBirth"))

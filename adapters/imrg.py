@@ -16,16 +16,11 @@ default, alert-free answer).
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
 
-from agencies.auth import ApiKeyAuth
 from agencies.contract import (
     Address,
     AgencyAdapter,
@@ -35,7 +30,6 @@ from agencies.contract import (
     SearchRequest,
     SearchType,
 )
-from agencies.errors import PermanentAgencyError, UnusableResponse
 from agencies.parsing import (
     BadShape,
     array,
@@ -46,14 +40,6 @@ from agencies.parsing import (
     obj,
     reading,
     text,
-)
-from agencies.sandbox import (
-    AgencySimulator,
-    FixtureStore,
-    Persona,
-    RecordedCall,
-    SimRoute,
-    SimulatorContext,
 )
 
 SEARCH_PATH = "/alerts/search"
@@ -132,51 +118,26 @@ class ImrgAdapter(AgencyAdapter):
     kind: ClassVar[AgencyKind] = AgencyKind.ALERT
     sandbox_base_url: ClassVar[str] = "https://sandbox.imrg.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_id")
-
-    @classmethod
-    def simulator(cls) -> ImrgSimulator:
-        """The sandbox's alert scheme, answering from ``fixtures/imrg/``."""
-        return ImrgSimulator()
-
-    @classmethod
-    def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
-        """The member's API key in ``X-IMRG-Key`` on every call (a static key: no refresh)."""
-        return ApiKeyAuth(API_KEY_HEADER, credentials.get("api_key", ""))
+    echo_field: ClassVar[str] = "searchReference"
+    api_key_header: ClassVar[str | None] = API_KEY_HEADER
+    #: An alert search leaves no credit footprint; asking for another is a planning mistake.
+    search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.FRAUD})
 
     def purpose_code(self, request: SearchRequest) -> str:
         """Every search at the scheme is an alert search: ``ALERT``."""
         return PURPOSE_CODE
 
-    async def search(self, request: SearchRequest) -> AlertResult:
+    async def run_search(self, request: SearchRequest, code: str) -> AlertResult:
         """Search the scheme's alerts on the request's identifiers; map them to the contract."""
-        if request.search_type is not SearchType.FRAUD:
-            # An alert search leaves no credit footprint; asking for one is a planning mistake.
-            raise PermanentAgencyError(
-                self.name,
-                f"imrg runs fraud (alert) searches, not {request.search_type.value}",
-                sent=False,
-                code="unsupported_search",
-            )
         body = build_search_body(request, member_id=self.client.credentials.get("member_id", ""))
-        response = await self.client.request(
-            "POST",
-            SEARCH_PATH,
-            json=body,
-            headers={"Accept": "application/json"},
-            describe_error=describe_error,
-        )
-        return self.read_answer(response, request.client_ref)
+        response = await self.post_json(SEARCH_PATH, body, describe_error)
+        return self.read_answer(response)
 
-    def read_answer(self, response: httpx.Response, client_ref: str) -> AlertResult:
+    def read_answer(self, response: httpx.Response) -> AlertResult:
         """Map a search answer to an :class:`AlertResult`; raise if it cannot be used."""
         with reading(self.name):
             root = obj(json_body(response), "answer")
             echoed = text(root, "searchReference", "answer")
-            if echoed != client_ref:
-                # An answer for another search must never be stored against this one.
-                raise UnusableResponse(
-                    self.name, f"answer is for searchReference {echoed!r}, not {client_ref!r}"
-                )
             search_id = text(root, "searchId", "answer")
             if not search_id.strip():
                 raise BadShape("answer.searchId is empty")
@@ -184,9 +145,7 @@ class ImrgAdapter(AgencyAdapter):
                 _alert(obj(item, f"alerts[{i}]"), f"alerts[{i}]")
                 for i, item in enumerate(array(root, "alerts", "answer"))
             )
-        return AlertResult(
-            agency=self.name, client_ref=client_ref, agency_ref=search_id, alerts=alerts
-        )
+        return AlertResult(agency=self.name, client_ref=echoed, agency_ref=search_id, alerts=alerts)
 
 
 def _alert(item: Mapping[str, Any], where: str) -> Alert:
@@ -211,121 +170,3 @@ def _alert(item: Mapping[str, Any], where: str) -> Alert:
         member=text(item, "member", where).strip(),
         alerted_on=raised_on,
     )
-
-
-# -- the sandbox's alert scheme --------------------------------------------------------------
-
-#: The only key the sandbox accepts: what ``build_agencies`` gives every credential there.
-SANDBOX_API_KEY = "sandbox"
-
-_ERROR_TEXT: Mapping[int, tuple[str, str]] = {
-    400: ("invalid_request", "The search request could not be read"),
-    401: ("invalid_api_key", "API key missing or not recognised"),
-    403: ("member_not_authorised", "Member is not authorised to search alerts"),
-    429: ("rate_limited", "Too many requests"),
-    500: ("internal_error", "Internal error"),
-    503: ("service_unavailable", "Service temporarily unavailable"),
-}
-
-
-def _search_id(reference: str) -> str:
-    # Stable per search reference, so a repeated search gets the same scheme reference.
-    digits = int(hashlib.sha256(f"imrg:{reference}".encode()).hexdigest(), 16) % 10**10
-    return f"IMRGS{digits:010d}"
-
-
-class ImrgSimulator(AgencySimulator):
-    """The sandbox's alert scheme: one search endpoint, answering from fixtures."""
-
-    agency = "imrg"
-    content_type = "application/json"
-
-    def routes(self) -> list[SimRoute]:
-        """The alert search endpoint."""
-        return [SimRoute("POST", SEARCH_PATH, "search", self._search)]
-
-    def error_body(self, status: int) -> bytes:
-        """The scheme's error envelope ``{"error": {"code", "message"}}``."""
-        code, message = _ERROR_TEXT.get(status, (f"http_{status}", "Error"))
-        return json.dumps({"error": {"code": code, "message": message}}).encode()
-
-    def _reply(self, status: int, body: bytes) -> httpx.Response:
-        return httpx.Response(status, headers={"content-type": self.content_type}, content=body)
-
-    def _alerted_persona(
-        self, fixtures: FixtureStore, identifiers: frozenset[tuple[str, str]]
-    ) -> Persona | None:
-        """The persona whose alerts were raised on any of these identifiers, if any."""
-        for key, alerted in alerted_identifiers(fixtures.root / self.agency / ALERTED_FILE):
-            if alerted & identifiers:
-                return fixtures.persona(key)
-        return None
-
-    def _refuse(self, ctx: SimulatorContext, status: int) -> httpx.Response:
-        ctx.record(RecordedCall(self.agency, "search", status=status))
-        return self._reply(status, self.error_body(status))
-
-    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if request.headers.get(API_KEY_HEADER) != SANDBOX_API_KEY:
-            return self._refuse(ctx, 401)
-        try:
-            reference, identifiers = _read_search(request)
-        except (ValueError, KeyError, TypeError):
-            return self._refuse(ctx, 400)
-        persona = self._alerted_persona(ctx.fixtures, identifiers)
-        ctx.record_search(reference, SearchType.FRAUD.value, persona)
-        answer = json.loads(ctx.fixtures.read(self.agency, persona))
-        answer["searchReference"] = reference
-        answer["searchId"] = _search_id(reference)
-        return self._reply(200, json.dumps(answer).encode())
-
-
-def _required(body: Any, key: str) -> str:
-    value = body[key]
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} missing")
-    return value
-
-
-def identifier_keys(identifiers: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
-    """The identifiers of a search as normalised (type, value) pairs the scheme matches on.
-
-    An address is its first line (case and spacing folded) plus its normalised postcode.
-    """
-    keys: set[tuple[str, str]] = set()
-    address = identifiers.get("address")
-    if isinstance(address, Mapping):
-        line1 = " ".join(str(address.get("line1") or "").split()).casefold()
-        postcode = normalise_postcode(str(address.get("postcode") or ""))
-        if line1 and postcode:
-            keys.add(("address", f"{line1}|{postcode}"))
-    for kind in ("email", "ip", "deviceId"):
-        value = identifiers.get(kind)
-        if isinstance(value, str) and value.strip():
-            keys.add((kind, value.strip().casefold()))
-    return frozenset(keys)
-
-
-@functools.cache
-def alerted_identifiers(path: Path) -> tuple[tuple[str, frozenset[tuple[str, str]]], ...]:
-    """Per persona key, the identifiers their alerts were raised on (read once per file)."""
-    if not path.exists():
-        return ()
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return tuple((key, identifier_keys(identifiers)) for key, identifiers in raw.items())
-
-
-def _read_search(request: httpx.Request) -> tuple[str, frozenset[tuple[str, str]]]:
-    """(searchReference, the normalised identifiers) of a search request."""
-    body = json.loads(request.content)
-    reference = _required(body, "searchReference")
-    _required(body, "memberId")
-    identifiers = body["identifiers"]
-    address = identifiers["address"]
-    # The scheme matches an address on its first line plus postcode: both are needed.
-    _required(address, "line1")
-    _required(address, "postcode")
-    for key in ("email", "ip", "deviceId"):
-        if identifiers[key] is not None and not isinstance(identifiers[key], str):
-            raise ValueError(f"{key} is not a string")
-    return reference, identifier_keys(identifiers)

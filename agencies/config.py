@@ -131,8 +131,11 @@ def build_sandbox(
 ) -> Sandbox:
     """A sandbox serving every registered agency, with the settings' latency and faults."""
     settings = settings or AgencySettings()
+    from agencies.simulators import load_simulator
+
     simulators = {
-        name: (cls.sandbox_base_url, cls.simulator()) for name, cls in adapter_classes().items()
+        name: (cls.sandbox_base_url, load_simulator(name))
+        for name, cls in adapter_classes().items()
     }
     return Sandbox(
         simulators, fixtures=fixtures, latency_ms=settings.latency_ms, faults=settings.faults

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import httpx
 
     from agencies.http import AgencyClient, HttpPolicy
-    from agencies.sandbox import AgencySimulator
 
 
 class AgencyKind(StrEnum):
@@ -38,6 +37,10 @@ class SearchType(StrEnum):
     HARD = "hard"  # application search: visible to other lenders
     SOFT = "soft"  # quotation / account management: visible only to the consumer
     FRAUD = "fraud"  # fraud-prevention search: leaves no credit-file footprint
+
+
+#: What a credit reference agency runs; a fraud search is another kind of agency's.
+CREDIT_SEARCHES = frozenset({SearchType.HARD, SearchType.SOFT})
 
 
 class Role(StrEnum):
@@ -272,14 +275,27 @@ class AgencyAdapter(ABC):
     sandbox_base_url: ClassVar[str]
     #: Names of the credentials live mode needs (read from CHECKS_<AGENCY>_<NAME>).
     credential_names: ClassVar[tuple[str, ...]] = ()
+    #: The search types the agency runs; any other is refused before anything is sent.
+    search_types: ClassVar[frozenset[SearchType]] = frozenset(SearchType)
+    #: The answer's field that echoes our client reference (named in the refusal message).
+    echo_field: ClassVar[str] = "client reference"
 
     def __init__(self, client: AgencyClient) -> None:
         self.client = client
 
+    #: The header an agency that authenticates by a static API key wants it in (the key is
+    #: the ``api_key`` credential); None for an agency that authenticates otherwise.
+    api_key_header: ClassVar[str | None] = None
+
     @classmethod
     def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth | None:
-        """Authentication for this agency's calls (e.g. a token flow); None if not needed."""
-        return None
+        """Authentication for this agency's calls: the API key in :attr:`api_key_header` if
+        set (a static key: no refresh); a token flow overrides this. None if not needed."""
+        if cls.api_key_header is None:
+            return None
+        from agencies.auth import ApiKeyAuth
+
+        return ApiKeyAuth(cls.api_key_header, credentials.get("api_key", ""))
 
     @classmethod
     def default_policy(cls) -> HttpPolicy:
@@ -288,14 +304,59 @@ class AgencyAdapter(ABC):
 
         return policy_for(cls.name)
 
-    @classmethod
-    @abstractmethod
-    def simulator(cls) -> AgencySimulator:
-        """The sandbox's stand-in for this agency, answering from ``fixtures/<name>/``."""
+    async def search(self, request: SearchRequest) -> CreditResult | FraudResult | AlertResult:
+        """Run one search; raise an :mod:`agencies.errors` error if no usable answer came.
+
+        The invariants live here, once for every adapter: a search type the agency does not
+        run is refused before anything is sent, and an answer that echoes another search's
+        client reference is never returned (so never stored against this search).
+        """
+        from agencies.errors import PermanentAgencyError
+
+        if request.search_type not in self.search_types:
+            runs = ", ".join(sorted(t.value for t in self.search_types))
+            raise PermanentAgencyError(
+                self.name,
+                f"{self.name} runs {runs} searches, not {request.search_type.value}",
+                sent=False,
+                code="unsupported_search",
+            )
+        result = await self.run_search(request, self.code_for(request))
+        self.ensure_echoed(result.client_ref, request.client_ref)
+        return result
 
     @abstractmethod
-    async def search(self, request: SearchRequest) -> CreditResult | FraudResult | AlertResult:
-        """Run one search; raise an :mod:`agencies.errors` error if no usable answer came."""
+    async def run_search(
+        self, request: SearchRequest, code: str
+    ) -> CreditResult | FraudResult | AlertResult:
+        """The agency's own part of :meth:`search`: send the search under its ``code`` (see
+        :meth:`purpose_code`) and map the answer, with the client reference the agency echoed."""
+
+    #: A header the agency wants a fresh correlation id in on every JSON call (None: none).
+    correlation_header: ClassVar[str | None] = None
+
+    async def post_json(
+        self, path: str, body: Any, describe_error: Callable[[httpx.Response], str]
+    ) -> httpx.Response:
+        """POST a JSON body, accepting JSON, with a new correlation id if the agency wants one."""
+        import uuid
+
+        headers = {"Accept": "application/json"}
+        if self.correlation_header is not None:
+            headers[self.correlation_header] = str(uuid.uuid4())
+        return await self.client.request(
+            "POST", path, json=body, headers=headers, describe_error=describe_error
+        )
+
+    def ensure_echoed(self, echoed: str, expected: str) -> None:
+        """Raise :class:`~agencies.errors.UnusableResponse` unless the agency echoed
+        ``expected``: an answer for another search or notice must never be stored."""
+        from agencies.errors import UnusableResponse
+
+        if echoed != expected:
+            raise UnusableResponse(
+                self.name, f"answer is for {self.echo_field} {echoed!r}, not {expected!r}"
+            )
 
     def purpose_code(self, request: SearchRequest) -> str:
         """The agency's own code for this search, recorded in the footprint ledger."""

@@ -1,7 +1,8 @@
 """The sandbox: every agency simulated by a respx router built from ``fixtures/``.
 
-Each adapter module provides an :class:`AgencySimulator` that speaks its agency's wire format
-and answers from the persona's recorded fixture. :class:`Sandbox` mounts them on one router and
+Each agency has an :class:`AgencySimulator` (found through :mod:`agencies.simulators`, apart from
+its adapter) that speaks its agency's wire format and answers from the persona's recorded
+fixture. :class:`Sandbox` mounts them on one router and
 adds what tests need: per-agency latency and faults (``CHECKS_SANDBOX_LATENCY_MS``,
 ``CHECKS_SANDBOX_FAULTS``) and a log of every call each agency received.
 """
@@ -9,165 +10,30 @@ adds what tests need: per-agency latency and faults (``CHECKS_SANDBOX_LATENCY_MS
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
-from functools import cache
-from pathlib import Path
+from typing import Any
 
 import httpx
 import respx
 
-from fixtures import FIXTURES_DIR
+from agencies.faults import FAULT_KINDS as FAULT_KINDS
+from agencies.faults import PARAM_FAULT_KINDS as PARAM_FAULT_KINDS
+from agencies.faults import Fault as Fault
+from agencies.faults import SandboxConfigError as SandboxConfigError
+from agencies.faults import parse_faults as parse_faults
+from agencies.faults import parse_latency as parse_latency
+from agencies.fixture_store import FixtureStore as FixtureStore
+from agencies.fixture_store import Persona as Persona
+from agencies.fixture_store import default_fixtures as default_fixtures
 
 #: The most calls the sandbox remembers (oldest forgotten first).
 CALL_LOG_LIMIT = 200_000
-
-FAULT_KINDS = ("timeout", "http500", "http503", "http429", "http401", "garbage", "truncated")
-PARAM_FAULT_KINDS = ("slow", "flaky")
-
-
-class SandboxConfigError(ValueError):
-    """A latency or fault setting could not be read."""
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One injected fault: ``kind`` as in SPEC.md, ``arg`` for ``slow:MS`` and ``flaky:N``."""
-
-    kind: str
-    arg: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.arg}" if self.kind in PARAM_FAULT_KINDS else self.kind
-
-
-def parse_faults(text: str | None) -> dict[str, tuple[Fault, ...]]:
-    """Parse ``experian=http503;cifas=timeout`` (several faults for one agency: ``a,b``)."""
-    faults: dict[str, tuple[Fault, ...]] = {}
-    for part in (text or "").split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        agency, sep, spec = part.partition("=")
-        if not sep or not agency.strip() or not spec.strip():
-            raise SandboxConfigError(f"fault {part!r} is not AGENCY=FAULT")
-        parsed: list[Fault] = []
-        for item in spec.split(","):
-            kind, _, arg = item.strip().partition(":")
-            if kind in FAULT_KINDS and not arg:
-                parsed.append(Fault(kind))
-            elif kind in PARAM_FAULT_KINDS and arg.isdigit():
-                parsed.append(Fault(kind, int(arg)))
-            else:
-                known = ", ".join([*FAULT_KINDS, "slow:MS", "flaky:N"])
-                raise SandboxConfigError(f"unknown fault {item.strip()!r}; known: {known}")
-        faults[agency.strip()] = tuple(parsed)
-    return faults
-
-
-def parse_latency(text: str | None) -> dict[str, int]:
-    """Parse ``300`` (every agency) or ``experian=300,cifas=50`` into milliseconds by agency."""
-    latency: dict[str, int] = {}
-    for part in (text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        agency, sep, value = part.rpartition("=")
-        if not value.isdigit():
-            raise SandboxConfigError(f"latency {part!r} is not MS or AGENCY=MS")
-        latency[agency.strip() if sep else "*"] = int(value)
-    return latency
-
-
-@dataclass(frozen=True)
-class Persona:
-    """A sandbox persona: who they are, their story, and the SPEC outcome for ``new_order``."""
-
-    key: str
-    forename: str
-    surname: str
-    date_of_birth: date
-    story: str
-    expected: str | None
-    flagged: bool = False
-    joint_with: str | None = None
-    requires: tuple[str, ...] = ()
-
-
-class FixtureStore:
-    """Reads personas and recorded answers from a fixtures folder."""
-
-    def __init__(self, root: Path = FIXTURES_DIR) -> None:
-        self.root = root
-        raw = json.loads((root / "personas.json").read_text(encoding="utf-8"))
-        self.personas: tuple[Persona, ...] = tuple(
-            Persona(
-                key=p["key"],
-                forename=p["forename"],
-                surname=p["surname"],
-                date_of_birth=date.fromisoformat(p["date_of_birth"]),
-                story=p["story"],
-                expected=p.get("expected"),
-                flagged=bool(p.get("flagged", False)),
-                joint_with=p.get("joint_with"),
-                requires=tuple(p.get("requires", ())),
-            )
-            for p in raw
-        )
-        self._by_identity = {(p.surname.casefold(), p.date_of_birth): p for p in self.personas}
-
-    def persona(self, key: str) -> Persona:
-        """The persona with that key."""
-        for p in self.personas:
-            if p.key == key:
-                return p
-        raise KeyError(f"no persona {key!r}")
-
-    def match(self, surname: str, date_of_birth: date | str | None) -> Persona | None:
-        """The persona with this surname and date of birth, or None (a clean default file)."""
-        if date_of_birth is None:
-            return None
-        if isinstance(date_of_birth, str):
-            try:
-                date_of_birth = date.fromisoformat(date_of_birth[:10])
-            except ValueError:
-                return None
-        return self._by_identity.get((surname.strip().casefold(), date_of_birth))
-
-    def read(self, agency: str, persona: Persona | None, suffix: str = ".json") -> str:
-        """The recorded answer for this persona at this agency (``default`` if it has none)."""
-        folder = self.root / agency
-        if persona is not None:
-            path = folder / f"{persona.key}{suffix}"
-            if path.exists():
-                return path.read_text(encoding="utf-8")
-        return (folder / f"default{suffix}").read_text(encoding="utf-8")
-
-    def notice_answer(self, agency: str, people: tuple[Persona | None, Persona | None]) -> str:
-        """How this CRA first answers a notice of disassociation between two people.
-
-        ``fixtures/<agency>/disassociation.json`` lists persona pairs: ``joint_accounts_open``
-        (refused: the CRA keeps the link while a joint account is open) and ``confirm_later``
-        (pending); any other pair is accepted.
-        """
-        path = self.root / agency / "disassociation.json"
-        rules = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        keys = {p.key for p in people if p is not None}
-        for answer, rule in (("refused", "joint_accounts_open"), ("pending", "confirm_later")):
-            if any(set(listed) == keys for listed in rules.get(rule, ())):
-                return answer
-        return "accepted"
-
-
-@cache
-def default_fixtures() -> FixtureStore:
-    """The fixtures shipped with the package, read once."""
-    return FixtureStore()
 
 
 @dataclass(frozen=True)
@@ -238,6 +104,40 @@ class AgencySimulator(ABC):
     def error_body(self, status: int) -> bytes:
         """The agency's own error envelope for an injected HTTP error."""
         return json.dumps({"status": status, "message": "sandbox fault"}).encode()
+
+    def reply(
+        self, status: int, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """An answer in the agency's content type (plus ``headers``)."""
+        return httpx.Response(
+            status, headers={"content-type": self.content_type, **(headers or {})}, content=body
+        )
+
+    def refuse(
+        self,
+        ctx: SimulatorContext,
+        operation: str,
+        status: int,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Log a refused call and answer it: ``body``, or the agency's own error envelope."""
+        ctx.record(RecordedCall(self.agency, operation, status=status))
+        return self.reply(status, self.error_body(status) if body is None else body, headers)
+
+    def stable_reference(self, reference: str, digits: int) -> str:
+        """``digits`` digits that are the same for every search with ``reference``, so a
+        repeated search gets the agency reference it got the first time."""
+        hashed = int(hashlib.sha256(f"{self.agency}:{reference}".encode()).hexdigest(), 16)
+        return f"{hashed % 10**digits:0{digits}d}"
+
+
+def required_text(body: Any, key: str, error: Callable[[str], Exception] = ValueError) -> str:
+    """``body[key]`` if it is non-blank text; else raise ``error`` (a simulator's "invalid")."""
+    value = body[key]
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{key} is required")
+    return value
 
 
 class Sandbox:

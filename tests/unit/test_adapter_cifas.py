@@ -407,7 +407,10 @@ def run_with_answer(answer: Any) -> FraudResult:
 
     async def go() -> FraudResult:
         try:
-            return await adapter.search(search_request(client_ref=SENT_REF))
+            result = await adapter.search(search_request(client_ref=SENT_REF))
+            # search() returns any contract result; this agency's is a FraudResult.
+            assert isinstance(result, FraudResult)
+            return result
         finally:
             await adapter.client.http.aclose()
 
@@ -543,7 +546,10 @@ def test_an_unreadable_request_is_refused_permanently() -> None:
 
     async def go() -> FraudResult:
         try:
-            return await CifasAdapter(client).search(search_request())
+            result = await CifasAdapter(client).search(search_request())
+            # search() returns any contract result; this agency's is a FraudResult.
+            assert isinstance(result, FraudResult)
+            return result
         finally:
             await client.http.aclose()
 

@@ -5,21 +5,40 @@ New adapters are picked up from the registry: the contract is the same whichever
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
-from agencies.contract import AlertResult, CreditResult, FraudResult
+from agencies.contract import (
+    AgencyAdapter,
+    AlertResult,
+    CreditResult,
+    FraudResult,
+    SearchRequest,
+    SearchType,
+)
 from agencies.errors import (
     AgencyError,
     AuthenticationFailed,
+    PermanentAgencyError,
     TransientAgencyError,
     UnusableResponse,
 )
 from agencies.registry import adapter_paths
 from agencies.sandbox import default_fixtures
+from tests import example_agency
 from tests.adapter_harness import build, run_searches, sandbox_of, search_request, search_type_for
 
-AGENCIES = sorted(adapter_paths())
+#: Every registered agency, plus the example agency the tests register (fixture below): a new
+#: adapter gets this whole suite by being registered.
+AGENCIES = sorted({*adapter_paths(), example_agency.NAME})
+
+
+@pytest.fixture(autouse=True)
+def _example_agency_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    example_agency.register_example(monkeypatch)
+
 
 #: fault -> (error class or None for success, code, whether the request may have been searched)
 FAULT_EFFECTS: dict[str, tuple[type[AgencyError] | None, str | None, bool | None]] = {
@@ -142,3 +161,40 @@ def test_hostile_or_unreadable_answers_are_unusable_at_every_agency(agency: str,
     request = search_request("alice", search_type=search_type_for(build(agency), agency))
     with pytest.raises(UnusableResponse):
         asyncio.run(adapter.search(request))
+
+
+@pytest.mark.parametrize("agency", AGENCIES)
+def test_an_answer_echoing_another_search_is_never_returned_at_any_agency(
+    agency: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an agency whose mapped answer carries another search's client reference
+    from agencies.registry import load_adapter
+
+    cls = load_adapter(agency)
+    mapped = cls.run_search
+
+    async def for_another_search(self: AgencyAdapter, request: SearchRequest, code: str) -> Any:
+        result = await mapped(self, request, code)
+        return result.model_copy(update={"client_ref": "CHK-OTHER"})
+
+    monkeypatch.setattr(cls, "run_search", for_another_search)
+    agencies = build(agency)
+    request = search_request("alice", search_type=search_type_for(agencies, agency))
+    # Then search() refuses it: the template checks the echo for every adapter
+    with pytest.raises(UnusableResponse, match="CHK-OTHER"):
+        run_searches(agencies, agency, request)
+
+
+@pytest.mark.parametrize("agency", AGENCIES)
+def test_a_search_type_the_agency_does_not_run_is_refused_before_sending(agency: str) -> None:
+    from agencies.registry import load_adapter
+
+    unsupported = sorted(set(SearchType) - load_adapter(agency).search_types)
+    if not unsupported:
+        pytest.skip(f"{agency} runs every search type")
+    agencies = build(agency)
+    request = search_request("alice", search_type=unsupported[0])
+    with pytest.raises(PermanentAgencyError) as caught:
+        run_searches(agencies, agency, request)
+    assert caught.value.code == "unsupported_search" and caught.value.sent is False
+    assert sandbox_of(agencies).footprints(agency) == set()

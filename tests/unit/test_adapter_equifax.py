@@ -19,12 +19,11 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from adapters.equifax import (
+from adapters.equifax import EquifaxAdapter
+from adapters.equifax.wire import (
     REPORT_PATH,
     SCOPE,
     TOKEN_PATH,
-    EquifaxAdapter,
-    EquifaxSimulator,
     build_report_body,
     describe_error,
     from_efx_date,
@@ -33,6 +32,7 @@ from adapters.equifax import (
     score_band,
     wire_address,
 )
+from adapters.simulators.equifax import EquifaxSimulator
 from agencies.auth import BearerTokenAuth
 from agencies.config import Agencies, AgencySettings, build_agencies
 from agencies.contract import Address, CreditResult, ScoreBand, SearchType
@@ -698,7 +698,10 @@ def run_with_answer(answer: Any) -> CreditResult:
 
     async def go() -> CreditResult:
         try:
-            return await adapter.search(search_request(client_ref=SENT_REF))
+            result = await adapter.search(search_request(client_ref=SENT_REF))
+            # search() returns any contract result; this agency's is a CreditResult.
+            assert isinstance(result, CreditResult)
+            return result
         finally:
             await adapter.client.http.aclose()
 

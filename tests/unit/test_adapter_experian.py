@@ -17,10 +17,10 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from adapters.experian import (
+from adapters.experian import ExperianAdapter
+from adapters.experian.wire import (
     CHECK_PATH,
     TOKEN_PATH,
-    ExperianAdapter,
     build_check_body,
     describe_error,
     parse_token,
@@ -251,7 +251,9 @@ def test_check_request_on_the_wire_has_the_crosscore_shape() -> None:
                         "id": "MAIN_ADDRESS_2",
                         "addressType": "PREVIOUS",
                         "buildingName": "Rose Cottage",
-                        "street": "4 Mill Lane",
+                        # A house name with a numbered street: one splitting at every agency.
+                        "buildingNumber": "4",
+                        "street": "Mill Lane",
                         "postTown": "York",
                         "postal": "YO1 7HH",
                     },
@@ -640,7 +642,10 @@ def run_with_answer(answer: Any) -> CreditResult:
 
     async def go() -> CreditResult:
         try:
-            return await adapter.search(search_request(client_ref=SENT_REF))
+            result = await adapter.search(search_request(client_ref=SENT_REF))
+            # search() returns any contract result; this agency's is a CreditResult.
+            assert isinstance(result, CreditResult)
+            return result
         finally:
             await adapter.client.http.aclose()
 

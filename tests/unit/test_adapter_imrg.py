@@ -376,7 +376,10 @@ def test_a_missing_member_id_is_refused_permanently_and_not_retried() -> None:
 
     async def go() -> AlertResult:
         try:
-            return await ImrgAdapter(client).search(imrg_search())
+            result = await ImrgAdapter(client).search(imrg_search())
+            # search() returns any contract result; this agency's is a AlertResult.
+            assert isinstance(result, AlertResult)
+            return result
         finally:
             await client.http.aclose()
 
@@ -419,7 +422,10 @@ def run_with_answer(answer: Any) -> AlertResult:
 
     async def go() -> AlertResult:
         try:
-            return await adapter.search(imrg_search(client_ref=SENT_REF))
+            result = await adapter.search(imrg_search(client_ref=SENT_REF))
+            # search() returns any contract result; this agency's is a AlertResult.
+            assert isinstance(result, AlertResult)
+            return result
         finally:
             await http.aclose()
 

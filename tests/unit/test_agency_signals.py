@@ -89,7 +89,7 @@ def test_experian_refuses_an_answer_without_the_notice_of_correction_rule() -> N
     adapter: ExperianAdapter = build()["experian"]  # type: ignore[assignment]
     # A missing signal is never read as "no notice": a person must see one that exists.
     with pytest.raises(UnusableResponse, match="DEL_NOTICE_OF_CORRECTION"):
-        adapter.read_answer(_json_response(answer), "R1")
+        adapter.read_answer(_json_response(answer))
 
 
 def _equifax_hana(**marker: str) -> dict[str, Any]:
@@ -104,9 +104,9 @@ def _equifax_hana(**marker: str) -> dict[str, Any]:
 
 def test_equifax_drops_a_relayed_protective_registration_past_its_expiry() -> None:
     adapter: EquifaxAdapter = build()["equifax"]  # type: ignore[assignment]
-    in_force = adapter.read_answer(_json_response(_equifax_hana()), "R1")
+    in_force = adapter.read_answer(_json_response(_equifax_hana()))
     # The report is dated 23 November 2026; this registration ended the day before.
-    lapsed = adapter.read_answer(_json_response(_equifax_hana(expiryDate="22112026")), "R1")
+    lapsed = adapter.read_answer(_json_response(_equifax_hana(expiryDate="22112026")))
     assert in_force.fraud_markers == ("Cifas Protective Registration",)
     assert lapsed.fraud_markers == ()
 
@@ -116,7 +116,7 @@ def test_equifax_refuses_a_report_without_its_notices_of_correction() -> None:
     del answer["consumers"]["equifaxUKConsumerCreditReport"][0]["noticesOfCorrection"]
     adapter: EquifaxAdapter = build()["equifax"]  # type: ignore[assignment]
     with pytest.raises(UnusableResponse, match="noticesOfCorrection"):
-        adapter.read_answer(_json_response(answer), "R1")
+        adapter.read_answer(_json_response(answer))
 
 
 def _callcredit_hana(expiry: str) -> httpx.Response:
@@ -130,10 +130,10 @@ def _callcredit_hana(expiry: str) -> httpx.Response:
 
 def test_callcredit_drops_a_relayed_cifas_record_past_its_expiry() -> None:
     adapter: CallcreditAdapter = build()["callcredit"]  # type: ignore[assignment]
-    assert adapter.read_answer(_callcredit_hana("2027-12-03"), "R1").fraud_markers == (
+    assert adapter.read_answer(_callcredit_hana("2027-12-03")).fraud_markers == (
         "CIFAS_PROTECTIVE_REGISTRATION",
     )
-    assert adapter.read_answer(_callcredit_hana("2026-11-29"), "R1").fraud_markers == ()
+    assert adapter.read_answer(_callcredit_hana("2026-11-29")).fraud_markers == ()
 
 
 # -- Cifas ---------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ def test_callcredit_drops_a_relayed_cifas_record_past_its_expiry() -> None:
 def _cifas(answer: dict[str, Any]) -> FraudResult:
     answer.update(searchReference="NFDS1", memberSearchReference="R1")
     adapter: CifasAdapter = build()["cifas"]  # type: ignore[assignment]
-    return adapter.read_search_answer(_json_response(answer), "R1")
+    return adapter.read_search_answer(_json_response(answer))
 
 
 def _cifas_fixture(key: str) -> dict[str, Any]:

@@ -1,0 +1,117 @@
+"""The sandbox's Cifas, speaking the agency's wire format.
+
+Test and sandbox code only: the production adapter (:mod:`adapters.cifas`) never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import httpx
+
+from adapters.cifas import (
+    API_KEY_HEADER,
+    CASES_PATH,
+    FRAUD_CATEGORIES,
+    SEARCH_PATH,
+)
+from agencies.contract import (
+    SearchType,
+)
+from agencies.sandbox import (
+    AgencySimulator,
+    RecordedCall,
+    SimRoute,
+    SimulatorContext,
+    required_text,
+)
+
+_ERROR_TEXT: Mapping[int, str] = {
+    400: "The request could not be read",
+    401: "API key missing or not recognised",
+    403: "Member is not permitted to use this service",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service temporarily unavailable",
+}
+
+
+class CifasSimulator(AgencySimulator):
+    """The sandbox's Cifas: search and case filing, answering from fixtures."""
+
+    agency = "cifas"
+    content_type = "application/json"
+
+    def routes(self) -> list[SimRoute]:
+        """The search endpoint and the case filing endpoint."""
+        return [
+            SimRoute("POST", SEARCH_PATH, "search", self._search),
+            SimRoute("POST", CASES_PATH, "file", self._file),
+        ]
+
+    def error_body(self, status: int) -> bytes:
+        """Cifas's error envelope ``{"error": {"code", "message"}}``."""
+        message = _ERROR_TEXT.get(status, "Error")
+        return json.dumps({"error": {"code": f"NFD-{status}", "message": message}}).encode()
+
+    def _refuse(
+        self, ctx: SimulatorContext, operation: str, request: httpx.Request
+    ) -> httpx.Response | None:
+        """A 401 answer if the API key is missing, else None."""
+        if request.headers.get(API_KEY_HEADER, "").strip():
+            return None
+        return self.refuse(ctx, operation, 401)
+
+    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        if refused := self._refuse(ctx, "search", request):
+            return refused
+        try:
+            body = json.loads(request.content)
+            reference = required_text(body, "memberSearchReference")
+            required_text(body, "memberNumber")
+            surname, dob = _identity(body["applicant"])
+        except (ValueError, KeyError, TypeError):
+            return self.refuse(ctx, "search", 400)
+        persona = ctx.fixtures.match(surname, dob)
+        ctx.record_search(reference, SearchType.FRAUD.value, persona)
+        answer = json.loads(ctx.fixtures.read(self.agency, persona))
+        answer["searchReference"] = "NFDS" + self.stable_reference(reference, 10)
+        answer["memberSearchReference"] = reference
+        return self.reply(200, json.dumps(answer).encode())
+
+    async def _file(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        if refused := self._refuse(ctx, "file", request):
+            return refused
+        try:
+            body = json.loads(request.content)
+            reference = required_text(body, "memberCaseReference")
+            required_text(body, "memberNumber")
+            if body["fraudcategory"] not in FRAUD_CATEGORIES:
+                raise ValueError("unknown fraud category")
+            surname, dob = _identity(body["subject"])
+        except (ValueError, KeyError, TypeError):
+            return self.refuse(ctx, "file", 400)
+        persona = ctx.fixtures.match(surname, dob)
+        ctx.record(
+            RecordedCall(
+                self.agency,
+                "file",
+                client_ref=reference,
+                persona=persona.key if persona else "",
+                status=201,
+            )
+        )
+        answer = {
+            "casereferenceno": "CIF" + self.stable_reference(reference, 10),
+            "memberCaseReference": reference,
+            "status": "filed",
+        }
+        return self.reply(201, json.dumps(answer).encode())
+
+
+def _identity(person: Any) -> tuple[str, date]:
+    surname = required_text(person, "surname")
+    return surname, date.fromisoformat(required_text(person, "dateOfBirth"))

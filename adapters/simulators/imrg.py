@@ -1,0 +1,127 @@
+"""The sandbox's IMRG-style alert scheme, speaking the agency's wire format.
+
+Test and sandbox code only: the production adapter (:mod:`adapters.imrg`) never imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from adapters.imrg import (
+    ALERTED_FILE,
+    API_KEY_HEADER,
+    SEARCH_PATH,
+    normalise_postcode,
+)
+from agencies.contract import (
+    SearchType,
+)
+from agencies.sandbox import (
+    AgencySimulator,
+    FixtureStore,
+    Persona,
+    SimRoute,
+    SimulatorContext,
+    required_text,
+)
+
+#: The only key the sandbox accepts: what ``build_agencies`` gives every credential there.
+SANDBOX_API_KEY = "sandbox"
+
+_ERROR_TEXT: Mapping[int, tuple[str, str]] = {
+    400: ("invalid_request", "The search request could not be read"),
+    401: ("invalid_api_key", "API key missing or not recognised"),
+    403: ("member_not_authorised", "Member is not authorised to search alerts"),
+    429: ("rate_limited", "Too many requests"),
+    500: ("internal_error", "Internal error"),
+    503: ("service_unavailable", "Service temporarily unavailable"),
+}
+
+
+class ImrgSimulator(AgencySimulator):
+    """The sandbox's alert scheme: one search endpoint, answering from fixtures."""
+
+    agency = "imrg"
+    content_type = "application/json"
+
+    def routes(self) -> list[SimRoute]:
+        """The alert search endpoint."""
+        return [SimRoute("POST", SEARCH_PATH, "search", self._search)]
+
+    def error_body(self, status: int) -> bytes:
+        """The scheme's error envelope ``{"error": {"code", "message"}}``."""
+        code, message = _ERROR_TEXT.get(status, (f"http_{status}", "Error"))
+        return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+    def _alerted_persona(
+        self, fixtures: FixtureStore, identifiers: frozenset[tuple[str, str]]
+    ) -> Persona | None:
+        """The persona whose alerts were raised on any of these identifiers, if any."""
+        for key, alerted in alerted_identifiers(fixtures.root / self.agency / ALERTED_FILE):
+            if alerted & identifiers:
+                return fixtures.persona(key)
+        return None
+
+    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        if request.headers.get(API_KEY_HEADER) != SANDBOX_API_KEY:
+            return self.refuse(ctx, "search", 401)
+        try:
+            reference, identifiers = _read_search(request)
+        except (ValueError, KeyError, TypeError):
+            return self.refuse(ctx, "search", 400)
+        persona = self._alerted_persona(ctx.fixtures, identifiers)
+        ctx.record_search(reference, SearchType.FRAUD.value, persona)
+        answer = json.loads(ctx.fixtures.read(self.agency, persona))
+        answer["searchReference"] = reference
+        answer["searchId"] = "IMRGS" + self.stable_reference(reference, 10)
+        return self.reply(200, json.dumps(answer).encode())
+
+
+def identifier_keys(identifiers: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+    """The identifiers of a search as normalised (type, value) pairs the scheme matches on.
+
+    An address is its first line (case and spacing folded) plus its normalised postcode.
+    """
+    keys: set[tuple[str, str]] = set()
+    address = identifiers.get("address")
+    if isinstance(address, Mapping):
+        line1 = " ".join(str(address.get("line1") or "").split()).casefold()
+        postcode = normalise_postcode(str(address.get("postcode") or ""))
+        if line1 and postcode:
+            keys.add(("address", f"{line1}|{postcode}"))
+    for kind in ("email", "ip", "deviceId"):
+        value = identifiers.get(kind)
+        if isinstance(value, str) and value.strip():
+            keys.add((kind, value.strip().casefold()))
+    return frozenset(keys)
+
+
+@functools.cache
+def alerted_identifiers(path: Path) -> tuple[tuple[str, frozenset[tuple[str, str]]], ...]:
+    """Per persona key, the identifiers their alerts were raised on (read once per file)."""
+    if not path.exists():
+        return ()
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return tuple((key, identifier_keys(identifiers)) for key, identifiers in raw.items())
+
+
+def _read_search(request: httpx.Request) -> tuple[str, frozenset[tuple[str, str]]]:
+    """(searchReference, the normalised identifiers) of a search request."""
+    body = json.loads(request.content)
+    reference = required_text(body, "searchReference")
+    required_text(body, "memberId")
+    identifiers = body["identifiers"]
+    address = identifiers["address"]
+    # The scheme matches an address on its first line plus postcode: both are needed.
+    required_text(address, "line1")
+    required_text(address, "postcode")
+    for key in ("email", "ip", "deviceId"):
+        if identifiers[key] is not None and not isinstance(identifiers[key], str):
+            raise ValueError(f"{key} is not a string")
+    return reference, identifier_keys(identifiers)
