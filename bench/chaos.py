@@ -173,6 +173,10 @@ class WorkerGroup:
                 start_new_session=True,
             )
 
+    def dead(self) -> bool:
+        """Whether it was started and has exited by itself (e.g. refused its configuration)."""
+        return self.proc is not None and self.proc.poll() is not None
+
     def kill(self) -> None:
         """SIGKILL the whole group, and reap the leader."""
         if self.proc is None:
@@ -204,6 +208,8 @@ class Chaos:
         self.say = say
         self.rng = random.Random(cfg.seed)
         self.keys = Fernet.generate_key().decode()
+        self.signing_key = Fernet.generate_key().decode()
+        self.groups: list[WorkerGroup] = []
         self.db_name = f"checks_chaos_{uuid.uuid4().hex[:10]}"
         self.db_url = cfg.pg_admin_url.rsplit("/", 1)[0] + "/" + self.db_name
         self.broker_url = cfg.redis_url
@@ -270,6 +276,8 @@ class Chaos:
             CHECKS_BROKER_URL=self.broker_url,
             CHECKS_DATABASE_URL=self.db_url,
             CHECKS_ENCRYPTION_KEYS=self.keys,
+            # Live agency mode needs a signing key of its own.
+            CHECKS_NOTIFY_SIGNING_KEY=self.signing_key,
         )
         for name, cls in adapter_classes().items():
             env[f"CHECKS_{name.upper()}_BASE_URL"] = self.sandbox_urls[name]
@@ -319,8 +327,16 @@ class Chaos:
         while time.monotonic() < deadline:
             if self._ended(ids) == len(ids):
                 return True
+            self._check_workers_alive()
             time.sleep(1)
         return False
+
+    def _check_workers_alive(self) -> None:
+        # Every worker gone by itself means nothing will ever end the checks: say why now
+        # rather than wait out the timeout.
+        if self.groups and all(g.dead() for g in self.groups):
+            tail = self.groups[0].log.read_text(errors="replace").splitlines()[-5:]
+            raise RuntimeError("every chaos worker exited: " + " | ".join(tail))
 
     def _rerun_failed(self) -> int:
         done = subprocess.run(
@@ -346,6 +362,7 @@ class Chaos:
             ids = self.submit(cfg.checks)
             env = self.worker_env()
             groups = [WorkerGroup(f"w{i + 1}", env, cfg.threads, log_dir) for i in range(2)]
+            self.groups = groups[: cfg.workers]
             for g in groups[: cfg.workers]:
                 g.start()
             result = ChaosResult(broker=cfg.broker, checks=len(ids), kills=0, fault_changes=0)
