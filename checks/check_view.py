@@ -16,7 +16,7 @@ from checks.errors import CheckNotFound
 from checks.models import AuditEvent, Check
 
 if TYPE_CHECKING:
-    from checks.store import Store
+    from checks.read_store import ReadStore
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -125,7 +125,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def read_check_view(store: Store, check_id: str) -> CheckView:
+def read_check_view(store: ReadStore, check_id: str) -> CheckView:
     """Read one check's view; :class:`CheckNotFound` if there is no such check."""
     from checks.review_store import check_review_view  # it imports the store
 

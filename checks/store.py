@@ -1,42 +1,35 @@
-"""The store: every read and write of checks, steps, footprints and the audit trail.
+"""The store's write path: submissions, runs, step outcomes, footprints, decisions, reruns.
 
 Each public method is one transaction. The database is the source of truth: a check is written
 before its message is queued, a step's outcome and its footprint are written together, and
-leases live here, so any number of worker processes can share it safely.
+leases live here, so any number of worker processes can share it safely. The engine and the
+migrations are in :mod:`checks.database`, the reads in :mod:`checks.read_store`, and the
+reconciler's queries in :mod:`checks.reconcile_store`; :class:`Store` is all of them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from sqlalchemy import (
     Connection,
-    Engine,
-    create_engine,
-    event,
-    func,
     insert,
-    or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
 from checks import outbox
 from checks import statements as q
 from checks.associations import AssociationSource
-from checks.audit_chain import event_digest
 from checks.config import Settings
 from checks.crypto import Cipher
 from checks.errors import CheckBusy, CheckNotFound, IdempotencyConflict, NotRerunnable
@@ -44,7 +37,6 @@ from checks.identity import identity_hashes
 from checks.inputs import CheckInputs
 from checks.models import (
     Check,
-    Footprint,
     Step,
     Subject,
     SubjectFlag,
@@ -53,9 +45,9 @@ from checks.models import (
 )
 from checks.plans import PlannedStep
 from checks.policy import Verdict
-from checks.schema_head import at_head
+from checks.read_store import ReadStore
+from checks.reconcile_store import ReconcileStore
 from checks.states import (
-    IN_PROGRESS,
     RERUNNABLE_STEPS,
     STEP_OPEN,
     TERMINAL,
@@ -63,9 +55,6 @@ from checks.states import (
     FootprintState,
     StepStatus,
 )
-
-if TYPE_CHECKING:
-    from checks.association_store import AssociationStore
 
 log = structlog.get_logger(__name__)
 
@@ -118,146 +107,16 @@ class Submitted:
     created: bool
 
 
-def _engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_pre_ping=True
-        )
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            # WAL lets readers (checkctl show) proceed while a worker writes.
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        return engine
-    # A worker runs store calls on 16 threads (CheckRunner) plus housekeeping actors: a pool
-    # smaller than that opens and closes a connection (a PostgreSQL backend) per overflow use;
-    # measured, 2.7 ms of machine CPU per check at 10 + 20 overflow.
-    return create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=8)
-
-
-@contextmanager
-def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
-    """An exclusive lock on a file beside a SQLite database (no-op for other databases).
-
-    SQLite has no advisory lock, and Alembic's first ``CREATE TABLE alembic_version`` races
-    between processes; a lock file serialises the migrations themselves.
-    """
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        yield
-        return
-    import fcntl
-
-    try:
-        handle = open(f"{database}.migrate-lock", "a+b")  # noqa: SIM115 - closed below
-    except OSError:
-        # No directory to put it in: connecting fails too, with the database's own error.
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-_migrated: set[str] = set()
-_migrate_lock = threading.Lock()
-
-
-class Store:
-    """Transactions over the checks database."""
+class Store(ReadStore, ReconcileStore):
+    """Transactions over the checks database: submissions, runs, decisions and reruns."""
 
     def __init__(self, settings: Settings, cipher: Cipher | None = None) -> None:
-        self.settings = settings
-        self.cipher = cipher or Cipher(settings.encryption_keys)
-        self.engine = _engine(settings.database_url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        super().__init__(settings, cipher)
         # Imported here: the associations' store builds on this one.
         from checks.association_store import AssociationStore
 
         #: Financial associations: links and their evidence, uses, notices.
-        self.associations: AssociationStore = AssociationStore(self)
-
-    # -- set-up ---------------------------------------------------------------------------
-
-    def migrate(self) -> None:
-        """Bring the schema to the latest Alembic revision (once per process and URL)."""
-        with _migrate_lock:
-            if self.settings.database_url in _migrated:
-                return
-            # Most commands find the schema current: say so without importing Alembic.
-            with self.engine.connect() as conn:
-                current = at_head(conn)
-                conn.rollback()
-            if current:
-                _migrated.add(self.settings.database_url)
-                return
-            from alembic import command
-            from alembic.config import Config
-
-            cfg = Config()
-            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-            cfg.attributes["connection_url"] = self.settings.database_url
-            # Several processes may start at once on a new database (20 parallel first submits):
-            # one migrates, the others wait, then find nothing left to do.
-            with _sqlite_file_lock(self.engine), self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724311)")
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-            _migrated.add(self.settings.database_url)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on error."""
-        with self._sessions.begin() as s:
-            yield s
-
-    @contextmanager
-    def transaction(self, tx: Connection | None = None) -> Iterator[Connection]:
-        """One transaction of Core statements: what a worker runs for every check.
-
-        The hot path (claim, step outcomes, decision) needs no object graph; plain statements
-        with RETURNING take a fraction of the ORM's CPU and round trips. Given ``tx`` (a
-        transaction already open), the statements join it instead: reading the outcomes and
-        writing the decision is then one transaction, not two.
-        """
-        if tx is not None:
-            yield tx
-            return
-        with self.engine.begin() as conn:
-            yield conn
-
-    def dispose(self) -> None:
-        """Close pooled connections."""
-        self.engine.dispose()
-
-    # -- audit ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _audit(
-        s: Session | Connection, actor: str, action: str, check_id: str | None, **detail: Any
-    ) -> None:
-        at, body = utcnow(), detail or None
-        # The content's hash goes in with the row (no lock); the chain is sealed after commit.
-        s.execute(
-            q.AUDIT,
-            dict(
-                at=at,
-                actor=actor,
-                action=action,
-                check_id=check_id,
-                detail=body,
-                digest=event_digest(at, actor, action, check_id, body),
-            ),
-        )
+        self.associations = AssociationStore(self)
 
     # -- submission -----------------------------------------------------------------------
 
@@ -826,137 +685,12 @@ class Store:
             self._audit(s, actor, "rerun", check_id, agencies=again)
         return again
 
-    def find(
-        self,
-        *,
-        status: str | None = None,
-        agency: str | None = None,
-        since: datetime | None = None,
-        limit: int = 1000,
-        offset: int = 0,
-        requested_by: str | None = None,
-    ) -> list[Check]:
-        """Checks matching the filters, newest first (``agency``: any step at that agency)."""
-        with self.session() as s:
-            # The id breaks ties between checks created in the same instant, so pages are stable.
-            q = (
-                select(Check)
-                .order_by(Check.created_at.desc(), Check.id)
-                .limit(limit)
-                .offset(offset)
-            )
-            if requested_by is not None:
-                q = q.where(Check.requested_by == requested_by)
-            if status:
-                q = q.where(Check.status == status)
-            if since:
-                q = q.where(Check.created_at >= since)
-            if agency:
-                q = q.where(Check.id.in_(select(Step.check_id).where(Step.agency == agency)))
-            return list(s.scalars(q))
-
-    def failed_for_agency(self, agency: str | None, since: datetime | None) -> list[str]:
-        """Failed checks whose failure involves ``agency`` (any, if None)."""
-        with self.session() as s:
-            q = (
-                select(Check.id)
-                .where(Check.status == CheckStatus.FAILED)
-                .order_by(Check.created_at)
-            )
-            if since:
-                q = q.where(Check.created_at >= since)
-            if agency:
-                q = q.where(
-                    Check.id.in_(
-                        select(Step.check_id).where(
-                            Step.agency == agency,
-                            Step.status.in_(RERUNNABLE_STEPS),
-                        )
-                    )
-                )
-            return list(s.scalars(q))
-
-    def status(self, check_id: str) -> str:
-        """The check's status."""
-        with self.session() as s:
-            value = s.scalar(select(Check.status).where(Check.id == check_id))
-        if value is None:
-            raise CheckNotFound(check_id)
-        return value
-
-    def view(self, check_id: str) -> dict[str, Any]:
-        """Everything ``checkctl show`` prints, without personal data (the typed read model's
-        JSON: see :mod:`checks.check_view`)."""
-        from checks.check_view import read_check_view  # it imports this module's models
-
-        return read_check_view(self, check_id).as_dict()
-
-    def notify_target(self, check_id: str) -> dict[str, Any] | None:
-        """Where the requester asked for the outcome (``{"actor": ...}`` or ``{"url": ...}``)."""
-        with self.session() as s:
-            return s.scalar(select(Check.notify).where(Check.id == check_id))
-
     def audit_action(
         self, check_id: str | None, action: str, actor: str = "worker", **detail: Any
     ) -> None:
         """Record an action in the audit trail (no personal data in ``detail``)."""
         with self.session() as s:
             self._audit(s, actor, action, check_id, **detail)
-
-    def footprint_count(self, check_id: str | None = None) -> int:
-        """Rows in the footprint ledger (for one check, or all)."""
-        with self.session() as s:
-            q = select(func.count(Footprint.id))
-            if check_id:
-                q = q.where(Footprint.check_id == check_id)
-            return int(s.scalar(q) or 0)
-
-    # -- reconciliation -------------------------------------------------------------------
-
-    def claim_stale(self, stale_after: timedelta, limit: int = 500) -> list[str]:
-        """Checks not terminal, unleased and with no progress for ``stale_after``.
-
-        Each is stamped as touched so that concurrent reconcilers re-queue it only once.
-        """
-        now = utcnow()
-        cutoff = now - stale_after
-        claimed: list[str] = []
-        with self.session() as s:
-            ids = s.scalars(
-                select(Check.id)
-                .where(
-                    Check.status.in_(IN_PROGRESS),
-                    Check.progress_at <= cutoff,
-                    or_(Check.lease_until.is_(None), Check.lease_until < now),
-                )
-                .limit(limit)
-            ).all()
-            for cid in ids:
-                res = s.execute(
-                    update(Check)
-                    .where(Check.id == cid, Check.progress_at <= cutoff)
-                    .values(progress_at=now, updated_at=now)
-                )
-                if res.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(cid)
-                    self._audit(s, "reconciler", "requeued", cid)
-        return claimed
-
-    def overdue(self, deadline: timedelta) -> list[str]:
-        """Non-terminal checks submitted longer ago than the deadline."""
-        cutoff = utcnow() - deadline
-        with self.session() as s:
-            return list(
-                s.scalars(
-                    select(Check.id).where(
-                        Check.status.in_(IN_PROGRESS), Check.created_at <= cutoff
-                    )
-                )
-            )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _add_years(when: datetime, years: int) -> datetime:
