@@ -1,19 +1,17 @@
-"""The database tables (SQLAlchemy 2). Personal data lives only in encrypted columns.
+"""The tables of checks: subjects, checks, steps, footprints, reasons, flags, the audit trail.
 
-Times are stored in UTC (naive in the database, aware in Python). Audit rows keep check ids but
-no personal data and no foreign keys, so the audit trail outlives a purge.
+Also the outbox, API tokens, identity hashes and the scheduled jobs' rows. Audit rows keep check
+ids but no personal data and no foreign keys, so the audit trail outlives a purge.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -21,37 +19,10 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
-    TypeDecorator,
-    UniqueConstraint,
 )
-from sqlalchemy import (
-    text as sql_text,
-)
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores aware datetimes as naive UTC; returns them aware, whatever the backend."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime; use an aware UTC datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-class Base(DeclarativeBase):
-    """Base of every table."""
-
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+from checks.models.base import Base
 
 
 class Subject(Base):
@@ -186,37 +157,6 @@ class Reason(Base):
     agency: Mapped[str | None] = mapped_column(String(40))
 
 
-class Association(Base):
-    """A financial association between two subjects, active until a disassociation."""
-
-    __tablename__ = "associations"
-    __table_args__ = (
-        UniqueConstraint("subject_a", "subject_b", "linked_at"),
-        Index(
-            "ux_associations_active_pair",
-            "subject_a",
-            "subject_b",
-            unique=True,
-            sqlite_where=sql_text("status = 'active'"),
-            postgresql_where=sql_text("status = 'active'"),
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subject_a: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
-    subject_b: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
-    source: Mapped[str] = mapped_column(String(20))  # joint_application, declared, operator
-    source_check_id: Mapped[str | None] = mapped_column(String(36))
-    linked_at: Mapped[datetime]
-    disassociated_at: Mapped[datetime | None]
-    #: active, breaking (a disassociation is recorded; notices out) or broken (every CRA
-    #: accepted). Only an active association is ever used in a decision.
-    status: Mapped[str] = mapped_column(String(10), default="active")
-    break_requested_by: Mapped[str | None] = mapped_column(String(10))  # subject, operator
-    break_note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted note
-    broken_at: Mapped[datetime | None]
-
-
 class SubjectFlag(Base):
     """A fraud or money-laundering risk flag on one person (not on their co-applicant).
 
@@ -233,60 +173,6 @@ class SubjectFlag(Base):
     reason: Mapped[str] = mapped_column(String(40))  # checks.policy.Flag
     source: Mapped[str] = mapped_column(String(20))  # automated, confirmed_case
     flagged_at: Mapped[datetime]
-
-
-class AssociationEvidence(Base):
-    """One reason an association exists: a joint application, a declaration or an operator.
-
-    However many checks link a pair, the pair has one association and every source is kept
-    here. ``note_enc`` is the operator's note, encrypted (it may name people).
-    """
-
-    __tablename__ = "association_evidence"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    association_id: Mapped[int] = mapped_column(ForeignKey("associations.id"), index=True)
-    source: Mapped[str] = mapped_column(String(20))  # joint_application, declared, operator
-    check_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    actor: Mapped[str] = mapped_column(String(100))
-    note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    recorded_at: Mapped[datetime]
-
-
-class AssociationUse(Base):
-    """An association a check's decision read (the associate's credit data was considered)."""
-
-    __tablename__ = "association_uses"
-    __table_args__ = (UniqueConstraint("check_id", "association_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    check_id: Mapped[str] = mapped_column(String(36), index=True)
-    association_id: Mapped[int] = mapped_column(ForeignKey("associations.id"), index=True)
-    used_at: Mapped[datetime]
-
-
-class DisassociationNoticeRow(Base):
-    """A notice of disassociation to one CRA: queued, sent, accepted or refused.
-
-    ``client_ref`` is fixed when the notice is queued, so every resend (a retry, or asking
-    again after a ``pending`` answer) is recognised by the CRA as the same notice.
-    """
-
-    __tablename__ = "disassociation_notices"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    association_id: Mapped[int] = mapped_column(ForeignKey("associations.id"), index=True)
-    agency: Mapped[str] = mapped_column(String(40))
-    client_ref: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(10))  # queued, sent, accepted, refused
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    agency_ref: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[str | None] = mapped_column(Text)  # a refusal's reason or the last error
-    #: Set when sending stopped for good (a permanent error, retries exhausted): the
-    #: reconciler leaves it to an operator's ``associations break`` again.
-    gave_up_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
 
 
 class AuditEvent(Base):
@@ -307,67 +193,6 @@ class AuditEvent(Base):
     hash: Mapped[str | None] = mapped_column(String(64))
     #: The hash of this event's content, written with it (checks.audit_chain.event_digest).
     digest: Mapped[str | None] = mapped_column(String(64))
-
-
-class Review(Base):
-    """A person's review of a check's automated decision: a referral or a contest.
-
-    The applicant's representations and the reviewer's note are personal data: encrypted.
-    """
-
-    __tablename__ = "reviews"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # checks.review.QueueKind
-    status: Mapped[str] = mapped_column(String(10), index=True)  # open, decided
-    requested_at: Mapped[datetime]
-    requested_by: Mapped[str] = mapped_column(String(100))
-    due_at: Mapped[datetime]
-    representations_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    previous_decision: Mapped[str | None] = mapped_column(String(10))
-    decision: Mapped[str | None] = mapped_column(String(10))
-    reviewer: Mapped[str | None] = mapped_column(String(100))
-    note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    decided_at: Mapped[datetime | None]
-
-
-class FraudCaseRecord(Base):
-    """Our own fraud case: proposed by one person, confirmed by another, then filed to Cifas.
-
-    ``client_ref`` is fixed at the proposal and sent as the member's case reference, so Cifas
-    recognises a repeated filing. The filing lease lets one worker file at a time.
-    """
-
-    __tablename__ = "fraud_cases"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), index=True)
-    subject_id: Mapped[str] = mapped_column(String(36), index=True)
-    case_type: Mapped[str] = mapped_column(String(40))
-    evidence_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    client_ref: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(12), index=True)  # proposed/confirmed/withdrawn
-    proposed_by: Mapped[str] = mapped_column(String(100))
-    proposed_at: Mapped[datetime]
-    due_at: Mapped[datetime]
-    confirmed_by: Mapped[str | None] = mapped_column(String(100))
-    confirmed_at: Mapped[datetime | None]
-    withdrawn_by: Mapped[str | None] = mapped_column(String(100))
-    withdrawn_at: Mapped[datetime | None]
-    filing_status: Mapped[str | None] = mapped_column(String(12), index=True)
-    filing_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    filing_error: Mapped[str | None] = mapped_column(Text)
-    cifas_reference: Mapped[str | None] = mapped_column(String(64))
-    filed_at: Mapped[datetime | None]
-    filing_owner: Mapped[str | None] = mapped_column(String(64))
-    filing_lease_until: Mapped[datetime | None]
-    filing_progress_at: Mapped[datetime | None]
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
 
 
 class ApiToken(Base):
