@@ -48,6 +48,7 @@ from checks.models import (
     Footprint,
     Step,
     Subject,
+    iso,
     utcnow,
 )
 from checks.states import StepStatus
@@ -340,17 +341,17 @@ class AssociationStore:
             "associate_subject_id": a.subject_b if a.subject_a == subject_id else a.subject_a,
             "source": a.source,
             "source_check_id": a.source_check_id,
-            "linked_at": _iso(a.linked_at),
+            "linked_at": iso(a.linked_at),
             "status": a.status,
-            "disassociated_at": _iso(a.disassociated_at),
+            "disassociated_at": iso(a.disassociated_at),
             "break_requested_by": a.break_requested_by,
-            "broken_at": _iso(a.broken_at),
+            "broken_at": iso(a.broken_at),
             "evidence": [
                 {
                     "source": e.source,
                     "check_id": e.check_id,
                     "actor": e.actor,
-                    "recorded_at": _iso(e.recorded_at),
+                    "recorded_at": iso(e.recorded_at),
                 }
                 for e in evidence
             ],
@@ -358,7 +359,7 @@ class AssociationStore:
                 {
                     "agency": n.agency,
                     "status": n.status,
-                    "updated_at": _iso(n.updated_at),
+                    "updated_at": iso(n.updated_at),
                     "client_ref": n.client_ref,
                     "attempts": n.attempts,
                     "detail": n.detail,
@@ -588,7 +589,3 @@ class AssociationStore:
                     claimed.append(notice_id)
                     Store._audit(s, "reconciler", "notice_requeued", None, notice=notice_id)
         return claimed
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

@@ -7,20 +7,19 @@ and their order are the public contract, see SPEC.md).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from checks.crypto import Cipher
 from checks.errors import CheckNotFound
-from checks.models import AuditEvent, Check
+from checks.models import AuditEvent, Check, FraudCaseRecord, Review, iso
+from checks.review import how_to_contest
 
 if TYPE_CHECKING:
     from checks.read_store import ReadStore
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 @dataclass(frozen=True)
@@ -125,10 +124,48 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def check_review_view(s: Session, c: Check, cipher: Cipher, sla: timedelta) -> dict[str, Any]:
+    """The human-review part of ``show``: ``automated``, ``review``, fraud cases, contest text.
+
+    ``review`` is the latest review; its representations are shown to the operator (who must
+    read them to decide) but never written to logs or the audit trail.
+    """
+    from checks.fraud_store import case_state  # it imports the store
+
+    review = s.scalars(
+        select(Review).where(Review.check_id == c.id).order_by(Review.id.desc()).limit(1)
+    ).first()
+    cases = s.scalars(
+        select(FraudCaseRecord)
+        .where(FraudCaseRecord.check_id == c.id)
+        .order_by(FraudCaseRecord.proposed_at)
+    ).all()
+    return {
+        "automated": bool(c.automated),
+        "version": c.version,
+        "review": None
+        if review is None
+        else {
+            "kind": review.kind,
+            "status": review.status,
+            "requested_at": iso(review.requested_at),
+            "due_at": iso(review.due_at),
+            "representations": cipher.decrypt(review.representations_enc)
+            if review.representations_enc
+            else None,
+            "previous_decision": review.previous_decision,
+            "decision": review.decision,
+            "reviewer": review.reviewer,
+            "note": cipher.decrypt(review.note_enc) if review.note_enc else None,
+            "decided_at": iso(review.decided_at),
+        },
+        "fraud_cases": [case_state(r).as_dict() for r in cases],
+        "how_to_contest": how_to_contest(c.decision, bool(c.automated), c.id, sla),
+    }
+
+
 def read_check_view(store: ReadStore, check_id: str) -> CheckView:
     """Read one check's view; :class:`CheckNotFound` if there is no such check."""
-    from checks.review_store import check_review_view  # it imports the store
-
     with store.session() as s:
         c = s.get(Check, check_id)
         if c is None:
@@ -168,17 +205,17 @@ def read_check_view(store: ReadStore, check_id: str) -> CheckView:
                     agency=f.agency,
                     search_type=f.search_type,
                     purpose_code=f.purpose_code,
-                    searched_at=_iso(f.searched_at),
+                    searched_at=iso(f.searched_at),
                     client_ref=f.client_ref,
                     state=f.state,
-                    confirmed_at=_iso(f.confirmed_at),
+                    confirmed_at=iso(f.confirmed_at),
                 )
                 for f in c.footprints
             ),
             flagged=c.flagged,
             flag_reason=c.flag_reason,
-            flagged_at=_iso(c.flagged_at),
-            retention_until=_iso(c.retention_until),
+            flagged_at=iso(c.flagged_at),
+            retention_until=iso(c.retention_until),
             legal_hold=c.legal_hold,
             purged=c.purged_at is not None,
             subject_id=c.subject_id,
@@ -186,11 +223,9 @@ def read_check_view(store: ReadStore, check_id: str) -> CheckView:
             automated_decision=c.automated and c.decision is not None,
             review_available=c.decision == "decline",
             review=check_review_view(s, c, store.cipher, sla),
-            created_at=_iso(c.created_at),
-            finished_at=_iso(c.finished_at),
+            created_at=iso(c.created_at),
+            finished_at=iso(c.finished_at),
             runs=c.runs,
-            timeline=tuple(
-                TimelineEntry(_iso(e.at), e.actor, e.action, e.detail) for e in timeline
-            ),
+            timeline=tuple(TimelineEntry(iso(e.at), e.actor, e.action, e.detail) for e in timeline),
             associations=store.associations.of_check(s, check_id),
         )

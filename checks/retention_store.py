@@ -50,6 +50,7 @@ from checks.models import (
     Subject,
     SubjectFlag,
     SubjectIdentity,
+    iso,
     utcnow,
 )
 from checks.retention import (
@@ -616,8 +617,8 @@ class RetentionStore:
                             if r.check_id == c.id
                         ],
                         "failure_reason": c.failure_reason,
-                        "submitted_at": _iso(c.created_at),
-                        "decided_at": _iso(c.finished_at),
+                        "submitted_at": iso(c.created_at),
+                        "decided_at": iso(c.finished_at),
                         "purged": c.purged_at is not None,
                         "agency_results": [
                             self._plain_result(st)
@@ -636,7 +637,7 @@ class RetentionStore:
                     {
                         "agency": f.agency,
                         "search_type": f.search_type,
-                        "searched_at": _iso(f.searched_at),
+                        "searched_at": iso(f.searched_at),
                         "purpose": purpose_of.get(f.check_id),
                         "purpose_code": f.purpose_code,
                         "check_id": f.check_id,
@@ -652,8 +653,8 @@ class RetentionStore:
                         else a.subject_a,
                         "source": a.source,
                         "source_check_id": a.source_check_id,
-                        "linked_at": _iso(a.linked_at),
-                        "disassociated_at": _iso(a.disassociated_at),
+                        "linked_at": iso(a.linked_at),
+                        "disassociated_at": iso(a.disassociated_at),
                         "status": "broken" if a.disassociated_at else "active",
                     }
                     for a in associations
@@ -663,7 +664,7 @@ class RetentionStore:
                         "reason": f.reason,
                         "source": f.source,
                         "check_id": f.check_id,
-                        "flagged_at": _iso(f.flagged_at),
+                        "flagged_at": iso(f.flagged_at),
                         "kept_through": (
                             self.policy.flag_purge_from(f.flagged_at.astimezone(UTC).date())
                             - timedelta(days=1)
@@ -679,7 +680,7 @@ class RetentionStore:
             "agency": st.agency,
             "search_type": st.search_type,
             "status": st.status,
-            "searched_at": _iso(st.started_at),
+            "searched_at": iso(st.started_at),
         }
         if st.result_enc:
             result = ResultEnvelope.model_validate_json(self.cipher.decrypt(st.result_enc)).result
@@ -723,7 +724,3 @@ def _whole_subjects(
 
 def _step_role(role: str) -> str:
     return "joint" if role == "joint" else "applicant"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

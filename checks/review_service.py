@@ -22,6 +22,8 @@ import structlog
 from agencies.config import Agencies
 from agencies.errors import AgencyError
 from checks.errors import InvalidRequest, Problem, StepsPending
+from checks.filing_store import FilingBusy, FilingStore
+from checks.fraud_store import CaseState
 from checks.models import utcnow
 from checks.review import (
     MAX_NAME,
@@ -31,7 +33,7 @@ from checks.review import (
     parse_decision,
     text_problems,
 )
-from checks.review_store import CaseState, FilingBusy, Outcome, ReviewStore
+from checks.review_store import Outcome, ReviewStore
 from checks.store import Store
 
 log = structlog.get_logger(__name__)
@@ -138,7 +140,7 @@ class FraudService:
     def __init__(
         self, store: Store, dispatcher: ReviewDispatcher, *, lease_seconds: float = 60.0
     ) -> None:
-        self.cases = ReviewStore(store)
+        self.cases = FilingStore(store)
         self.dispatcher = dispatcher
         self.lease_seconds = lease_seconds
 

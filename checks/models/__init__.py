@@ -12,7 +12,7 @@ from checks.models.associations import (
     AssociationUse,
     DisassociationNoticeRow,
 )
-from checks.models.base import Base, UTCDateTime, utcnow
+from checks.models.base import Base, UTCDateTime, iso, utcnow
 from checks.models.core import (
     ApiToken,
     AuditEvent,
@@ -48,5 +48,6 @@ __all__ = [
     "SubjectFlag",
     "SubjectIdentity",
     "UTCDateTime",
+    "iso",
     "utcnow",
 ]

@@ -43,3 +43,8 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """A time as ISO 8601 text (the JSON form of every time shown), or None."""
+    return value.isoformat() if value else None
