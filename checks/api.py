@@ -30,7 +30,8 @@ from checks.outbox import Outbox
 from checks.plans import PlanInput, plan_steps
 from checks.request import CheckRequest, Notify, parse_check_request
 from checks.states import TERMINAL
-from checks.store import Store, Submitted
+from checks.store import Store
+from checks.submit_store import Submitted
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +22,9 @@ from checks.config import Settings
 from checks.crypto import Cipher
 from checks.models import utcnow
 from checks.schema_head import at_head
+
+if TYPE_CHECKING:
+    from checks.association_store import AssociationStore
 
 #: The Alembic scripts (``env.py`` and ``versions/``).
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -111,6 +114,10 @@ def migrate(engine: Engine, url: str) -> None:
 
 class Database:
     """The base of every part of the store: settings, cipher, engine and transactions."""
+
+    #: Financial associations, set up by :class:`checks.store.Store` (they build on it): linked
+    #: at submission and decision, shown in the view.
+    associations: AssociationStore
 
     def __init__(self, settings: Settings, cipher: Cipher | None = None) -> None:
         self.settings = settings

@@ -7,7 +7,7 @@ Nothing here writes. Each method is one short transaction over the rows the writ
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -16,15 +16,9 @@ from checks.errors import CheckNotFound
 from checks.models import Check, Footprint, Step
 from checks.states import RERUNNABLE_STEPS, CheckStatus
 
-if TYPE_CHECKING:
-    from checks.association_store import AssociationStore
-
 
 class ReadStore(Database):
     """Reads of checks: their view, status, notify target, listings and ledger counts."""
-
-    #: Financial associations (set up by :class:`checks.store.Store`), shown in the view.
-    associations: AssociationStore
 
     def find(
         self,
