@@ -14,12 +14,7 @@ from sqlalchemy import Connection, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agencies.contract import (
-    AgencyKind,
-    CreditResult,
-    ResultEnvelope,
-    SearchType,
-)
+from agencies.contract import AgencyKind, CreditResult, ResultEnvelope, SearchType
 from checks.associations import (
     AssociateCredit,
     AssociationNotFound,

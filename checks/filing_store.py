@@ -18,11 +18,7 @@ from checks.errors import StepsPending
 from checks.fraud_store import FraudCaseStore
 from checks.inputs import CheckInputs
 from checks.models import Check, FraudCaseRecord, utcnow
-from checks.review import (
-    FILING_OPEN,
-    CaseStatus,
-    FilingStatus,
-)
+from checks.review import FILING_OPEN, CaseStatus, FilingStatus
 from checks.store import Store
 
 log = structlog.get_logger(__name__)

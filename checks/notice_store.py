@@ -14,11 +14,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from agencies.contract import (
-    DisassociationNotice,
-    NoticeReceipt,
-    Person,
-)
+from agencies.contract import DisassociationNotice, NoticeReceipt, Person
 from checks.associations import (
     ANSWERED,
     STATUS_OF_ANSWER,
@@ -30,12 +26,7 @@ from checks.associations import (
     RequestedBy,
     status_after_answers,
 )
-from checks.models import (
-    Association,
-    DisassociationNoticeRow,
-    Subject,
-    utcnow,
-)
+from checks.models import Association, DisassociationNoticeRow, Subject, utcnow
 from checks.store import Store
 
 

@@ -43,12 +43,7 @@ from checks.models import (
     SubjectFlag,
     SubjectIdentity,
 )
-from checks.retention import (
-    RecordFacts,
-    Retention,
-    SubjectFacts,
-    record_purge_from,
-)
+from checks.retention import RecordFacts, Retention, SubjectFacts, record_purge_from
 from checks.states import TERMINAL
 from checks.store import Store
 from checks.subject_access_store import SubjectAccessStore

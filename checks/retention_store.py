@@ -12,25 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    select,
-    tuple_,
-    update,
-)
+from sqlalchemy import Connection, select, tuple_, update
 
-from checks.models import (
-    Check,
-    Subject,
-    utcnow,
-)
-from checks.retention import (
-    KeepReason,
-    Retention,
-    blocking,
-    record_purge_from,
-    start_of_day,
-)
+from checks.models import Check, Subject, utcnow
+from checks.retention import KeepReason, Retention, blocking, record_purge_from, start_of_day
 from checks.retention_records import OpenRecord, RetentionRecords
 from checks.subject_access_store import SubjectNotFound
 

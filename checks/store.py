@@ -16,12 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import (
-    Connection,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
@@ -30,12 +25,7 @@ from checks.config import Settings
 from checks.crypto import Cipher
 from checks.errors import CheckBusy, CheckNotFound, NotRerunnable
 from checks.inputs import CheckInputs
-from checks.models import (
-    Check,
-    Step,
-    SubjectFlag,
-    utcnow,
-)
+from checks.models import Check, Step, SubjectFlag, utcnow
 from checks.policy import Verdict
 from checks.read_store import ReadStore
 from checks.reconcile_store import ReconcileStore

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    select,
-)
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,18 +26,9 @@ from checks.database import Database
 from checks.errors import IdempotencyConflict
 from checks.identity import identity_hashes
 from checks.inputs import CheckInputs
-from checks.models import (
-    Check,
-    Step,
-    Subject,
-    SubjectIdentity,
-    utcnow,
-)
+from checks.models import Check, Step, Subject, SubjectIdentity, utcnow
 from checks.plans import PlannedStep
-from checks.states import (
-    CheckStatus,
-    StepStatus,
-)
+from checks.states import CheckStatus, StepStatus
 
 
 @dataclass(frozen=True)
