@@ -18,6 +18,7 @@ from checks.errors import StepsPending
 from checks.fraud_store import FraudCaseStore
 from checks.inputs import CheckInputs
 from checks.models import Check, FraudCaseRecord, utcnow
+from checks.reconcile_store import stamp_stale
 from checks.review import FILING_OPEN, CaseStatus, FilingStatus
 from checks.store import Store
 
@@ -148,7 +149,6 @@ class FilingStore(FraudCaseStore):
         that concurrent reconcilers re-send each only once."""
         now = utcnow()
         cutoff = now - stale_after
-        stale: list[str] = []
         with self.store.session() as s:
             ids = s.scalars(
                 select(FraudCaseRecord.id)
@@ -163,16 +163,6 @@ class FilingStore(FraudCaseStore):
                 )
                 .limit(limit)
             ).all()
-            for case_id in ids:
-                res = s.execute(
-                    update(FraudCaseRecord)
-                    .where(
-                        FraudCaseRecord.id == case_id,
-                        FraudCaseRecord.filing_progress_at <= cutoff,
-                    )
-                    .values(filing_progress_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-                if res.rowcount == 1:  # type: ignore[attr-defined]
-                    stale.append(case_id)
-        return stale
+            return stamp_stale(
+                s, FraudCaseRecord.id, FraudCaseRecord.filing_progress_at, ids, cutoff, now
+            )

@@ -157,6 +157,23 @@ class FraudCaseStore(ReviewStore):
             raise ReviewRefused("not_found", f"no fraud case {case_id}")
         return record
 
+    @staticmethod
+    def _move_proposal(s: Session, case_id: str, **values: Any) -> bool:
+        """Change a case that is still proposed (confirm or withdraw it); False if it is not.
+
+        One conditional update: of two people acting on one proposal at once, one wins.
+        """
+        res = s.execute(
+            update(FraudCaseRecord)
+            .where(
+                FraudCaseRecord.id == case_id,
+                FraudCaseRecord.status == CaseStatus.PROPOSED.value,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+
     def confirm(self, case_id: str, confirmed_by: str, now: datetime | None = None) -> Outcome:
         """A second person confirms: decline, flag the subject, and queue the filing.
 
@@ -177,22 +194,15 @@ class FraudCaseStore(ReviewStore):
                     f"fraud case {case_id} must be confirmed by someone other than "
                     "the person who proposed it",
                 )
-            res = s.execute(
-                update(FraudCaseRecord)
-                .where(
-                    FraudCaseRecord.id == case_id,
-                    FraudCaseRecord.status == CaseStatus.PROPOSED.value,
-                )
-                .values(
-                    status=CaseStatus.CONFIRMED.value,
-                    confirmed_by=confirmed_by,
-                    confirmed_at=now,
-                    filing_status=FilingStatus.PENDING.value,
-                    filing_progress_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
+            if not self._move_proposal(
+                s,
+                case_id,
+                status=CaseStatus.CONFIRMED.value,
+                confirmed_by=confirmed_by,
+                confirmed_at=now,
+                filing_status=FilingStatus.PENDING.value,
+                filing_progress_at=now,
+            ):
                 raise ReviewConflict(f"fraud case {case_id} was changed by someone else")
             c = s.get(Check, record.check_id)
             assert c is not None  # a foreign key
@@ -236,18 +246,13 @@ class FraudCaseStore(ReviewStore):
         now = now or utcnow()
         with self.store.session() as s:
             record = self._case(s, case_id)
-            res = s.execute(
-                update(FraudCaseRecord)
-                .where(
-                    FraudCaseRecord.id == case_id,
-                    FraudCaseRecord.status == CaseStatus.PROPOSED.value,
-                )
-                .values(
-                    status=CaseStatus.WITHDRAWN.value, withdrawn_by=withdrawn_by, withdrawn_at=now
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
+            if not self._move_proposal(
+                s,
+                case_id,
+                status=CaseStatus.WITHDRAWN.value,
+                withdrawn_by=withdrawn_by,
+                withdrawn_at=now,
+            ):
                 raise ReviewRefused(
                     "not_proposed",
                     f"fraud case {case_id} is {record.status}: only a proposal can be withdrawn",

@@ -27,6 +27,7 @@ from checks.associations import (
     status_after_answers,
 )
 from checks.models import Association, DisassociationNoticeRow, Subject, utcnow
+from checks.reconcile_store import stamp_stale
 from checks.store import Store
 
 
@@ -242,7 +243,6 @@ class NoticeStore:
         """
         now = utcnow()
         cutoff = now - stale_after
-        claimed: list[int] = []
         with self.store.session() as s:
             ids = s.scalars(
                 select(DisassociationNoticeRow.id)
@@ -255,16 +255,9 @@ class NoticeStore:
                 )
                 .limit(limit)
             ).all()
-            for notice_id in ids:
-                res = s.execute(
-                    update(DisassociationNoticeRow)
-                    .where(
-                        DisassociationNoticeRow.id == notice_id,
-                        DisassociationNoticeRow.updated_at <= cutoff,
-                    )
-                    .values(updated_at=now)
-                )
-                if res.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(notice_id)
-                    Store._audit(s, "reconciler", "notice_requeued", None, notice=notice_id)
+            claimed = stamp_stale(
+                s, DisassociationNoticeRow.id, DisassociationNoticeRow.updated_at, ids, cutoff, now
+            )
+            for notice_id in claimed:
+                Store._audit(s, "reconciler", "notice_requeued", None, notice=notice_id)
         return claimed
