@@ -25,10 +25,6 @@ from checks.store import Store
 log = structlog.get_logger(__name__)
 
 
-class FilingBusy(StepsPending):
-    """Another worker holds the case's filing lease: the job must be tried again later."""
-
-
 @dataclass(frozen=True)
 class FilingJob:
     """A confirmed case a worker holds the filing lease on, ready to send."""
@@ -37,6 +33,10 @@ class FilingJob:
     check_id: str
     owner: str
     case: FraudCase
+
+
+class FilingBusy(StepsPending):
+    """Another worker holds the case's filing lease: the job must be tried again later."""
 
 
 class FilingStore(FraudCaseStore):
@@ -93,13 +93,15 @@ class FilingStore(FraudCaseStore):
             )
             return FilingJob(case_id, record.check_id, owner, case)
 
-    def _end_filing(self, job: FilingJob, actor_action: str, **values: Any) -> None:
+    def _end_filing(self, job: FilingJob, action: str, status: FilingStatus, **values: Any) -> None:
+        """Record the try's outcome and give up the lease, if this worker still holds it."""
         now = utcnow()
         with self.store.session() as s:
             res = s.execute(
                 update(FraudCaseRecord)
                 .where(FraudCaseRecord.id == job.case_id, FraudCaseRecord.filing_owner == job.owner)
                 .values(
+                    filing_status=status.value,
                     filing_owner=None,
                     filing_lease_until=None,
                     filing_progress_at=now,
@@ -113,36 +115,20 @@ class FilingStore(FraudCaseStore):
                 log.warning("fraud.filing_lease_lost", case_id=job.case_id)
                 return
             detail = {k: v for k, v in values.items() if k in ("cifas_reference", "filing_error")}
-            Store._audit(s, "worker", actor_action, job.check_id, case_id=job.case_id, **detail)
+            Store._audit(s, "worker", action, job.check_id, case_id=job.case_id, **detail)
 
     def filed(self, job: FilingJob, reference: str) -> None:
         """Cifas took the case: store its reference."""
-        self._end_filing(
-            job,
-            "fraud_filed",
-            filing_status=FilingStatus.FILED.value,
-            cifas_reference=reference,
-            filed_at=utcnow(),
-            filing_error=None,
-        )
+        done = dict(cifas_reference=reference, filed_at=utcnow(), filing_error=None)
+        self._end_filing(job, "fraud_filed", FilingStatus.FILED, **done)
 
     def rejected(self, job: FilingJob, reason: str) -> None:
         """Cifas refused the case: kept with the reason, not retried."""
-        self._end_filing(
-            job,
-            "fraud_filing_rejected",
-            filing_status=FilingStatus.REJECTED.value,
-            filing_error=reason,
-        )
+        self._end_filing(job, "fraud_filing_rejected", FilingStatus.REJECTED, filing_error=reason)
 
     def retrying(self, job: FilingJob, reason: str) -> None:
         """Cifas could not be reached: the lease is released and the filing tried again."""
-        self._end_filing(
-            job,
-            "fraud_filing_retry",
-            filing_status=FilingStatus.RETRYING.value,
-            filing_error=reason,
-        )
+        self._end_filing(job, "fraud_filing_retry", FilingStatus.RETRYING, filing_error=reason)
 
     def stale_filings(self, stale_after: timedelta, limit: int = 100) -> list[str]:
         """Confirmed cases still unfiled with no progress for ``stale_after``; stamped so
