@@ -27,7 +27,6 @@ from checks.fraud_store import CaseState
 from checks.models import utcnow
 from checks.review import (
     MAX_NAME,
-    CaseType,
     QueueItem,
     parse_case_type,
     parse_decision,
@@ -76,6 +75,17 @@ def _name_problems(option: str, value: str | None) -> list[Problem]:
     return text_problems(option, value, MAX_NAME)
 
 
+def _parsed(
+    parse: Callable[[str], T], option: str, value: str, problems: list[Problem]
+) -> T | None:
+    """``parse(value)``, or None with the reason it was refused added to ``problems``."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        problems.append(Problem(option, str(exc)))
+        return None
+
+
 class ReviewService:
     """The review queue, contests and reviewers' decisions."""
 
@@ -116,12 +126,10 @@ class ReviewService:
     ) -> dict[str, Any]:
         """A named reviewer records a new decision; the requester is told the new outcome."""
         problems: list[Problem] = []
-        try:
-            chosen = parse_decision(decision)
-        except ValueError as exc:
-            problems.append(Problem("--decision", str(exc)))
+        chosen = _parsed(parse_decision, "--decision", decision, problems)
         problems += _name_problems("--reviewer", reviewer) + text_problems("--note", note)
         _check(problems)
+        assert chosen is not None
         outcome = self.reviews.decide(
             check_id, chosen, reviewer.strip(), note, expected_version=expected_version
         )
@@ -147,11 +155,7 @@ class FraudService:
     def propose(self, check_id: str, case_type: str, evidence: str, by: str) -> CaseState:
         """Propose a Cifas case on a check; it waits for a second person."""
         problems: list[Problem] = []
-        chosen: CaseType | None = None
-        try:
-            chosen = parse_case_type(case_type)
-        except ValueError as exc:
-            problems.append(Problem("--case-type", str(exc)))
+        chosen = _parsed(parse_case_type, "--case-type", case_type, problems)
         problems += text_problems("--evidence", evidence) + _name_problems("--by", by)
         _check(problems)
         assert chosen is not None
