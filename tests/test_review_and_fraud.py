@@ -13,10 +13,10 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
 from agencies.sandbox import Fault
+from checks.filing_store import FilingBusy
 from checks.models import SubjectFlag
 from checks.review import ReviewConflict, ReviewRefused
 from checks.review_service import FraudService
-from checks.filing_store import FilingBusy
 from checks.store import _add_years
 from tests.helpers import request_for
 from workers.broker import CHECKS_QUEUE, HOUSEKEEPING_QUEUE
