@@ -1,8 +1,9 @@
-"""The associations' part of the store: links with their evidence, uses, and notices.
+"""The associations' part of the store: links with their evidence, and their uses.
 
 Linking runs inside the transaction that records its evidence (a check's submission or its
 decision), so a link and its reason are written together or not at all. Everything else is one
-transaction per public method, like :class:`checks.store.Store`.
+transaction per public method, like :class:`checks.store.Store`. Breaking a link and the
+notices to the CRAs are :mod:`checks.notice_store`.
 """
 
 from __future__ import annotations

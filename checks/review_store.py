@@ -1,10 +1,11 @@
-"""The store part of human review and fraud filing: reviews, fraud cases, the queue.
+"""The store part of human review: contests, reviewers' decisions and the review queue.
 
 Each public method is one transaction. Every change of a check's outcome by a person bumps the
 check's ``version`` with ``UPDATE ... WHERE version = :seen``: of two reviewers deciding at
 once, the second matches no row and gets :class:`~checks.review.ReviewConflict`, never a silent
 overwrite. Representations, notes and evidence are personal data: encrypted, and never in the
-audit trail (which records only that they were given).
+audit trail (which records only that they were given). Fraud cases build on this part
+(:mod:`checks.fraud_store`, :mod:`checks.filing_store`).
 """
 
 from __future__ import annotations
