@@ -243,21 +243,14 @@ class NoticeStore:
         """
         now = utcnow()
         cutoff = now - stale_after
+        row = DisassociationNoticeRow
+        unanswered = (NoticeStatus.QUEUED.value, NoticeStatus.SENT.value)
+        stale = select(row.id).where(
+            row.status.in_(unanswered), row.updated_at <= cutoff, row.gave_up_at.is_(None)
+        )
         with self.store.session() as s:
-            ids = s.scalars(
-                select(DisassociationNoticeRow.id)
-                .where(
-                    DisassociationNoticeRow.status.in_(
-                        (NoticeStatus.QUEUED.value, NoticeStatus.SENT.value)
-                    ),
-                    DisassociationNoticeRow.updated_at <= cutoff,
-                    DisassociationNoticeRow.gave_up_at.is_(None),
-                )
-                .limit(limit)
-            ).all()
-            claimed = stamp_stale(
-                s, DisassociationNoticeRow.id, DisassociationNoticeRow.updated_at, ids, cutoff, now
-            )
+            ids = s.scalars(stale.limit(limit)).all()
+            claimed = stamp_stale(s, row.id, row.updated_at, ids, cutoff, now)
             for notice_id in claimed:
                 Store._audit(s, "reconciler", "notice_requeued", None, notice=notice_id)
         return claimed

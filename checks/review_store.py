@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
 from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -36,8 +35,6 @@ from checks.review import (
 )
 from checks.states import CheckStatus
 from checks.store import Store
-
-log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
