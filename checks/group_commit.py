@@ -60,6 +60,9 @@ class GroupCommit:
         # Started by the first write: a worker builds its runtime before Dramatiq forks its
         # processes, and a thread does not survive a fork.
         self._thread: threading.Thread | None = None
+        # The writer's own connection, kept between batches: no pool checkout and ping per
+        # batch, and psycopg prepares the statements it sees repeated on it.
+        self._conn: Connection | None = None
 
     def submit(self, write: Write[T]) -> Future[T]:
         """Queue a write; the future is answered once it is durable (or with its error)."""
@@ -87,6 +90,8 @@ class GroupCommit:
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
+        if thread is None or not thread.is_alive():
+            self._drop_connection()
 
     # -- the writer's thread ----------------------------------------------------------------
 
@@ -129,37 +134,49 @@ class GroupCommit:
             return
         results: list[Any] = []
         try:
-            conn = self.engine.connect()
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            conn = self._conn
+            tx = conn.begin()
         except Exception as exc:  # no connection: every write fails, and is retried by its caller
             self._fail(live, exc)
+            self._drop_connection()
             return
-        with conn:
-            tx = conn.begin()
+        try:
+            for write, _ in live:
+                results.append(write(conn))
+        except Exception:
             try:
-                for write, _ in live:
-                    results.append(write(conn))
-            except Exception:
-                try:
-                    tx.rollback()
-                except Exception:  # the connection is gone: each write below fails alone
-                    log.warning("group_commit.rollback_failed", exc_info=True)
-                # One write's own error (a check leased elsewhere, a key no longer configured)
-                # must not fail the others': each is made again alone.
-                self._one_by_one(conn, live)
-                return
-            try:
-                tx.commit()
-            except Exception as exc:
-                log.warning("group_commit.commit_failed", writes=len(live), error=repr(exc))
-                self._fail(live, exc)
-                return
+                tx.rollback()
+            except Exception:  # the connection is gone: each write below fails alone
+                log.warning("group_commit.rollback_failed", exc_info=True)
+            # One write's own error (a check leased elsewhere, a key no longer configured)
+            # must not fail the others': each is made again alone.
+            self._one_by_one(conn, live)
+            return
+        try:
+            tx.commit()
+        except Exception as exc:
+            log.warning("group_commit.commit_failed", writes=len(live), error=repr(exc))
+            self._fail(live, exc)
+            self._drop_connection()
+            return
         self.batches += 1
         self.writes += len(live)
         for (_, done), result in zip(live, results, strict=True):
             done.set_result(result)
 
-    @staticmethod
-    def _one_by_one(conn: Connection, live: list[tuple[Write[Any], Future[Any]]]) -> None:
+    def _drop_connection(self) -> None:
+        """Forget a connection that failed; the next batch opens another."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:
+                log.warning("group_commit.close_failed", exc_info=True)
+
+    def _one_by_one(self, conn: Connection, live: list[tuple[Write[Any], Future[Any]]]) -> None:
         for write, done in live:
             try:
                 with conn.begin():
@@ -168,6 +185,8 @@ class GroupCommit:
                 done.set_exception(exc)
             else:
                 done.set_result(result)
+        if conn.invalidated:
+            self._drop_connection()
 
     @staticmethod
     def _fail(live: list[tuple[Write[Any], Future[Any]]], exc: BaseException) -> None:
