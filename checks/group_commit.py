@@ -21,12 +21,17 @@ import structlog
 from sqlalchemy import Connection, Engine
 
 from checks.config import Settings
+from checks.statements import AUDIT
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 #: The window on PostgreSQL when ``CHECKS_GROUP_COMMIT_MS`` is not set.
 DEFAULT_WINDOW_MS = 2
+
+#: Key of ``Connection.info`` under which a batch collects its audit events, so they are
+#: inserted in one statement at the end of the batch (see ``Store._audit``).
+DEFERRED_AUDIT = "checks.deferred_audit"
 
 #: A write: statements run on the given connection, inside a transaction it does not end.
 Write = Callable[[Connection], T]
@@ -132,7 +137,6 @@ class GroupCommit:
         live = [(w, f) for w, f in batch if f.set_running_or_notify_cancel()]
         if not live:
             return
-        results: list[Any] = []
         try:
             if self._conn is None:
                 self._conn = self.engine.connect()
@@ -143,8 +147,7 @@ class GroupCommit:
             self._drop_connection()
             return
         try:
-            for write, _ in live:
-                results.append(write(conn))
+            results = self._run_writes(conn, live)
         except Exception:
             try:
                 tx.rollback()
@@ -165,6 +168,19 @@ class GroupCommit:
         self.writes += len(live)
         for (_, done), result in zip(live, results, strict=True):
             done.set_result(result)
+
+    @staticmethod
+    def _run_writes(conn: Connection, live: list[tuple[Write[Any], Future[Any]]]) -> list[Any]:
+        """Run every write of a batch, then insert their audit events in one statement."""
+        events: list[dict[str, Any]] = []
+        conn.info[DEFERRED_AUDIT] = events
+        try:
+            results = [write(conn) for write, _ in live]
+        finally:
+            del conn.info[DEFERRED_AUDIT]
+        if events:
+            conn.execute(AUDIT, events)
+        return results
 
     def _drop_connection(self) -> None:
         """Forget a connection that failed; the next batch opens another."""

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from checks.config import InvalidSetting, Settings
 from checks.group_commit import GroupCommit, WriterClosed, writer_for
+from checks.models import AuditEvent
+from checks.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +179,36 @@ def test_group_commit_is_on_for_postgresql_off_for_sqlite_unless_set(
     with pytest.raises(InvalidSetting, match="CHECKS_GROUP_COMMIT_MS"):
         Settings.from_env({"CHECKS_GROUP_COMMIT_MS": "-1"})
     pg_engine.dispose()
+
+
+def test_a_batch_writes_every_audit_event_of_its_writes_even_when_one_write_fails(
+    pg_url: str,
+) -> None:
+    # Given a store whose audit events a batch collects and inserts together
+    store = Store(Settings(database_url=pg_url))
+    store.migrate()
+    writer = GroupCommit(store.engine, window_ms=200)
+
+    def audited(i: int) -> Callable[[Connection], int]:
+        def write(c: Connection) -> int:
+            Store._audit(c, "worker", "probe", None, n=i)
+            return i
+
+        return write
+
+    def refuses(c: Connection) -> None:
+        Store._audit(c, "worker", "probe", None, n=-1)
+        raise LookupError("refused")
+
+    # When one batch commits whole and another is made again write by write
+    first = [writer.submit(audited(i)) for i in range(5)]
+    wait(first, timeout=10)
+    second = [writer.submit(audited(5)), writer.submit(refuses), writer.submit(audited(6))]
+    wait(second, timeout=10)
+    writer.close()
+    # Then every event of every write that was answered is there, once, in order
+    with store.engine.connect() as c:
+        probes = select(AuditEvent.detail).where(AuditEvent.action == "probe")
+        seen = [r.detail["n"] for r in c.execute(probes.order_by(AuditEvent.id))]
+    assert seen == [0, 1, 2, 3, 4, 5, 6]
+    store.dispose()
