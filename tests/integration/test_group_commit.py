@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from agencies.config import build_agencies
 from checks.config import InvalidSetting, Settings
 from checks.group_commit import GroupCommit, WriterClosed, writer_for
 from checks.models import AuditEvent
@@ -211,4 +215,61 @@ def test_a_batch_writes_every_audit_event_of_its_writes_even_when_one_write_fail
         probes = select(AuditEvent.detail).where(AuditEvent.action == "probe")
         seen = [r.detail["n"] for r in c.execute(probes.order_by(AuditEvent.id))]
     assert seen == [0, 1, 2, 3, 4, 5, 6]
+    store.dispose()
+
+
+def test_with_group_commit_a_request_leaves_only_after_its_unknown_footprint_is_durable(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a runner writing through a writer that waits 50 ms for more writes
+    from checks.api import CheckService
+    from checks.models import Check, Footprint
+    from checks.runner import CheckRunner
+    from tests.conftest import fast_agency_settings
+    from tests.helpers import request_for
+    from tests.integration.conftest import ENCRYPTION_KEY
+
+    store = Store(Settings(database_url=pg_url, encryption_keys=(ENCRYPTION_KEY,)))
+    store.migrate()
+    agencies = build_agencies(fast_agency_settings())
+    writer = GroupCommit(store.engine, window_ms=50)
+    runner = CheckRunner(store, agencies, lease_seconds=30, writer=writer)
+    sent: list[str] = []
+    check_id = (
+        CheckService(store, SimpleNamespace(send_run=sent.append), agencies.names())
+        .submit(request_for("alice"))
+        .check_id
+    )
+    # ... and an agency that looks at the ledger, from another connection, when asked
+    observer = create_engine(pg_url)
+    seen: dict[str, list[str]] = {}
+    for name, adapter in agencies.adapters.items():
+        search = adapter.search
+
+        async def looking(request: Any, name: str = name, search: Any = search) -> Any:
+            with observer.connect() as c:
+                seen[name] = list(
+                    c.scalars(
+                        select(Footprint.state).where(
+                            Footprint.check_id == check_id, Footprint.agency == name
+                        )
+                    )
+                )
+            return await search(request)
+
+        monkeypatch.setattr(adapter, "search", looking)
+    # When the check runs
+    result = asyncio.run(runner.run(check_id))
+    # Then each agency was asked only once its unknown row was committed
+    assert result.status == "decided"
+    assert seen and all(states == ["unknown"] for states in seen.values()), seen
+    # ... and when the run returns (and its message would be acked) the decision is durable
+    with observer.connect() as c:
+        assert c.scalar(select(Check.status).where(Check.id == check_id)) == "decided"
+        assert set(c.scalars(select(Footprint.state).where(Footprint.check_id == check_id))) == {
+            "confirmed"
+        }
+    assert writer.writes >= 4  # claim, two outcomes, decision
+    writer.close()
+    observer.dispose()
     store.dispose()
