@@ -68,6 +68,9 @@ class Settings:
     #: A financial associate's credit result is used in a decision for this many days after
     #: it was searched; older adverse data may have changed.
     associate_result_max_age_days: int = 90
+    #: A worker's writes are committed together every this many milliseconds (group commit);
+    #: 0 commits each on its own; None: on PostgreSQL the default, on SQLite off.
+    group_commit_ms: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +79,15 @@ class Settings:
         url = env.get("CHECKS_DATABASE_URL", "").strip() or default_database_url()
         keys = _list(env, "CHECKS_ENCRYPTION_KEYS")
         sla_hours = _int(env, "CHECKS_REVIEW_SLA_HOURS", 48)
+        group_commit_ms = (
+            _int(env, "CHECKS_GROUP_COMMIT_MS", 0)
+            if env.get("CHECKS_GROUP_COMMIT_MS", "").strip()
+            else None
+        )
+        if group_commit_ms is not None and group_commit_ms < 0:
+            raise InvalidSetting(
+                f"CHECKS_GROUP_COMMIT_MS must be 0 (off) or more, not {group_commit_ms}"
+            )
         if sla_hours <= 0:
             raise ConfigError(f"CHECKS_REVIEW_SLA_HOURS must be positive, not {sla_hours}")
         return cls(
@@ -92,6 +104,7 @@ class Settings:
             notify_allowed_actors=_list(env, "CHECKS_NOTIFY_ALLOWED_ACTORS"),
             review_sla_hours=sla_hours,
             associate_result_max_age_days=_int(env, "CHECKS_ASSOCIATE_RESULT_MAX_AGE_DAYS", 90),
+            group_commit_ms=group_commit_ms,
         )
 
     def validate_live(self, *, using_development_key: bool) -> None:

@@ -20,6 +20,7 @@ from checks import statements as q
 from checks.audit_chain import event_digest
 from checks.config import Settings
 from checks.crypto import Cipher
+from checks.group_commit import DEFERRED_AUDIT
 from checks.models import utcnow
 from checks.schema_head import at_head
 
@@ -160,14 +161,17 @@ class Database:
     ) -> None:
         at, body = utcnow(), detail or None
         # The content's hash goes in with the row (no lock); the chain is sealed after commit.
-        s.execute(
-            q.AUDIT,
-            dict(
-                at=at,
-                actor=actor,
-                action=action,
-                check_id=check_id,
-                detail=body,
-                digest=event_digest(at, actor, action, check_id, body),
-            ),
+        row = dict(
+            at=at,
+            actor=actor,
+            action=action,
+            check_id=check_id,
+            detail=body,
+            digest=event_digest(at, actor, action, check_id, body),
         )
+        # In a group commit the batch's events go in together, in one statement.
+        deferred = s.info.get(DEFERRED_AUDIT)
+        if deferred is not None:
+            deferred.append(row)
+        else:
+            s.execute(q.AUDIT, row)

@@ -102,17 +102,19 @@ class Store(SubmitStore, ReadStore, ReconcileStore):
         owner: str,
         lease_seconds: float,
         purpose_code: PurposeCode | None = None,
+        tx: Connection | None = None,
     ) -> ClaimedCheck | None:
         """Take the lease on a check that is not terminal and not leased by a live worker.
 
         Returns None if the check is terminal; raises :class:`CheckBusy` if another worker
         holds a live lease on it. Every open step is marked running and its attempt counted,
         and, before any request leaves, marked as possibly sent with an ``unknown`` ledger row
-        (``purpose_code`` gives the agency's code for it), in the same transaction.
+        (``purpose_code`` gives the agency's code for it), in the same transaction (``tx``, if
+        given: see :meth:`transaction`).
         """
         now = utcnow()
         until = now + timedelta(seconds=lease_seconds)
-        with self.transaction() as c:
+        with self.transaction(tx) as c:
             row = c.execute(
                 q.CLAIM, dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
             ).first()
@@ -195,17 +197,23 @@ class Store(SubmitStore, ReadStore, ReconcileStore):
         """Record progress on a check (the reconciler's staleness clock); returns its subjects."""
         return s.execute(q.TOUCH, dict(p_id=check_id, p_now=now)).one()
 
-    def complete_step(self, step_id: int, result: ResultEnvelope, purpose_code: str) -> bool:
+    def complete_step(
+        self,
+        step_id: int,
+        result: ResultEnvelope,
+        purpose_code: str,
+        tx: Connection | None = None,
+    ) -> bool:
         """Record a step's result and confirm its footprint together.
 
         The footprint is the ``unknown`` row written when the step was claimed, now
         ``confirmed``: one row per search, however many tries it took. Returns False (and
         writes nothing) if the step was already completed, so a duplicate delivery can never
-        add a second footprint.
+        add a second footprint. Given ``tx``, the writes join that transaction.
         """
         now = utcnow()
         sealed = self.cipher.encrypt(result.model_dump_json())
-        with self.transaction() as c:
+        with self.transaction(tx) as c:
             step = c.execute(
                 q.COMPLETE_STEP, dict(p_step=step_id, p_now=now, p_result=sealed)
             ).first()

@@ -6,6 +6,7 @@ Actors and commands call :func:`get_runtime`; tests may install their own with
 
 from __future__ import annotations
 
+import atexit
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -79,6 +80,7 @@ def build_runtime(
     """Wire a runtime; anything not given is read from the environment."""
     from agencies.config import AgencySettings, build_agencies
     from checks.api import CheckService
+    from checks.group_commit import writer_for
     from checks.runner import CheckRunner
     from workers.broker import setup_broker
     from workers.dispatch import BrokerDispatcher
@@ -92,6 +94,10 @@ def build_runtime(
         settings.validate_live(using_development_key=store.cipher.using_development_key)
     store.migrate()
     broker = broker or setup_broker(worker_settings)
+    writer = writer_for(settings, store.engine)
+    if writer is not None:
+        # Writes already queued are made before the process exits.
+        atexit.register(writer.close)
     return Runtime(
         settings=settings,
         worker_settings=worker_settings,
@@ -102,6 +108,7 @@ def build_runtime(
             store,
             agencies,
             lease_seconds=settings.lease_seconds,
+            writer=writer,
         ),
         service=CheckService(
             store,

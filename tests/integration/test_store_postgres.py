@@ -17,6 +17,7 @@ from agencies.config import Agencies, build_agencies
 from agencies.sandbox import default_fixtures
 from checks.api import CheckService
 from checks.config import Settings
+from checks.group_commit import GroupCommit
 from checks.models import Association, Check, Subject
 from checks.runner import CheckRunner
 from checks.store import Store, Submitted
@@ -59,35 +60,44 @@ class PgWiring:
     dispatcher: RecordingDispatcher
 
 
-def _wire(database_url: str) -> PgWiring:
+def _wire(database_url: str, group_commit: bool = False) -> PgWiring:
     store = Store(Settings(database_url=database_url, encryption_keys=(ENCRYPTION_KEY,)))
     store.migrate()
     agencies = build_agencies(fast_agency_settings())
     dispatcher = RecordingDispatcher()
+    writer = GroupCommit(store.engine) if group_commit else None
     return PgWiring(
         store,
         agencies,
-        CheckRunner(store, agencies, lease_seconds=30),
+        CheckRunner(store, agencies, lease_seconds=30, writer=writer),
         CheckService(store, dispatcher, agencies.names()),
         dispatcher,
     )
 
 
-@pytest.fixture
-def pg(pg_url: str) -> Iterator[PgWiring]:
-    """Store, sandbox, runner and service on a fresh PostgreSQL database; no broker at all."""
-    wiring = _wire(pg_url)
-    yield wiring
+def _unwire(wiring: PgWiring) -> None:
+    if wiring.runner.writer is not None:
+        wiring.runner.writer.close()
     wiring.store.dispose()
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=["direct", "group_commit"])
+def pg(pg_url: str, request: pytest.FixtureRequest) -> Iterator[PgWiring]:
+    """Store, sandbox, runner and service on a fresh PostgreSQL database; no broker at all.
+
+    The runner writes each transaction alone, and through the group-commit writer."""
+    wiring = _wire(pg_url, group_commit=request.param == "group_commit")
+    yield wiring
+    _unwire(wiring)
+
+
+@pytest.fixture(params=["postgresql", "postgresql_group_commit", "sqlite"])
 def backend(request: pytest.FixtureRequest) -> Iterator[PgWiring]:
-    """The same wiring on PostgreSQL and, for comparison, on SQLite."""
-    url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
-    wiring = _wire(url)
+    """The same wiring on PostgreSQL (with and without group commit) and on SQLite."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    wiring = _wire(url, group_commit=request.param == "postgresql_group_commit")
     yield wiring
-    wiring.store.dispose()
+    _unwire(wiring)
 
 
 def race(pg: PgWiring, requests: list[dict[str, Any]]) -> list[Submitted | Exception]:
