@@ -66,10 +66,9 @@ def search(
         return who
     if not csrf_valid(request, csrf):
         return _refused_form(request)
-    from checks.subjects import SubjectService
 
     try:
-        found = SubjectService(request.app.state.runtime.store).find(json.loads(person or "null"))
+        found = request.app.state.runtime.subjects.find(json.loads(person or "null"))
     except json.JSONDecodeError:
         problems = ["person: not valid JSON"]
         return _page(request, "subjects.html", who, status_code=422, found=None, problems=problems)
@@ -96,13 +95,10 @@ def export(request: Request, subject_id: str, csrf: CsrfField = None) -> Respons
         return who
     if not csrf_valid(request, csrf):
         return _refused_form(request)
-    from checks.subjects import SubjectService
 
     try:
         with subject_errors(subject_id):
-            document = SubjectService(request.app.state.runtime.store).export(
-                subject_id, actor=who.name
-            )
+            document = request.app.state.runtime.subjects.export(subject_id, actor=who.name)
     except ApiProblem as exc:
         return _problem_page(request, who, subject_id, exc)
     return Response(
@@ -123,13 +119,10 @@ def erase(request: Request, subject_id: str, csrf: CsrfField = None) -> Response
         return who
     if not csrf_valid(request, csrf):
         return _refused_form(request)
-    from checks.subjects import SubjectService
 
     try:
         with subject_errors(subject_id):
-            outcome = SubjectService(request.app.state.runtime.store).erase(
-                subject_id, actor=who.name
-            )
+            outcome = request.app.state.runtime.subjects.erase(subject_id, actor=who.name)
     except ApiProblem as exc:
         return _problem_page(request, who, subject_id, exc)
     done = f"Erased the subject and {len(outcome.erased_checks)} check(s)."
@@ -153,9 +146,8 @@ def hold(
     if not release and not reason.strip():
         problem = ApiProblem(422, "invalid_request", "reason: must not be blank")
         return _problem_page(request, who, subject_id, problem)
-    from checks.subjects import RetentionService
 
-    service = RetentionService(request.app.state.runtime.store)
+    service = request.app.state.runtime.retention
     try:
         with subject_errors(subject_id):
             if release:

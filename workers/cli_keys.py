@@ -32,13 +32,12 @@ def _progress_bar(description: str, as_json: bool) -> Any:
 def keys_check(as_json: JsonOpt = False) -> None:
     """Count the encrypted rows under each configured key (newest first); exit 1 if any row
     is under a key no longer configured."""
-    from checks.keys import KeyService
     from workers.cli import _print_json, _refuse, _runtime, out
 
     rt = _runtime()
     with _progress_bar("counting", as_json) as progress:
         task = progress.add_task("counting", total=None)
-        report = KeyService(rt.store).check(
+        report = rt.keys.check(
             lambda done, total: progress.update(task, completed=done, total=total)
         )
     if as_json:
@@ -62,11 +61,10 @@ def keys_check(as_json: JsonOpt = False) -> None:
 def keys_rotate(as_json: JsonOpt = False) -> None:
     """Re-encrypt every row under the newest key (CHECKS_ENCRYPTION_KEYS' first); resumable:
     run it again after an interruption and it carries on where it stopped."""
-    from checks.keys import KeyService
     from workers.cli import _print_json, _refuse, _runtime, out
 
     rt = _runtime()
-    if rt.store.cipher.using_development_key:
+    if rt.keys.cipher.using_development_key:
         _refuse(
             "development_key",
             "set CHECKS_ENCRYPTION_KEYS (the new key first, then the old ones) before rotating",
@@ -74,7 +72,7 @@ def keys_rotate(as_json: JsonOpt = False) -> None:
         )
     with _progress_bar("re-encrypting", as_json) as progress:
         task = progress.add_task("re-encrypting", total=None)
-        report = KeyService(rt.store).rotate(
+        report = rt.keys.rotate(
             lambda done, total: progress.update(task, completed=done, total=total)
         )
     if as_json:

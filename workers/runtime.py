@@ -21,8 +21,12 @@ if TYPE_CHECKING:  # imported when a runtime is built: a command that only reads
 
     from agencies.config import Agencies, AgencySettings
     from checks.api import CheckService
+    from checks.keys import KeyService
+    from checks.ledger import LedgerService
     from checks.review_service import FraudService, ReviewService
     from checks.runner import CheckRunner
+    from checks.subjects import RetentionService, SubjectService
+    from checks.tokens import TokenService
     from workers.settings import WorkerSettings
 
 
@@ -67,6 +71,41 @@ class Runtime:
             BrokerReviewDispatcher(self.broker),
             lease_seconds=self.settings.lease_seconds,
         )
+
+    @cached_property
+    def keys(self) -> KeyService:
+        """Encrypted rows under each key, and rotation to the newest."""
+        from checks.keys import KeyService
+
+        return KeyService(self.store)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        """API tokens: issue, list, revoke, authenticate."""
+        from checks.tokens import TokenService
+
+        return TokenService(self.store)
+
+    @cached_property
+    def ledger(self) -> LedgerService:
+        """The footprint ledger audited against an agency's call log."""
+        from checks.ledger import LedgerService
+
+        return LedgerService(self.store)
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        """The retention sweep, legal holds and the audit chain."""
+        from checks.subjects import RetentionService
+
+        return RetentionService(self.store)
+
+    @cached_property
+    def subjects(self) -> SubjectService:
+        """Data-subject rights: find, export, erase."""
+        from checks.subjects import SubjectService
+
+        return SubjectService(self.store)
 
 
 def build_runtime(
