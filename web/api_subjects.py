@@ -41,6 +41,18 @@ def _runtime(request: Request) -> Any:
     return request.app.state.runtime
 
 
+def export_download(document: dict[str, Any], subject_id: str) -> Response:
+    """The subject access export as a JSON file to download (the API's and the console's)."""
+    return Response(
+        json.dumps(document, indent=2, default=str),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="subject-{subject_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 def refusal_extensions(exc: Any) -> dict[str, Any]:
     """Why an erasure was refused, per record kept, and the latest date retention ends.
 
@@ -89,7 +101,6 @@ def find_subjects(
     person: Annotated[dict[str, Any], Body(description="The same fields as `applicant`.")],
 ) -> dict[str, list[str]]:
     """The subject ids for a person (a subject access request starts here)."""
-
     try:
         ids = _runtime(request).subjects.find(person)
     except InvalidRequest as exc:
@@ -105,17 +116,9 @@ def find_subjects(
 )
 def export_subject(subject_id: str, request: Request, principal: Exporter) -> Response:
     """Everything held about the subject, decrypted, as one JSON document to download."""
-
     with subject_errors(subject_id):
         document = _runtime(request).subjects.export(subject_id, actor=principal.name)
-    return Response(
-        json.dumps(document, indent=2, default=str),
-        media_type="application/json",
-        headers={
-            "Content-Disposition": f'attachment; filename="subject-{subject_id}.json"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return export_download(document, subject_id)
 
 
 @router.post(
@@ -124,7 +127,6 @@ def export_subject(subject_id: str, request: Request, principal: Exporter) -> Re
 )
 def erase_subject(subject_id: str, request: Request, principal: Eraser) -> dict[str, Any]:
     """Erase what no retention or hold keeps; 409 naming the reason and the end date if any is."""
-
     with subject_errors(subject_id):
         outcome = _runtime(request).subjects.erase(subject_id, actor=principal.name)
     return {
@@ -136,7 +138,6 @@ def erase_subject(subject_id: str, request: Request, principal: Eraser) -> dict[
 @router.put("/subjects/{subject_id}/hold")
 def hold(subject_id: str, body: HoldRequest, request: Request, principal: Holder) -> dict[str, Any]:
     """Place a legal hold: nothing of the subject's is purged or erased until it is released."""
-
     if not body.reason.strip():
         raise ApiProblem(
             422,
@@ -154,7 +155,6 @@ def hold(subject_id: str, body: HoldRequest, request: Request, principal: Holder
 @router.delete("/subjects/{subject_id}/hold")
 def release(subject_id: str, request: Request, principal: Holder) -> dict[str, Any]:
     """Lift the subject's legal hold."""
-
     with subject_errors(subject_id):
         changed = _runtime(request).retention.release(subject_id, actor=principal.name)
     return {"subject_id": subject_id, "legal_hold": False, "changed": changed}
