@@ -24,6 +24,7 @@ from agencies.contract import (
 )
 from agencies.sandbox import (
     AgencySimulator,
+    Persona,
     RecordedCall,
     SimRoute,
     SimulatorContext,
@@ -49,11 +50,10 @@ _FIELDS: Mapping[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Call:
-    """What a readable request names: the member's reference and the person's identity."""
+    """What a readable request names: the member's reference, and the persona it matches."""
 
     reference: str
-    surname: str
-    dob: date
+    persona: Persona | None
 
 
 class CifasSimulator(AgencySimulator):
@@ -77,7 +77,7 @@ class CifasSimulator(AgencySimulator):
     def _read(
         self, ctx: SimulatorContext, operation: str, request: httpx.Request
     ) -> Call | httpx.Response:
-        """The member's reference and the person's identity, or the refusal to answer (401
+        """The member's reference and the persona, or the refusal to answer (401
         without the API key, 400 for a request it cannot read)."""
         if not request.headers.get(API_KEY_HEADER, "").strip():
             return self.refuse(ctx, operation, 401)
@@ -91,14 +91,13 @@ class CifasSimulator(AgencySimulator):
             surname, dob = _identity(body[person_field])
         except (ValueError, KeyError, TypeError):
             return self.refuse(ctx, operation, 400)
-        return Call(reference, surname, dob)
+        return Call(reference, ctx.fixtures.match(surname, dob))
 
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         call = self._read(ctx, "search", request)
         if isinstance(call, httpx.Response):
             return call
-        reference = call.reference
-        persona = ctx.fixtures.match(call.surname, call.dob)
+        reference, persona = call.reference, call.persona
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
         answer["searchReference"] = "NFDS" + self.stable_reference(reference, 10)
@@ -109,8 +108,7 @@ class CifasSimulator(AgencySimulator):
         call = self._read(ctx, "file", request)
         if isinstance(call, httpx.Response):
             return call
-        reference = call.reference
-        persona = ctx.fixtures.match(call.surname, call.dob)
+        reference, persona = call.reference, call.persona
         ctx.record(
             RecordedCall(
                 self.agency,
