@@ -41,6 +41,13 @@ class Runtime:
     broker: dramatiq.Broker
     runner: CheckRunner
     service: CheckService
+    #: The services over the store alone: encryption keys, API tokens, the ledger audit,
+    #: retention (sweep, holds, audit chain) and data-subject rights.
+    keys: KeyService
+    tokens: TokenService
+    ledger: LedgerService
+    retention: RetentionService
+    subjects: SubjectService
 
     @property
     def stale_after(self) -> timedelta:
@@ -72,41 +79,6 @@ class Runtime:
             lease_seconds=self.settings.lease_seconds,
         )
 
-    @cached_property
-    def keys(self) -> KeyService:
-        """Encrypted rows under each key, and rotation to the newest."""
-        from checks.keys import KeyService
-
-        return KeyService(self.store)
-
-    @cached_property
-    def tokens(self) -> TokenService:
-        """API tokens: issue, list, revoke, authenticate."""
-        from checks.tokens import TokenService
-
-        return TokenService(self.store)
-
-    @cached_property
-    def ledger(self) -> LedgerService:
-        """The footprint ledger audited against an agency's call log."""
-        from checks.ledger import LedgerService
-
-        return LedgerService(self.store)
-
-    @cached_property
-    def retention(self) -> RetentionService:
-        """The retention sweep, legal holds and the audit chain."""
-        from checks.subjects import RetentionService
-
-        return RetentionService(self.store)
-
-    @cached_property
-    def subjects(self) -> SubjectService:
-        """Data-subject rights: find, export, erase."""
-        from checks.subjects import SubjectService
-
-        return SubjectService(self.store)
-
 
 def build_runtime(
     settings: Settings | None = None,
@@ -118,7 +90,11 @@ def build_runtime(
     """Wire a runtime; anything not given is read from the environment."""
     from agencies.config import AgencySettings, build_agencies
     from checks.api import CheckService
+    from checks.keys import KeyService
+    from checks.ledger import LedgerService
     from checks.runner import CheckRunner
+    from checks.subjects import RetentionService, SubjectService
+    from checks.tokens import TokenService
     from workers.broker import setup_broker
     from workers.dispatch import BrokerDispatcher
     from workers.settings import WorkerSettings
@@ -148,6 +124,11 @@ def build_runtime(
             agencies.names(),
             broker_name=worker_settings.safe_broker_url,
         ),
+        keys=KeyService(store),
+        tokens=TokenService(store),
+        ledger=LedgerService(store),
+        retention=RetentionService(store),
+        subjects=SubjectService(store),
     )
 
 
