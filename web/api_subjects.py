@@ -37,8 +37,9 @@ class HoldRequest(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-def _runtime(request: Request) -> Any:
-    return request.app.state.runtime
+def store_services(request: Request) -> Any:
+    """The runtime's retention and subject services (the API's and the console's)."""
+    return request.app.state.runtime.store_services
 
 
 def export_download(document: dict[str, Any], subject_id: str) -> Response:
@@ -102,7 +103,7 @@ def find_subjects(
 ) -> dict[str, list[str]]:
     """The subject ids for a person (a subject access request starts here)."""
     try:
-        ids = _runtime(request).subjects.find(person)
+        ids = store_services(request).subjects.find(person)
     except InvalidRequest as exc:
         raise ApiProblem(
             422, "invalid_request", f"{len(exc.problems)} invalid field(s)", errors=exc.problems
@@ -117,7 +118,7 @@ def find_subjects(
 def export_subject(subject_id: str, request: Request, principal: Exporter) -> Response:
     """Everything held about the subject, decrypted, as one JSON document to download."""
     with subject_errors(subject_id):
-        document = _runtime(request).subjects.export(subject_id, actor=principal.name)
+        document = store_services(request).subjects.export(subject_id, actor=principal.name)
     return export_download(document, subject_id)
 
 
@@ -128,7 +129,7 @@ def export_subject(subject_id: str, request: Request, principal: Exporter) -> Re
 def erase_subject(subject_id: str, request: Request, principal: Eraser) -> dict[str, Any]:
     """Erase what no retention or hold keeps; 409 naming the reason and the end date if any is."""
     with subject_errors(subject_id):
-        outcome = _runtime(request).subjects.erase(subject_id, actor=principal.name)
+        outcome = store_services(request).subjects.erase(subject_id, actor=principal.name)
     return {
         "subject_id": subject_id,
         "erased": {"checks": outcome.erased_checks, "subject": outcome.subject_erased},
@@ -146,7 +147,7 @@ def hold(subject_id: str, body: HoldRequest, request: Request, principal: Holder
             errors=[Problem("reason", "must not be blank")],
         )
     with subject_errors(subject_id):
-        changed = _runtime(request).retention.hold(
+        changed = store_services(request).retention.hold(
             subject_id, body.reason.strip(), actor=principal.name
         )
     return {"subject_id": subject_id, "legal_hold": True, "changed": changed}
@@ -156,5 +157,5 @@ def hold(subject_id: str, body: HoldRequest, request: Request, principal: Holder
 def release(subject_id: str, request: Request, principal: Holder) -> dict[str, Any]:
     """Lift the subject's legal hold."""
     with subject_errors(subject_id):
-        changed = _runtime(request).retention.release(subject_id, actor=principal.name)
+        changed = store_services(request).retention.release(subject_id, actor=principal.name)
     return {"subject_id": subject_id, "legal_hold": False, "changed": changed}

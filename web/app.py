@@ -141,7 +141,7 @@ def create_app(
     key = settings.session_key.encode() or runtime.store.cipher.derived_key(b"console-session")
     app.state.runtime = runtime
     app.state.web_settings = settings
-    app.state.tokens = runtime.tokens
+    app.state.tokens = runtime.store_services.tokens
     app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
     app.state.signer = Signer(key)
     app.state.metrics_registry = registry

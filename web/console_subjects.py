@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from checks.access import Action
 from checks.errors import InvalidRequest
 from checks.tokens import Principal
-from web.api_subjects import export_download, subject_errors
+from web.api_subjects import export_download, store_services, subject_errors
 from web.console import CsrfField, _form_gate, _gate, _page
 from web.problems import ApiProblem
 
@@ -64,7 +64,7 @@ def search(
     if isinstance(who, Response):
         return who
     try:
-        found = request.app.state.runtime.subjects.find(json.loads(person or "null"))
+        found = store_services(request).subjects.find(json.loads(person or "null"))
     except json.JSONDecodeError:
         problems = ["person: not valid JSON"]
         return _page(request, "subjects.html", who, status_code=422, found=None, problems=problems)
@@ -91,7 +91,7 @@ def export(request: Request, subject_id: str, csrf: CsrfField = None) -> Respons
         return who
     try:
         with subject_errors(subject_id):
-            document = request.app.state.runtime.subjects.export(subject_id, actor=who.name)
+            document = store_services(request).subjects.export(subject_id, actor=who.name)
     except ApiProblem as exc:
         return _problem_page(request, who, subject_id, exc)
     return export_download(document, subject_id)
@@ -105,7 +105,7 @@ def erase(request: Request, subject_id: str, csrf: CsrfField = None) -> Response
         return who
     try:
         with subject_errors(subject_id):
-            outcome = request.app.state.runtime.subjects.erase(subject_id, actor=who.name)
+            outcome = store_services(request).subjects.erase(subject_id, actor=who.name)
     except ApiProblem as exc:
         return _problem_page(request, who, subject_id, exc)
     done = f"Erased the subject and {len(outcome.erased_checks)} check(s)."
@@ -127,7 +127,7 @@ def hold(
     if not release and not reason.strip():
         problem = ApiProblem(422, "invalid_request", "reason: must not be blank")
         return _problem_page(request, who, subject_id, problem)
-    service = request.app.state.runtime.retention
+    service = store_services(request).retention
     try:
         with subject_errors(subject_id):
             if release:

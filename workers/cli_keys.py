@@ -41,7 +41,7 @@ def keys_check(as_json: JsonOpt = False) -> None:
     from workers.cli import _print_json, _refuse, _runtime, out
 
     rt = _runtime()
-    report = _with_progress("counting", as_json, rt.keys.check)
+    report = _with_progress("counting", as_json, rt.store_services.keys.check)
     if as_json:
         _print_json(report.as_dict())
     else:
@@ -66,13 +66,13 @@ def keys_rotate(as_json: JsonOpt = False) -> None:
     from workers.cli import _print_json, _refuse, _runtime, out
 
     rt = _runtime()
-    if rt.keys.cipher.using_development_key:
+    if rt.store_services.keys.cipher.using_development_key:
         _refuse(
             "development_key",
             "set CHECKS_ENCRYPTION_KEYS (the new key first, then the old ones) before rotating",
             as_json,
         )
-    report = _with_progress("re-encrypting", as_json, rt.keys.rotate)
+    report = _with_progress("re-encrypting", as_json, rt.store_services.keys.rotate)
     if as_json:
         _print_json(report.as_dict())
     else:

@@ -47,7 +47,7 @@ def audit(
             f"could not read the sandbox's call log at {sandbox_url} ({type(exc).__name__})",
             as_json,
         )
-    report = _runtime().ledger.audit(searches, check_ids=check, since=after)
+    report = _runtime().store_services.ledger.audit(searches, check_ids=check, since=after)
     if as_json:
         _print_json(report.as_dict())
     else:

@@ -54,7 +54,7 @@ def sweep(
             day = date.fromisoformat(as_of)
         except ValueError:
             _invalid([Problem("--as-of", "must be a date like 2030-03-01")], as_json)
-    report = _runtime().retention.sweep(day, dry_run=dry_run)
+    report = _runtime().store_services.retention.sweep(day, dry_run=dry_run)
     data = report.as_dict()
     if as_json:
         _print_json(data)
@@ -85,7 +85,7 @@ def hold(
     if not reason.strip():
         _invalid([Problem("--reason", "must not be empty")], as_json)
     try:
-        changed = _runtime().retention.hold(subject_id, reason.strip())
+        changed = _runtime().store_services.retention.hold(subject_id, reason.strip())
     except SubjectNotFound:
         _subject_missing(subject_id, as_json)
     if as_json:
@@ -104,7 +104,7 @@ def release(
     from workers.cli import _print_json, _runtime, out
 
     try:
-        changed = _runtime().retention.release(subject_id)
+        changed = _runtime().store_services.retention.release(subject_id)
     except SubjectNotFound:
         _subject_missing(subject_id, as_json)
     if as_json:
@@ -136,7 +136,7 @@ def find(
     except json.JSONDecodeError as exc:
         _invalid([Problem("$", f"is not valid JSON (line {exc.lineno})")], as_json)
     try:
-        ids = _runtime().subjects.find(data)
+        ids = _runtime().store_services.subjects.find(data)
     except InvalidRequest as exc:
         _invalid(exc.problems, as_json)
     if as_json:
@@ -161,7 +161,7 @@ def export(
     from workers.cli import _fail, _print_json, _runtime, out
 
     try:
-        document = _runtime().subjects.export(subject_id)
+        document = _runtime().store_services.subjects.export(subject_id)
     except SubjectNotFound:
         _subject_missing(subject_id, as_json)
     if out_file is not None:
@@ -189,7 +189,7 @@ def erase(
     from workers.cli import _print_json, _refuse, _runtime, out
 
     try:
-        outcome = _runtime().subjects.erase(subject_id)
+        outcome = _runtime().store_services.subjects.erase(subject_id)
     except SubjectNotFound:
         _subject_missing(subject_id, as_json)
     except SubjectErasureRefused as exc:
@@ -215,7 +215,7 @@ def verify(as_json: JsonOpt = False) -> None:
     """Check the audit trail's hash chain; exit 1 naming the first broken event."""
     from workers.cli import _print_json, _refuse, _runtime, out
 
-    report = _runtime().retention.verify_audit()
+    report = _runtime().store_services.retention.verify_audit()
     if not report.ok:
         _refuse(
             "audit_chain_broken",

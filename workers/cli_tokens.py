@@ -51,7 +51,7 @@ def create(
         _invalid(problems, as_json)
     rt = _runtime()
     try:
-        issued = rt.tokens.create(name, parsed, actor=_cli_actor())
+        issued = rt.store_services.tokens.create(name, parsed, actor=_cli_actor())
     except TokenNameTaken as exc:
         _refuse("token_exists", str(exc), as_json)
     if as_json:
@@ -80,7 +80,7 @@ def list_tokens(as_json: JsonOpt = False) -> None:
             "created_at": t.created_at.isoformat(),
             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
         }
-        for t in rt.tokens.list()
+        for t in rt.store_services.tokens.list()
     ]
     if as_json:
         _print_json(rows)
@@ -106,7 +106,7 @@ def revoke(
 
     rt = _runtime()
     try:
-        changed = rt.tokens.revoke(name, actor=_cli_actor())
+        changed = rt.store_services.tokens.revoke(name, actor=_cli_actor())
     except TokenNotFound as exc:
         _refuse("token_not_found", str(exc), as_json)
     if as_json:

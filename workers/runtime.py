@@ -30,6 +30,34 @@ if TYPE_CHECKING:  # imported when a runtime is built: a command that only reads
     from workers.settings import WorkerSettings
 
 
+@dataclass(frozen=True)
+class StoreServices:
+    """The services that need the store alone: encryption keys, API tokens, the ledger audit,
+    retention (sweep, holds, audit chain) and data-subject rights."""
+
+    keys: KeyService
+    tokens: TokenService
+    ledger: LedgerService
+    retention: RetentionService
+    subjects: SubjectService
+
+    @classmethod
+    def over(cls, store: Store) -> StoreServices:
+        """Each of them over ``store`` (imported here: a command that only reads needs none)."""
+        from checks.keys import KeyService
+        from checks.ledger import LedgerService
+        from checks.subjects import RetentionService, SubjectService
+        from checks.tokens import TokenService
+
+        return cls(
+            KeyService(store),
+            TokenService(store),
+            LedgerService(store),
+            RetentionService(store),
+            SubjectService(store),
+        )
+
+
 @dataclass
 class Runtime:
     """Everything a worker or command needs, built from one set of settings."""
@@ -41,13 +69,6 @@ class Runtime:
     broker: dramatiq.Broker
     runner: CheckRunner
     service: CheckService
-    #: The services over the store alone: encryption keys, API tokens, the ledger audit,
-    #: retention (sweep, holds, audit chain) and data-subject rights.
-    keys: KeyService
-    tokens: TokenService
-    ledger: LedgerService
-    retention: RetentionService
-    subjects: SubjectService
 
     @property
     def stale_after(self) -> timedelta:
@@ -58,6 +79,11 @@ class Runtime:
     def deadline(self) -> timedelta:
         """Time after submission by which every check must have ended."""
         return timedelta(seconds=self.settings.deadline_seconds)
+
+    @cached_property
+    def store_services(self) -> StoreServices:
+        """Keys, tokens, the ledger audit, retention and subject rights over this store."""
+        return StoreServices.over(self.store)
 
     @cached_property
     def reviews(self) -> ReviewService:
@@ -90,11 +116,7 @@ def build_runtime(
     """Wire a runtime; anything not given is read from the environment."""
     from agencies.config import AgencySettings, build_agencies
     from checks.api import CheckService
-    from checks.keys import KeyService
-    from checks.ledger import LedgerService
     from checks.runner import CheckRunner
-    from checks.subjects import RetentionService, SubjectService
-    from checks.tokens import TokenService
     from workers.broker import setup_broker
     from workers.dispatch import BrokerDispatcher
     from workers.settings import WorkerSettings
@@ -124,11 +146,6 @@ def build_runtime(
             agencies.names(),
             broker_name=worker_settings.safe_broker_url,
         ),
-        keys=KeyService(store),
-        tokens=TokenService(store),
-        ledger=LedgerService(store),
-        retention=RetentionService(store),
-        subjects=SubjectService(store),
     )
 
 
