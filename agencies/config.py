@@ -6,19 +6,24 @@ HTTP to ``CHECKS_<AGENCY>_BASE_URL`` with credentials from ``CHECKS_<AGENCY>_<NA
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx
+from pydantic import Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import PydanticBaseSettingsSource
 
 from agencies.contract import AgencyAdapter
 from agencies.errors import AgencyConfigError
+from agencies.faults import Fault, parse_faults, parse_latency
 from agencies.http import AgencyClient, CircuitBreaker, HttpPolicy
 from agencies.registry import adapter_classes
-from agencies.sandbox import Fault, FixtureStore, Sandbox, parse_faults, parse_latency
 from agencies.transport import AiohttpTransport
+from checks.config import EnvSettings, FromText
+
+if TYPE_CHECKING:
+    from agencies.sandbox import FixtureStore, Sandbox
 
 AgencyMode = Literal["sandbox", "live"]
 
@@ -27,64 +32,87 @@ class InvalidAgencySetting(AgencyConfigError):
     """A variable's value is malformed (invalid input: ``checkctl`` exits 2 naming it)."""
 
 
-@dataclass(frozen=True)
-class AgencySettings:
-    """Everything needed to build the agency adapters."""
+def _mode(variable: str, raw: str) -> str:
+    mode = raw.strip().lower() or "sandbox"
+    if mode not in ("sandbox", "live"):
+        raise InvalidAgencySetting(f"{variable} must be 'sandbox' or 'live', not {mode!r}")
+    return mode
 
-    mode: AgencyMode = "sandbox"
-    latency_ms: Mapping[str, int] = field(default_factory=dict)
-    faults: Mapping[str, tuple[Fault, ...]] = field(default_factory=dict)
-    base_urls: Mapping[str, str] = field(default_factory=dict)
-    credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    #: Per-agency policy changes, e.g. {"experian": {"quick_retries": 0}}.
-    policy_overrides: Mapping[str, Mapping[str, float | int]] = field(default_factory=dict)
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> AgencySettings:
-        """Read settings from ``env`` (default: the process environment)."""
-        env = os.environ if env is None else env
-        mode = env.get("CHECKS_AGENCY_MODE", "sandbox").strip().lower() or "sandbox"
-        if mode not in ("sandbox", "live"):
-            raise InvalidAgencySetting(
-                f"CHECKS_AGENCY_MODE must be 'sandbox' or 'live', not {mode!r}"
-            )
-        try:
-            latency = parse_latency(env.get("CHECKS_SANDBOX_LATENCY_MS"))
-        except ValueError as exc:
-            raise InvalidAgencySetting(f"CHECKS_SANDBOX_LATENCY_MS: {exc}") from exc
-        try:
-            faults = parse_faults(env.get("CHECKS_SANDBOX_FAULTS"))
-        except ValueError as exc:
-            raise InvalidAgencySetting(f"CHECKS_SANDBOX_FAULTS: {exc}") from exc
-        known = set(adapter_classes())
-        for variable, agencies in (
-            ("CHECKS_SANDBOX_FAULTS", set(faults)),
-            ("CHECKS_SANDBOX_LATENCY_MS", set(latency) - {"*"}),
-        ):
-            # A misspelt agency would otherwise be a fault that silently never fires.
-            if unknown := sorted(agencies - known):
-                raise InvalidAgencySetting(
-                    f"{variable}: unknown agency {', '.join(map(repr, unknown))}; "
-                    f"known: {', '.join(sorted(known))}"
-                )
+def _known_agencies(variable: str, agencies: set[str]) -> None:
+    """A misspelt agency would otherwise be a fault that silently never fires."""
+    known = set(adapter_classes())
+    if unknown := sorted(agencies - known):
+        raise InvalidAgencySetting(
+            f"{variable}: unknown agency {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+
+
+def _latency(variable: str, raw: str) -> dict[str, int]:
+    try:
+        latency = parse_latency(raw)
+    except ValueError as exc:
+        raise InvalidAgencySetting(f"{variable}: {exc}") from exc
+    _known_agencies(variable, set(latency) - {"*"})
+    return latency
+
+
+def _faults(variable: str, raw: str) -> dict[str, tuple[Fault, ...]]:
+    try:
+        faults = parse_faults(raw)
+    except ValueError as exc:
+        raise InvalidAgencySetting(f"{variable}: {exc}") from exc
+    _known_agencies(variable, set(faults))
+    return faults
+
+
+class _AgencyVariables(PydanticBaseSettingsSource):
+    """``CHECKS_<AGENCY>_BASE_URL`` and ``CHECKS_<AGENCY>_<CREDENTIAL>`` of every agency."""
+
+    def __init__(self, settings_cls: type[AgencySettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads both fields at once
+
+    def __call__(self) -> dict[str, Any]:
         base_urls: dict[str, str] = {}
         credentials: dict[str, dict[str, str]] = {}
         for name, adapter in adapter_classes().items():
             prefix = f"CHECKS_{name.upper()}_"
-            if url := env.get(prefix + "BASE_URL"):
+            if url := self.env.get(prefix + "BASE_URL"):
                 base_urls[name] = url
             credentials[name] = {
-                key: env[prefix + key.upper()]
+                key: self.env[prefix + key.upper()]
                 for key in adapter.credential_names
-                if env.get(prefix + key.upper())
+                if self.env.get(prefix + key.upper())
             }
-        return cls(
-            mode=mode,  # type: ignore[arg-type]
-            latency_ms=latency,
-            faults=faults,
-            base_urls=base_urls,
-            credentials=credentials,
-        )
+        return {"base_urls": base_urls, "credentials": credentials}
+
+
+class AgencySettings(EnvSettings):
+    """Everything needed to build the agency adapters."""
+
+    mode: Annotated[AgencyMode, FromText(_mode)] = Field(
+        default="sandbox", validation_alias="CHECKS_AGENCY_MODE"
+    )
+    latency_ms: Annotated[Mapping[str, int], FromText(_latency)] = Field(
+        default_factory=dict, validation_alias="CHECKS_SANDBOX_LATENCY_MS"
+    )
+    faults: Annotated[Mapping[str, tuple[Fault, ...]], FromText(_faults)] = Field(
+        default_factory=dict, validation_alias="CHECKS_SANDBOX_FAULTS"
+    )
+    base_urls: Mapping[str, str] = Field(default_factory=dict)
+    credentials: Mapping[str, Mapping[str, str]] = Field(default_factory=dict)
+    #: Per-agency policy changes, e.g. {"experian": {"quick_retries": 0}}.
+    policy_overrides: Mapping[str, Mapping[str, float | int]] = Field(default_factory=dict)
+
+    @classmethod
+    def env_sources(cls, env: Mapping[str, str]) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The declared variables, and each registered agency's address and credentials."""
+        return (*super().env_sources(env), _AgencyVariables(cls, env))
 
     def validate_live(self) -> None:
         """In live mode, fail with every missing variable named; no-op in sandbox mode."""
@@ -131,6 +159,7 @@ def build_sandbox(
 ) -> Sandbox:
     """A sandbox serving every registered agency, with the settings' latency and faults."""
     settings = settings or AgencySettings()
+    from agencies.sandbox import Sandbox
     from agencies.simulators import load_simulator
 
     simulators = {

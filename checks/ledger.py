@@ -3,17 +3,22 @@
 Every search that may have reached an agency has a ledger row (``unknown`` until an answer
 confirms it), so an agency never holds a search the ledger does not show, and a ``confirmed``
 row always matches a search the agency holds. Pure functions over plain values: the store
-supplies the steps and their rows (``checks.ledger_store``), the sandbox its call log.
+supplies the steps and their rows (``checks.ledger_store``), the sandbox its call log;
+:class:`LedgerService` puts the two together for the command line.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from checks.states import FootprintState
+
+if TYPE_CHECKING:
+    from checks.store import Store
 
 #: Ledger row states.
 UNKNOWN, CONFIRMED = FootprintState.UNKNOWN, FootprintState.CONFIRMED
@@ -141,3 +146,22 @@ def audit(
         unknown_seen=unknown_seen,
         unknown_unseen=unknown_unseen,
     )
+
+
+class LedgerService:
+    """The ledger of a set of checks audited against an agency call log."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def audit(
+        self,
+        agency_searches: Mapping[str, Mapping[str, Any]],
+        *,
+        check_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+    ) -> LedgerAudit:
+        """Audit these checks (or all, or those since) against ``agency_searches``."""
+        from checks.ledger_store import audit_ledger  # the store's side; it imports this module
+
+        return audit_ledger(self.store, agency_searches, check_ids, since)

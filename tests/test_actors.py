@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import dramatiq
 import pytest
 
@@ -122,7 +120,9 @@ def test_the_requester_actor_is_sent_the_outcome(
         received.append(outcome)
 
     # (the requester's actor is configured, as CHECKS_NOTIFY_ALLOWED_ACTORS would do)
-    allowed = replace(runtime.settings, notify_allowed_actors=("orders:check_outcome_sink",))
+    allowed = runtime.settings.model_copy(
+        update={"notify_allowed_actors": ("orders:check_outcome_sink",)}
+    )
     runtime.settings = runtime.store.settings = allowed
     sub = runtime.service.submit(
         request_for("carol", notify={"actor": "orders:check_outcome_sink"})

@@ -141,10 +141,10 @@ def test_an_associates_insolvency_refers_frank_until_the_association_is_broken(
 def test_an_old_associate_result_is_not_used(
     runtime: Runtime, stub_broker: dramatiq.Broker, worker: dramatiq.Worker
 ) -> None:
-    from dataclasses import replace
-
     _run(runtime, stub_broker, worker, request_for("frank"))
-    runtime.store.settings = replace(runtime.store.settings, associate_result_max_age_days=0)
+    runtime.store.settings = runtime.store.settings.model_copy(
+        update={"associate_result_max_age_days": 0}
+    )
     single = _run(runtime, stub_broker, worker, request_for("frank", joint_applicant=None))
     assert single["decision"] == "accept"
 

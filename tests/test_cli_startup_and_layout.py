@@ -23,11 +23,41 @@ def _modules_after(code: str, tmp_path: Path) -> set[str]:
     return set(json.loads(run.stdout.strip().splitlines()[-1]))
 
 
+#: What `checkctl --help` must not import: each costs start-up time only a command needs.
+_NOT_FOR_HELP = {
+    "sqlalchemy",
+    "dramatiq",
+    "aiohttp",
+    "httpx",
+    "alembic",
+    "pydantic",
+    "pydantic_settings",
+    "structlog",
+    "cryptography",
+}
+
+
 def test_importing_the_command_line_loads_no_database_broker_or_http_library(
     tmp_path: Path,
 ) -> None:
     loaded = _modules_after("import workers.cli", tmp_path)
-    assert not {"sqlalchemy", "dramatiq", "aiohttp", "httpx", "alembic"} & loaded
+    assert not _NOT_FOR_HELP & loaded
+
+
+# (A command group's own --help runs the root callback first, which sets up logging.)
+@pytest.mark.parametrize("argv", [["--help"], []])
+def test_help_loads_no_settings_logging_database_broker_or_http_library(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    code = (
+        f"import sys; sys.argv = ['checkctl', *{argv!r}]\n"
+        "from workers.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    )
+    loaded = _modules_after(code, tmp_path)
+    assert "typer.rich_utils" in loaded  # the help was rendered
+    assert not _NOT_FOR_HELP & loaded
+    assert not {m for m in loaded if m.startswith(("agencies", "adapters", "web"))}
 
 
 def test_reading_a_check_needs_neither_the_broker_nor_the_agencies(tmp_path: Path) -> None:

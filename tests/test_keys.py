@@ -169,14 +169,12 @@ def test_live_mode_refuses_the_development_key_and_needs_a_signing_key() -> None
 
 
 def test_the_signing_key_is_its_own_setting_unchanged_by_key_rotation(make: Any) -> None:
-    from dataclasses import replace
-
     from workers.notify import signing_key
 
     first, rotated = make(OLD), make(NEW, OLD)
     assert signing_key(first) == signing_key(rotated)  # the development signing key
     for rt in (first, rotated):
-        rt.settings = replace(rt.settings, notify_signing_key="shared-with-receivers")
+        rt.settings = rt.settings.model_copy(update={"notify_signing_key": "shared-with-receivers"})
     assert signing_key(first) == signing_key(rotated) == b"shared-with-receivers"
 
 

@@ -218,3 +218,13 @@ def test_checkctl_ledger_audit_refuses_when_the_sandbox_cannot_be_read(rt: Runti
     result = _audit_cli(f"http://127.0.0.1:{port}")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["error"] == "sandbox_unreachable"
+
+
+def test_checkctl_ledger_audit_names_a_malformed_since_and_exits_2() -> None:
+    from typer.testing import CliRunner
+
+    from workers.cli import app
+
+    result = CliRunner().invoke(app, ["ledger", "audit", "--since", "soon", "--json"])
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["problems"][0]["field"] == "--since"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -127,11 +127,13 @@ def test_an_actor_no_longer_allowed_is_not_sent_the_outcome(
     from workers.actors import notify_requester
 
     # Given a check submitted while its notify actor was allowed
-    allowed = replace(runtime.settings, notify_allowed_actors=("checks:run_check",))
+    allowed = runtime.settings.model_copy(update={"notify_allowed_actors": ("checks:run_check",)})
     runtime.settings = runtime.store.settings = allowed
     sub = runtime.service.submit(request_for("alice", notify={"actor": "checks:run_check"}))
     # When the allow-list no longer has it and the outcome is sent
-    runtime.settings = runtime.store.settings = replace(allowed, notify_allowed_actors=())
+    runtime.settings = runtime.store.settings = allowed.model_copy(
+        update={"notify_allowed_actors": ()}
+    )
     before = stub_broker.queues["checks"].qsize()  # type: ignore[attr-defined]
     notify_requester(sub.check_id)
     # Then no message reaches the internal actor, and the refusal is audited

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -52,7 +51,7 @@ def _decided(
 ) -> str:
     notify = overrides.get("notify") or {}
     if "actor" in notify:  # the requester's actor is configured (CHECKS_NOTIFY_ALLOWED_ACTORS)
-        allowed = replace(rt.settings, notify_allowed_actors=(notify["actor"],))
+        allowed = rt.settings.model_copy(update={"notify_allowed_actors": (notify["actor"],)})
         rt.settings = rt.store.settings = allowed
     check_id = rt.service.submit(request_for(persona, **overrides)).check_id
     _drain(broker, worker)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +22,9 @@ from checks.review import ReviewConflict, ReviewRefused
 from checks.tokens import Principal
 from web.problems import ApiProblem
 from web.security import bearer_principal, require
+
+if TYPE_CHECKING:
+    from checks.fraud_store import CaseState
 
 router = APIRouter(prefix="/v1", tags=["review and fraud"])
 T = TypeVar("T")
@@ -95,6 +98,21 @@ def may_see_queue(principal: Principal) -> bool:
     return allowed(principal.role, Action.REVIEW) or allowed(principal.role, Action.FRAUD_CONFIRM)
 
 
+def _case(call: Callable[[], CaseState]) -> dict[str, Any]:
+    """A fraud service call's case as the API answers it, domain errors as problems."""
+    case: dict[str, Any] = _call(call).as_dict()
+    return case
+
+
+def _fraud_party(principal: Principal, doing: str) -> None:
+    """Cases are for who may propose (reviewers) or confirm (compliance) them: else a 403."""
+    if not (
+        allowed(principal.role, Action.FRAUD_PROPOSE)
+        or allowed(principal.role, Action.FRAUD_CONFIRM)
+    ):
+        raise ApiProblem(403, "forbidden", f"the {principal.role.value} role may not {doing}")
+
+
 @router.get("/reviews")
 def review_queue(
     request: Request,
@@ -160,13 +178,11 @@ def propose_fraud(
     principal: Annotated[Principal, Depends(require(Action.FRAUD_PROPOSE))],
 ) -> dict[str, Any]:
     """Propose a Cifas case; a second, different person (token) must confirm it."""
-    state = _call(
+    return _case(
         lambda: _runtime(request).fraud.propose(
             check_id, body.case_type, body.evidence, principal.name
         )
     )
-    case: dict[str, Any] = state.as_dict()
-    return case
 
 
 @router.get("/fraud-cases/{case_id}")
@@ -176,13 +192,8 @@ def show_fraud_case(
     principal: Annotated[Principal, Depends(bearer_principal)],
 ) -> dict[str, Any]:
     """A case and its filing: Cifas's reference, or why it was rejected."""
-    if not (
-        allowed(principal.role, Action.FRAUD_PROPOSE)
-        or allowed(principal.role, Action.FRAUD_CONFIRM)
-    ):
-        raise ApiProblem(403, "forbidden", f"the {principal.role.value} role may not see cases")
-    case: dict[str, Any] = _call(lambda: _runtime(request).fraud.case(case_id)).as_dict()
-    return case
+    _fraud_party(principal, "see cases")
+    return _case(lambda: _runtime(request).fraud.case(case_id))
 
 
 @router.post("/fraud-cases/{case_id}/confirm")
@@ -192,10 +203,7 @@ def confirm_fraud(
     principal: Annotated[Principal, Depends(require(Action.FRAUD_CONFIRM))],
 ) -> dict[str, Any]:
     """Confirm a proposed case (not by its proposer): decline, flag, file to Cifas."""
-    case: dict[str, Any] = _call(
-        lambda: _runtime(request).fraud.confirm(case_id, principal.name)
-    ).as_dict()
-    return case
+    return _case(lambda: _runtime(request).fraud.confirm(case_id, principal.name))
 
 
 @router.post("/fraud-cases/{case_id}/withdraw")
@@ -205,12 +213,5 @@ def withdraw_fraud(
     principal: Annotated[Principal, Depends(bearer_principal)],
 ) -> dict[str, Any]:
     """Withdraw a proposal before it is confirmed (a reviewer or compliance)."""
-    if not (
-        allowed(principal.role, Action.FRAUD_PROPOSE)
-        or allowed(principal.role, Action.FRAUD_CONFIRM)
-    ):
-        raise ApiProblem(403, "forbidden", f"the {principal.role.value} role may not withdraw")
-    case: dict[str, Any] = _call(
-        lambda: _runtime(request).fraud.withdraw(case_id, principal.name)
-    ).as_dict()
-    return case
+    _fraud_party(principal, "withdraw")
+    return _case(lambda: _runtime(request).fraud.withdraw(case_id, principal.name))

@@ -37,8 +37,21 @@ class HoldRequest(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-def _store(request: Request) -> Any:
-    return request.app.state.runtime.store
+def store_services(request: Request) -> Any:
+    """The runtime's retention and subject services (the API's and the console's)."""
+    return request.app.state.runtime.store_services
+
+
+def export_download(document: dict[str, Any], subject_id: str) -> Response:
+    """The subject access export as a JSON file to download (the API's and the console's)."""
+    return Response(
+        json.dumps(document, indent=2, default=str),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="subject-{subject_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def refusal_extensions(exc: Any) -> dict[str, Any]:
@@ -89,10 +102,8 @@ def find_subjects(
     person: Annotated[dict[str, Any], Body(description="The same fields as `applicant`.")],
 ) -> dict[str, list[str]]:
     """The subject ids for a person (a subject access request starts here)."""
-    from checks.subjects import SubjectService
-
     try:
-        ids = SubjectService(_store(request)).find(person)
+        ids = store_services(request).subjects.find(person)
     except InvalidRequest as exc:
         raise ApiProblem(
             422, "invalid_request", f"{len(exc.problems)} invalid field(s)", errors=exc.problems
@@ -106,18 +117,9 @@ def find_subjects(
 )
 def export_subject(subject_id: str, request: Request, principal: Exporter) -> Response:
     """Everything held about the subject, decrypted, as one JSON document to download."""
-    from checks.subjects import SubjectService
-
     with subject_errors(subject_id):
-        document = SubjectService(_store(request)).export(subject_id, actor=principal.name)
-    return Response(
-        json.dumps(document, indent=2, default=str),
-        media_type="application/json",
-        headers={
-            "Content-Disposition": f'attachment; filename="subject-{subject_id}.json"',
-            "Cache-Control": "no-store",
-        },
-    )
+        document = store_services(request).subjects.export(subject_id, actor=principal.name)
+    return export_download(document, subject_id)
 
 
 @router.post(
@@ -126,10 +128,8 @@ def export_subject(subject_id: str, request: Request, principal: Exporter) -> Re
 )
 def erase_subject(subject_id: str, request: Request, principal: Eraser) -> dict[str, Any]:
     """Erase what no retention or hold keeps; 409 naming the reason and the end date if any is."""
-    from checks.subjects import SubjectService
-
     with subject_errors(subject_id):
-        outcome = SubjectService(_store(request)).erase(subject_id, actor=principal.name)
+        outcome = store_services(request).subjects.erase(subject_id, actor=principal.name)
     return {
         "subject_id": subject_id,
         "erased": {"checks": outcome.erased_checks, "subject": outcome.subject_erased},
@@ -139,8 +139,6 @@ def erase_subject(subject_id: str, request: Request, principal: Eraser) -> dict[
 @router.put("/subjects/{subject_id}/hold")
 def hold(subject_id: str, body: HoldRequest, request: Request, principal: Holder) -> dict[str, Any]:
     """Place a legal hold: nothing of the subject's is purged or erased until it is released."""
-    from checks.subjects import RetentionService
-
     if not body.reason.strip():
         raise ApiProblem(
             422,
@@ -149,7 +147,7 @@ def hold(subject_id: str, body: HoldRequest, request: Request, principal: Holder
             errors=[Problem("reason", "must not be blank")],
         )
     with subject_errors(subject_id):
-        changed = RetentionService(_store(request)).hold(
+        changed = store_services(request).retention.hold(
             subject_id, body.reason.strip(), actor=principal.name
         )
     return {"subject_id": subject_id, "legal_hold": True, "changed": changed}
@@ -158,8 +156,6 @@ def hold(subject_id: str, body: HoldRequest, request: Request, principal: Holder
 @router.delete("/subjects/{subject_id}/hold")
 def release(subject_id: str, request: Request, principal: Holder) -> dict[str, Any]:
     """Lift the subject's legal hold."""
-    from checks.subjects import RetentionService
-
     with subject_errors(subject_id):
-        changed = RetentionService(_store(request)).release(subject_id, actor=principal.name)
+        changed = store_services(request).retention.release(subject_id, actor=principal.name)
     return {"subject_id": subject_id, "legal_hold": False, "changed": changed}

@@ -22,7 +22,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from checks.access import RateLimiter
 from checks.errors import Problem
 from checks.request import CheckRequest
-from checks.tokens import TokenService
 from web.metrics import HttpMetrics, build_registry
 from web.problems import PROBLEM_JSON, ApiProblem, problem_body, problem_response
 from web.security import Signer
@@ -142,7 +141,7 @@ def create_app(
     key = settings.session_key.encode() or runtime.store.cipher.derived_key(b"console-session")
     app.state.runtime = runtime
     app.state.web_settings = settings
-    app.state.tokens = TokenService(runtime.store)
+    app.state.tokens = runtime.store_services.tokens
     app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
     app.state.signer = Signer(key)
     app.state.metrics_registry = registry

@@ -87,15 +87,28 @@ def _gate(request: Request, action: Action) -> Principal | Response:
     if who is None:
         return RedirectResponse("/console/login", status_code=303)
     if not allowed(who.role, action):
-        return _page(
-            request,
-            "error.html",
-            who,
-            status_code=403,
-            title="Not allowed",
-            message=f"The {who.role.value} role cannot open this page.",
-        )
+        return _not_allowed(request, who, "open this page")
     return who
+
+
+def _form_gate(request: Request, action: Action, csrf: str | None) -> Principal | Response:
+    """As :func:`_gate`, for a form: its CSRF token must be valid too."""
+    who = _gate(request, action)
+    if isinstance(who, Response) or csrf_valid(request, csrf):
+        return who
+    return _refused_form(request)
+
+
+def _not_allowed(request: Request, who: Principal, doing: str) -> Response:
+    """The 403 page: the signed-in role cannot do ``doing``."""
+    return _page(
+        request,
+        "error.html",
+        who,
+        status_code=403,
+        title="Not allowed",
+        message=f"The {who.role.value} role cannot {doing}.",
+    )
 
 
 def _refused_form(request: Request) -> HTMLResponse:
@@ -230,11 +243,9 @@ def check_page(request: Request, check_id: str) -> Response:
 @router.post("/checks/{check_id}/rerun", response_model=None)
 def rerun_one(request: Request, check_id: str, csrf: CsrfField = None) -> Response:
     """Rerun one failed check, then show it."""
-    who = _gate(request, Action.RERUN)
+    who = _form_gate(request, Action.RERUN, csrf)
     if isinstance(who, Response):
         return who
-    if not csrf_valid(request, csrf):
-        return _refused_form(request)
     try:
         request.app.state.runtime.service.rerun(check_id, actor=who.name)
     except CheckError as exc:
@@ -252,11 +263,9 @@ def rerun_preview(
     since: Annotated[str, Form()] = "",
 ) -> Response:
     """What a bulk rerun would do: the failed checks it would rerun, to confirm."""
-    who = _gate(request, Action.RERUN)
+    who = _form_gate(request, Action.RERUN, csrf)
     if isinstance(who, Response):
         return who
-    if not csrf_valid(request, csrf):
-        return _refused_form(request)
     from web.api import _since
     from web.problems import ApiProblem
 

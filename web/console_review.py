@@ -9,7 +9,7 @@ the reviewer saw, so a decision on a state someone else has since changed is ref
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,9 +18,12 @@ from checks.access import Action
 from checks.errors import CheckError
 from checks.tokens import Principal
 from web.api_review import may_see_queue, service_errors
-from web.console import CsrfField, _gate, _page, _refused_form
+from web.console import CsrfField, _gate, _not_allowed, _page, _refused_form
 from web.problems import ApiProblem
 from web.security import csrf_valid
+
+if TYPE_CHECKING:
+    from workers.runtime import Runtime
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -53,6 +56,26 @@ def _act(request: Request, who: Principal, csrf: str | None, action: Callable[[]
     return _back_to(check_id)
 
 
+def _on_check(
+    request: Request,
+    csrf: str | None,
+    check_id: str,
+    may: Action,
+    action: Callable[[Runtime, Principal], object],
+) -> Response:
+    """A form on a check for who ``may``: ``action(runtime, who)``, then back to the check."""
+    who = _gate(request, may)
+    if isinstance(who, Response):
+        return who
+    runtime = request.app.state.runtime
+
+    def run() -> str:
+        action(runtime, who)
+        return check_id
+
+    return _act(request, who, csrf, run)
+
+
 def _decide_form(rt: Any, item: dict[str, Any]) -> dict[str, Any]:
     """A queue row with what its decide form needs (the check's version and purpose)."""
     if item["kind"] == "fraud_proposal" or item["status"] != "open":
@@ -71,14 +94,7 @@ def review_queue(request: Request, status: str = "open") -> Response:
     if isinstance(who, Response):
         return who
     if not may_see_queue(who):
-        return _page(
-            request,
-            "error.html",
-            who,
-            status_code=403,
-            title="Not allowed",
-            message=f"The {who.role.value} role cannot open the review queue.",
-        )
+        return _not_allowed(request, who, "open the review queue")
     if status not in ("open", "closed", "all"):
         status = "open"
     rt = request.app.state.runtime
@@ -98,16 +114,15 @@ def decide(
     version: Annotated[int, Form()] = -1,
 ) -> Response:
     """Record the signed-in reviewer's decision on the version they saw."""
-    who = _gate(request, Action.REVIEW)
-    if isinstance(who, Response):
-        return who
-    reviews = request.app.state.runtime.reviews
-
-    def run() -> str:
-        reviews.decide(check_id, decision, who.name, note, expected_version=version)
-        return check_id
-
-    return _act(request, who, csrf, run)
+    return _on_check(
+        request,
+        csrf,
+        check_id,
+        Action.REVIEW,
+        lambda rt, who: rt.reviews.decide(
+            check_id, decision, who.name, note, expected_version=version
+        ),
+    )
 
 
 @router.post("/checks/{check_id}/review", response_model=None)
@@ -115,16 +130,13 @@ def contest(
     request: Request, check_id: str, csrf: CsrfField = None, representations: Text = ""
 ) -> Response:
     """Record an applicant's contest of the automated decision (a reviewer takes it down)."""
-    who = _gate(request, Action.REVIEW)
-    if isinstance(who, Response):
-        return who
-    reviews = request.app.state.runtime.reviews
-
-    def run() -> str:
-        reviews.request(check_id, representations, who.name)
-        return check_id
-
-    return _act(request, who, csrf, run)
+    return _on_check(
+        request,
+        csrf,
+        check_id,
+        Action.REVIEW,
+        lambda rt, who: rt.reviews.request(check_id, representations, who.name),
+    )
 
 
 @router.post("/checks/{check_id}/fraud-cases", response_model=None)
@@ -136,16 +148,13 @@ def propose(
     evidence: Text = "",
 ) -> Response:
     """Propose a Cifas case on the check; a second person confirms it."""
-    who = _gate(request, Action.FRAUD_PROPOSE)
-    if isinstance(who, Response):
-        return who
-    fraud = request.app.state.runtime.fraud
-
-    def run() -> str:
-        fraud.propose(check_id, case_type, evidence, who.name)
-        return check_id
-
-    return _act(request, who, csrf, run)
+    return _on_check(
+        request,
+        csrf,
+        check_id,
+        Action.FRAUD_PROPOSE,
+        lambda rt, who: rt.fraud.propose(check_id, case_type, evidence, who.name),
+    )
 
 
 @router.post("/fraud-cases/{case_id}/confirm", response_model=None)
@@ -165,13 +174,6 @@ def withdraw(request: Request, case_id: str, csrf: CsrfField = None) -> Response
     if isinstance(who, Response):
         return who
     if not may_see_queue(who):
-        return _page(
-            request,
-            "error.html",
-            who,
-            status_code=403,
-            title="Not allowed",
-            message=f"The {who.role.value} role cannot withdraw a fraud case.",
-        )
+        return _not_allowed(request, who, "withdraw a fraud case")
     fraud = request.app.state.runtime.fraud
     return _act(request, who, csrf, lambda: str(fraud.withdraw(case_id, who.name).check_id))

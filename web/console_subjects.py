@@ -16,10 +16,9 @@ from fastapi.responses import HTMLResponse, Response
 from checks.access import Action
 from checks.errors import InvalidRequest
 from checks.tokens import Principal
-from web.api_subjects import subject_errors
-from web.console import CsrfField, _gate, _page, _refused_form
+from web.api_subjects import export_download, store_services, subject_errors
+from web.console import CsrfField, _form_gate, _gate, _page
 from web.problems import ApiProblem
-from web.security import csrf_valid
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -61,15 +60,11 @@ def search(
     request: Request, csrf: CsrfField = None, person: Annotated[str, Form()] = ""
 ) -> Response:
     """Find the subject ids for the posted person (the fields of a request's ``applicant``)."""
-    who = _gate(request, Action.SUBJECT_EXPORT)
+    who = _form_gate(request, Action.SUBJECT_EXPORT, csrf)
     if isinstance(who, Response):
         return who
-    if not csrf_valid(request, csrf):
-        return _refused_form(request)
-    from checks.subjects import SubjectService
-
     try:
-        found = SubjectService(request.app.state.runtime.store).find(json.loads(person or "null"))
+        found = store_services(request).subjects.find(json.loads(person or "null"))
     except json.JSONDecodeError:
         problems = ["person: not valid JSON"]
         return _page(request, "subjects.html", who, status_code=422, found=None, problems=problems)
@@ -91,45 +86,26 @@ def subject_page(request: Request, subject_id: str) -> Response:
 @router.post("/subjects/{subject_id}/export", response_model=None)
 def export(request: Request, subject_id: str, csrf: CsrfField = None) -> Response:
     """The subject access export as a JSON file to download."""
-    who = _gate(request, Action.SUBJECT_EXPORT)
+    who = _form_gate(request, Action.SUBJECT_EXPORT, csrf)
     if isinstance(who, Response):
         return who
-    if not csrf_valid(request, csrf):
-        return _refused_form(request)
-    from checks.subjects import SubjectService
-
     try:
         with subject_errors(subject_id):
-            document = SubjectService(request.app.state.runtime.store).export(
-                subject_id, actor=who.name
-            )
+            document = store_services(request).subjects.export(subject_id, actor=who.name)
     except ApiProblem as exc:
         return _problem_page(request, who, subject_id, exc)
-    return Response(
-        json.dumps(document, indent=2, default=str),
-        media_type="application/json",
-        headers={
-            "Content-Disposition": f'attachment; filename="subject-{subject_id}.json"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return export_download(document, subject_id)
 
 
 @router.post("/subjects/{subject_id}/erase", response_class=HTMLResponse, response_model=None)
 def erase(request: Request, subject_id: str, csrf: CsrfField = None) -> Response:
     """Erase what may be erased; a refusal names the reason and the date retention ends."""
-    who = _gate(request, Action.SUBJECT_ERASE)
+    who = _form_gate(request, Action.SUBJECT_ERASE, csrf)
     if isinstance(who, Response):
         return who
-    if not csrf_valid(request, csrf):
-        return _refused_form(request)
-    from checks.subjects import SubjectService
-
     try:
         with subject_errors(subject_id):
-            outcome = SubjectService(request.app.state.runtime.store).erase(
-                subject_id, actor=who.name
-            )
+            outcome = store_services(request).subjects.erase(subject_id, actor=who.name)
     except ApiProblem as exc:
         return _problem_page(request, who, subject_id, exc)
     done = f"Erased the subject and {len(outcome.erased_checks)} check(s)."
@@ -145,17 +121,13 @@ def hold(
     release: Annotated[str, Form()] = "",
 ) -> Response:
     """Place (with a reason) or lift (``release``) the subject's legal hold."""
-    who = _gate(request, Action.RETENTION_HOLD)
+    who = _form_gate(request, Action.RETENTION_HOLD, csrf)
     if isinstance(who, Response):
         return who
-    if not csrf_valid(request, csrf):
-        return _refused_form(request)
     if not release and not reason.strip():
         problem = ApiProblem(422, "invalid_request", "reason: must not be blank")
         return _problem_page(request, who, subject_id, problem)
-    from checks.subjects import RetentionService
-
-    service = RetentionService(request.app.state.runtime.store)
+    service = store_services(request).retention
     try:
         with subject_errors(subject_id):
             if release:

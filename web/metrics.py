@@ -9,7 +9,7 @@ breakers (the in-process worker's, with the embedded broker) and the HTTP reques
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -38,21 +38,20 @@ class ChecksCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Yield every family (one aggregate query each)."""
         r = self.reporting
-        checks = GaugeMetricFamily(
-            "checks_checks", "Checks by status and purpose", labels=["status", "purpose"]
+        yield _family(
+            GaugeMetricFamily,
+            "checks_checks",
+            "Checks by status and purpose",
+            ["status", "purpose"],
+            r.checks_by_status_and_purpose(),
         )
-        for status, purpose, n in r.checks_by_status_and_purpose():
-            checks.add_metric([status, purpose], n)
-        yield checks
-
-        decisions = CounterMetricFamily(
+        yield _family(
+            CounterMetricFamily,
             "checks_decisions",
             "Decisions made, by decision and purpose",
-            labels=["decision", "purpose"],
+            ["decision", "purpose"],
+            r.decisions(),
         )
-        for decision, purpose, n in r.decisions():
-            decisions.add_metric([decision, purpose], n)
-        yield decisions
 
         latency = HistogramMetricFamily(
             "checks_agency_call_seconds",
@@ -64,28 +63,27 @@ class ChecksCollector(Collector):
             latency.add_metric([h.agency, h.outcome], buckets, h.total_seconds)
         yield latency
 
-        steps = GaugeMetricFamily(
-            "checks_agency_steps", "Agency searches by status", labels=["agency", "status"]
+        yield _family(
+            GaugeMetricFamily,
+            "checks_agency_steps",
+            "Agency searches by status",
+            ["agency", "status"],
+            r.step_outcomes(),
         )
-        for agency, status, n in r.step_outcomes():
-            steps.add_metric([agency, status], n)
-        yield steps
-
-        retries = CounterMetricFamily(
-            "checks_agency_retries", "Agency calls beyond each search's first", labels=["agency"]
+        yield _family(
+            CounterMetricFamily,
+            "checks_agency_retries",
+            "Agency calls beyond each search's first",
+            ["agency"],
+            r.retries(),
         )
-        for agency, n in r.retries():
-            retries.add_metric([agency], n)
-        yield retries
-
-        footprints = CounterMetricFamily(
+        yield _family(
+            CounterMetricFamily,
             "checks_footprints",
             "Footprints written to the ledger",
-            labels=["agency", "search_type"],
+            ["agency", "search_type"],
+            r.footprints(),
         )
-        for agency, search_type, n in r.footprints():
-            footprints.add_metric([agency, search_type], n)
-        yield footprints
 
         breaker = GaugeMetricFamily(
             "checks_agency_breaker_open",
@@ -103,6 +101,20 @@ class ChecksCollector(Collector):
         except Exception:  # an unreachable broker must not break the scrape; /readyz says so
             pass
         yield depth
+
+
+def _family(
+    kind: type[GaugeMetricFamily | CounterMetricFamily],
+    name: str,
+    documentation: str,
+    labels: list[str],
+    rows: Iterable[tuple[Any, ...]],
+) -> Metric:
+    """A gauge or counter family from rows of label values followed by the figure."""
+    family = kind(name, documentation, labels=labels)
+    for *values, figure in rows:
+        family.add_metric(list(values), figure)
+    return family
 
 
 def breaker_open(runtime: Any, agency: str) -> bool:

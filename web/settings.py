@@ -2,47 +2,47 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated
 
-from checks.config import ConfigError
+from pydantic import Field
+
+from checks.config import ConfigError, EnvSettings, FromText, text
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def _positive(variable: str, raw: str) -> float:
+    given = text(variable, raw)
     try:
-        value = float(raw)
+        value = float(given)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+        raise ConfigError(f"{variable} must be a number, not {given!r}") from None
     if value <= 0:
-        raise ConfigError(f"{name} must be positive, not {raw!r}")
+        raise ConfigError(f"{variable} must be positive, not {given!r}")
     return value
 
 
-@dataclass(frozen=True)
-class WebSettings:
+def _positive_whole(variable: str, raw: str) -> int:
+    """A positive number, its fraction dropped (``1.5`` is 1)."""
+    return int(_positive(variable, raw))
+
+
+def _as_is(variable: str, raw: str) -> str:
+    return raw
+
+
+#: A positive number; blank means unset.
+Positive = Annotated[float, FromText(_positive)]
+PositiveWhole = Annotated[int, FromText(_positive_whole)]
+
+
+class WebSettings(EnvSettings):
     """Rate limits per token, the console's session lifetime and key, the longest long-poll."""
 
     #: Requests a second each token may make on average, and the burst it may spend at once.
-    rate_per_second: float = 20.0
-    rate_burst: int = 40
+    rate_per_second: Positive = Field(default=20.0, validation_alias="CHECKS_API_RATE_PER_SECOND")
+    rate_burst: PositiveWhole = Field(default=40, validation_alias="CHECKS_API_RATE_BURST")
     #: A console session lasts this long after sign-in.
-    session_seconds: int = 8 * 3600
+    session_seconds: PositiveWhole = 8 * 3600
     #: Key that signs console sessions and CSRF tokens; empty: derived from the encryption key.
-    session_key: str = ""
-    #: The longest ``?wait=`` a caller may ask for, in seconds.
+    session_key: Annotated[str, FromText(_as_is)] = ""
+    #: The longest ``?wait=`` a caller may ask for, in seconds (not read from the environment).
     max_wait_seconds: float = 60.0
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WebSettings:
-        """Read the settings from ``env`` (default: the process environment)."""
-        env = os.environ if env is None else env
-        return cls(
-            rate_per_second=_number(env, "CHECKS_API_RATE_PER_SECOND", 20.0),
-            rate_burst=int(_number(env, "CHECKS_API_RATE_BURST", 40)),
-            session_seconds=int(_number(env, "CHECKS_SESSION_SECONDS", 8 * 3600)),
-            session_key=env.get("CHECKS_SESSION_KEY", ""),
-        )

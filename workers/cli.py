@@ -2,6 +2,9 @@
 
 Every command takes ``--json``. Exit status: 0 success, 2 invalid input (every problem listed
 on stderr), 1 any other failure.
+
+Importing this module (``checkctl --help``) loads typer and rich only: each command imports
+what it needs when it runs (``tests/test_cli_startup_and_layout.py`` holds the line).
 """
 
 from __future__ import annotations
@@ -14,17 +17,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NoReturn
 
-import structlog
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agencies.errors import AgencyConfigError
-from checks.config import ConfigError
-from checks.errors import (
-    Problem,
-)
-from workers.logs import configure_logging
+from checks.errors import Problem
 
 app = typer.Typer(
     name="checkctl",
@@ -37,6 +34,14 @@ out = Console()
 err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@app.callback()
+def _before_any_command() -> None:
+    # Not for --help: a command's log lines go to stderr from its start (stdout is its output).
+    from workers.logs import configure_logging
+
+    configure_logging()
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -76,7 +81,8 @@ def _runtime() -> Any:
     from sqlalchemy.exc import SQLAlchemyError
 
     from agencies.config import InvalidAgencySetting
-    from checks.config import InvalidSetting
+    from agencies.errors import AgencyConfigError
+    from checks.config import ConfigError, InvalidSetting
     from workers.runtime import get_runtime
 
     try:
@@ -127,7 +133,7 @@ def _reader() -> Any:
     """Read-only access for commands that only read: no broker or agencies to start."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from checks.config import InvalidSetting
+    from checks.config import ConfigError, InvalidSetting
     from workers.runtime import get_reader
 
     try:
@@ -258,18 +264,29 @@ app.add_typer(ledger_app, name="ledger")
 
 def main() -> None:
     """Console-script entry point; no traceback ever reaches the user."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    configure_logging()
     try:
         app()
-    except (ConfigError, AgencyConfigError) as exc:
-        err.print(f"[bold red]configuration error:[/] {escape(str(exc))}", highlight=False)
-        sys.exit(1)
-    except SQLAlchemyError as exc:
-        err.print(f"error: {_database_error(exc)}", highlight=False, markup=False)
-        sys.exit(1)
     except Exception as exc:  # the last line of defence: one line, no traceback
+        _last_words(exc)
+        sys.exit(1)
+
+
+def _last_words(exc: Exception) -> None:
+    """Say on stderr, in one line, why a command failed (imports only what failed)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from agencies.errors import AgencyConfigError
+    from checks.config import ConfigError
+
+    if isinstance(exc, ConfigError | AgencyConfigError):
+        err.print(f"[bold red]configuration error:[/] {escape(str(exc))}", highlight=False)
+    elif isinstance(exc, SQLAlchemyError):
+        err.print(f"error: {_database_error(exc)}", highlight=False, markup=False)
+    else:
+        import structlog
+
+        from workers.logs import configure_logging
+
+        configure_logging()  # already, unless the command line itself failed
         structlog.get_logger(__name__).error("checkctl.internal_error", error=type(exc).__name__)
         err.print(f"error: internal error ({type(exc).__name__})", highlight=False, markup=False)
-        sys.exit(1)

@@ -8,9 +8,13 @@ or option, never echoing personal data), 1 any other failure or refusal (``{"err
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from checks.association_service import AssociationService
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -45,22 +49,26 @@ def _print(data: Any, as_json: bool) -> None:
     out.print(t)
 
 
+def _answer(as_json: bool, call: Callable[[AssociationService], Any]) -> None:
+    """Print what ``call(service)`` answers; an unknown subject or association is refused."""
+    from checks.associations import AssociationNotFound
+    from workers.associations import association_service
+    from workers.cli import _refuse, _runtime
+
+    try:
+        answer = call(association_service(_runtime()))
+    except AssociationNotFound as exc:
+        _refuse("not_found", str(exc), as_json)
+    _print(answer, as_json)
+
+
 @associations_app.command("list")
 def list_associations(
     subject_id: Annotated[str, typer.Argument(help="The subject whose associations to list.")],
     as_json: JsonOpt = False,
 ) -> None:
     """The subject's financial associations, active and broken, with each CRA notice."""
-    from checks.associations import AssociationNotFound
-    from workers.associations import association_service
-    from workers.cli import _refuse, _runtime
-
-    service = association_service(_runtime())
-    try:
-        found = service.associations_of(subject_id)
-    except AssociationNotFound as exc:
-        _refuse("not_found", str(exc), as_json)
-    _print(found, as_json)
+    _answer(as_json, lambda service: service.associations_of(subject_id))
 
 
 @associations_app.command("link")
@@ -72,10 +80,9 @@ def link(
     as_json: JsonOpt = False,
 ) -> None:
     """Record an association a person declared or an operator established."""
-    from checks.associations import AssociationNotFound, AssociationSource
+    from checks.associations import AssociationSource
     from checks.errors import Problem
-    from workers.associations import association_service
-    from workers.cli import _invalid, _refuse, _runtime
+    from workers.cli import _invalid
 
     problems = []
     if source not in ("declared", "operator"):
@@ -86,12 +93,8 @@ def link(
         problems.append(Problem("--note", "must not be empty"))
     if problems:
         _invalid(problems, as_json)
-    service = association_service(_runtime())
-    try:
-        linked = service.link(subject_a, subject_b, AssociationSource(source), note.strip())
-    except AssociationNotFound as exc:
-        _refuse("not_found", str(exc), as_json)
-    _print(linked, as_json)
+    how = AssociationSource(source)
+    _answer(as_json, lambda service: service.link(subject_a, subject_b, how, note.strip()))
 
 
 @associations_app.command("break")

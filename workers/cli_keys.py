@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from checks.keys import Progress as OnProgress
+
+R = TypeVar("R")
 
 keys_app = typer.Typer(
     help="Encryption keys: rows under each key, and rotation to the newest.",
@@ -14,33 +20,28 @@ keys_app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def _progress_bar(description: str, as_json: bool) -> Any:
+def _with_progress(description: str, as_json: bool, work: Callable[[OnProgress], R]) -> R:
+    """Run ``work(progress)`` with a progress bar on stderr (stdout stays the result)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from workers.cli import err
 
-    return Progress(
-        TextColumn(description),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err,  # progress on stderr, so stdout stays the result
-        disable=as_json,
+    bar = Progress(
+        TextColumn(description), BarColumn(), MofNCompleteColumn(), console=err, disable=as_json
     )
+    with bar:
+        task = bar.add_task(description, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 @keys_app.command("check")
 def keys_check(as_json: JsonOpt = False) -> None:
     """Count the encrypted rows under each configured key (newest first); exit 1 if any row
     is under a key no longer configured."""
-    from checks.keys import KeyService
     from workers.cli import _print_json, _refuse, _runtime, out
 
     rt = _runtime()
-    with _progress_bar("counting", as_json) as progress:
-        task = progress.add_task("counting", total=None)
-        report = KeyService(rt.store).check(
-            lambda done, total: progress.update(task, completed=done, total=total)
-        )
+    report = _with_progress("counting", as_json, rt.store_services.keys.check)
     if as_json:
         _print_json(report.as_dict())
     else:
@@ -62,21 +63,16 @@ def keys_check(as_json: JsonOpt = False) -> None:
 def keys_rotate(as_json: JsonOpt = False) -> None:
     """Re-encrypt every row under the newest key (CHECKS_ENCRYPTION_KEYS' first); resumable:
     run it again after an interruption and it carries on where it stopped."""
-    from checks.keys import KeyService
     from workers.cli import _print_json, _refuse, _runtime, out
 
     rt = _runtime()
-    if rt.store.cipher.using_development_key:
+    if rt.store_services.keys.cipher.using_development_key:
         _refuse(
             "development_key",
             "set CHECKS_ENCRYPTION_KEYS (the new key first, then the old ones) before rotating",
             as_json,
         )
-    with _progress_bar("re-encrypting", as_json) as progress:
-        task = progress.add_task("re-encrypting", total=None)
-        report = KeyService(rt.store).rotate(
-            lambda done, total: progress.update(task, completed=done, total=total)
-        )
+    report = _with_progress("re-encrypting", as_json, rt.store_services.keys.rotate)
     if as_json:
         _print_json(report.as_dict())
     else:

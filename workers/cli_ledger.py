@@ -30,19 +30,14 @@ def audit(
     Exit 0 when they agree (no search missing from the ledger, no confirmed row the agency does
     not hold, no slot searched twice), 1 otherwise or when the sandbox cannot be read.
     """
-    from workers.cli import _invalid, _print_json, _refuse, _runtime, out, parse_duration
+    from workers.cli import _invalid, _print_json, _refuse, _runtime, _since, out
 
     if check and since:
         _invalid([Problem("--check/--since", "give one or the other")], as_json)
-    try:
-        window = parse_duration(since) if since else None
-    except typer.BadParameter as exc:
-        _invalid([Problem("--since", str(exc))], as_json)
+    after = _since(since, as_json)
     import httpx
 
     from agencies.sandbox_server import fetch_searches
-    from checks.ledger_store import audit_ledger
-    from checks.models import utcnow
 
     try:
         searches = fetch_searches(sandbox_url)
@@ -52,10 +47,7 @@ def audit(
             f"could not read the sandbox's call log at {sandbox_url} ({type(exc).__name__})",
             as_json,
         )
-    rt = _runtime()
-    report = audit_ledger(
-        rt.store, searches, check_ids=check, since=utcnow() - window if window else None
-    )
+    report = _runtime().store_services.ledger.audit(searches, check_ids=check, since=after)
     if as_json:
         _print_json(report.as_dict())
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rich.markup import escape
@@ -51,50 +52,40 @@ def show_human(view: dict[str, Any]) -> None:
             highlight=False,
         )
     if view["reasons"]:
-        t = Table(title="reasons", title_justify="left")
-        for col in ("code", "text", "agency"):
-            t.add_column(col)
-        for r in view["reasons"]:
-            t.add_row(r["code"], r["text"], r["agency"] or "")
-        out.print(t)
+        out.print(
+            _titled(
+                "reasons",
+                ("code", "text", "agency"),
+                ((r["code"], r["text"], r["agency"]) for r in view["reasons"]),
+            )
+        )
     for a in view.get("associations", []):
         how = " and ".join(w for w in ("created", "used") if a[w])
         out.print(
             f"financial association {a['id']} ({a['source']}, {a['status']}): {how} by this check",
             highlight=False,
         )
-    t = Table(title="steps", title_justify="left")
-    for col in ("agency", "slot", "search", "status", "attempts", "error"):
+    steps = (
+        (s["agency"], s["slot"], s["search_type"], s["status"], str(s["attempts"]), s["error"])
+        for s in view["steps"]
+    )
+    out.print(_titled("steps", ("agency", "slot", "search", "status", "attempts", "error"), steps))
+    keys = ("agency", "search_type", "purpose_code", "state", "searched_at", "client_ref")
+    footprints = (tuple(f[k] for k in keys) for f in view["footprints"])
+    columns = ("agency", "search", "code", "state", "searched at", "client ref")
+    out.print(_titled("footprints", columns, footprints))
+    timeline = ((e["at"], e["actor"], e["action"]) for e in view["timeline"])
+    out.print(_titled("timeline", ("at", "actor", "action"), timeline))
+
+
+def _titled(title: str, columns: tuple[str, ...], rows: Iterable[tuple[str | None, ...]]) -> Table:
+    """A table with its title on the left, one column per name, a missing cell blank."""
+    t = Table(title=title, title_justify="left")
+    for col in columns:
         t.add_column(col)
-    for s in view["steps"]:
-        t.add_row(
-            s["agency"],
-            s["slot"],
-            s["search_type"],
-            s["status"],
-            str(s["attempts"]),
-            s["error"] or "",
-        )
-    out.print(t)
-    t = Table(title="footprints", title_justify="left")
-    for col in ("agency", "search", "code", "state", "searched at", "client ref"):
-        t.add_column(col)
-    for f in view["footprints"]:
-        t.add_row(
-            f["agency"],
-            f["search_type"],
-            f["purpose_code"],
-            f["state"],
-            f["searched_at"],
-            f["client_ref"],
-        )
-    out.print(t)
-    t = Table(title="timeline", title_justify="left")
-    for col in ("at", "actor", "action"):
-        t.add_column(col)
-    for e in view["timeline"]:
-        t.add_row(e["at"], e["actor"], e["action"])
-    out.print(t)
+    for row in rows:
+        t.add_row(*(cell or "" for cell in row))
+    return t
 
 
 def demo_table(rows: list[dict[str, Any]], run: str) -> None:

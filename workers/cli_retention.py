@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,13 +23,6 @@ subject_app = typer.Typer(
     help="Data-subject rights: find, access export, erasure.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
-
-
-def _services() -> Any:
-    """The runtime's store, for the retention and subject services."""
-    from workers.cli import _runtime
-
-    return _runtime().store
 
 
 def _subject_missing(subject_id: str, as_json: bool) -> None:
@@ -53,8 +46,7 @@ def sweep(
 ) -> None:
     """Purge what has expired as of a date (default: today); print what was purged and kept."""
     from checks.errors import Problem
-    from checks.subjects import RetentionService
-    from workers.cli import _invalid, _print_json, out
+    from workers.cli import _invalid, _print_json, _runtime, out
 
     day: date | None = None
     if as_of is not None:
@@ -62,7 +54,7 @@ def sweep(
             day = date.fromisoformat(as_of)
         except ValueError:
             _invalid([Problem("--as-of", "must be a date like 2030-03-01")], as_json)
-    report = RetentionService(_services()).sweep(day, dry_run=dry_run)
+    report = _runtime().store_services.retention.sweep(day, dry_run=dry_run)
     data = report.as_dict()
     if as_json:
         _print_json(data)
@@ -87,13 +79,13 @@ def hold(
 ) -> None:
     """Place a legal hold: nothing of the subject's is purged or erased until it is released."""
     from checks.errors import Problem
-    from checks.subjects import RetentionService, SubjectNotFound
-    from workers.cli import _invalid, _print_json, out
+    from checks.subjects import SubjectNotFound
+    from workers.cli import _invalid, _print_json, _runtime, out
 
     if not reason.strip():
         _invalid([Problem("--reason", "must not be empty")], as_json)
     try:
-        changed = RetentionService(_services()).hold(subject_id, reason.strip())
+        changed = _runtime().store_services.retention.hold(subject_id, reason.strip())
     except SubjectNotFound:
         _subject_missing(subject_id, as_json)
     if as_json:
@@ -108,11 +100,11 @@ def release(
     as_json: JsonOpt = False,
 ) -> None:
     """Lift a subject's legal hold."""
-    from checks.subjects import RetentionService, SubjectNotFound
-    from workers.cli import _print_json, out
+    from checks.subjects import SubjectNotFound
+    from workers.cli import _print_json, _runtime, out
 
     try:
-        changed = RetentionService(_services()).release(subject_id)
+        changed = _runtime().store_services.retention.release(subject_id)
     except SubjectNotFound:
         _subject_missing(subject_id, as_json)
     if as_json:
@@ -133,8 +125,7 @@ def find(
     import sys
 
     from checks.errors import InvalidRequest, Problem
-    from checks.subjects import SubjectService
-    from workers.cli import _fail, _invalid, _print_json, out
+    from workers.cli import _fail, _invalid, _print_json, _runtime, out
 
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
@@ -145,7 +136,7 @@ def find(
     except json.JSONDecodeError as exc:
         _invalid([Problem("$", f"is not valid JSON (line {exc.lineno})")], as_json)
     try:
-        ids = SubjectService(_services()).find(data)
+        ids = _runtime().store_services.subjects.find(data)
     except InvalidRequest as exc:
         _invalid(exc.problems, as_json)
     if as_json:
@@ -166,11 +157,11 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Subject access export: everything held about the person, decrypted, as one document."""
-    from checks.subjects import SubjectNotFound, SubjectService
-    from workers.cli import _fail, _print_json, out
+    from checks.subjects import SubjectNotFound
+    from workers.cli import _fail, _print_json, _runtime, out
 
     try:
-        document = SubjectService(_services()).export(subject_id)
+        document = _runtime().store_services.subjects.export(subject_id)
     except SubjectNotFound:
         _subject_missing(subject_id, as_json)
     if out_file is not None:
@@ -194,11 +185,11 @@ def erase(
     as_json: JsonOpt = False,
 ) -> None:
     """Erase what is not under retention; refused (exit 1) with the reason and the end date."""
-    from checks.subjects import SubjectErasureRefused, SubjectNotFound, SubjectService
-    from workers.cli import _print_json, _refuse, out
+    from checks.subjects import SubjectErasureRefused, SubjectNotFound
+    from workers.cli import _print_json, _refuse, _runtime, out
 
     try:
-        outcome = SubjectService(_services()).erase(subject_id)
+        outcome = _runtime().store_services.subjects.erase(subject_id)
     except SubjectNotFound:
         _subject_missing(subject_id, as_json)
     except SubjectErasureRefused as exc:
@@ -222,10 +213,9 @@ def erase(
 @audit_app.command("verify")
 def verify(as_json: JsonOpt = False) -> None:
     """Check the audit trail's hash chain; exit 1 naming the first broken event."""
-    from checks.subjects import RetentionService
-    from workers.cli import _print_json, _refuse, out
+    from workers.cli import _print_json, _refuse, _runtime, out
 
-    report = RetentionService(_services()).verify_audit()
+    report = _runtime().store_services.retention.verify_audit()
     if not report.ok:
         _refuse(
             "audit_chain_broken",

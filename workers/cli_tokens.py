@@ -36,7 +36,7 @@ def create(
     """Issue a token: printed once, stored as a hash."""
     from checks.access import TOKEN_NAME, Role, parse_role
     from checks.errors import Problem
-    from checks.tokens import TokenNameTaken, TokenService
+    from checks.tokens import TokenNameTaken
     from workers.cli import _invalid, _print_json, _refuse, _runtime, out
 
     problems = []
@@ -51,7 +51,7 @@ def create(
         _invalid(problems, as_json)
     rt = _runtime()
     try:
-        issued = TokenService(rt.store).create(name, parsed, actor=_cli_actor())
+        issued = rt.store_services.tokens.create(name, parsed, actor=_cli_actor())
     except TokenNameTaken as exc:
         _refuse("token_exists", str(exc), as_json)
     if as_json:
@@ -70,7 +70,6 @@ def list_tokens(as_json: JsonOpt = False) -> None:
     """Every token's name, role, creation and revocation (never the secret)."""
     from rich.table import Table
 
-    from checks.tokens import TokenService
     from workers.cli import _print_json, _runtime, out
 
     rt = _runtime()
@@ -81,7 +80,7 @@ def list_tokens(as_json: JsonOpt = False) -> None:
             "created_at": t.created_at.isoformat(),
             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
         }
-        for t in TokenService(rt.store).list()
+        for t in rt.store_services.tokens.list()
     ]
     if as_json:
         _print_json(rows)
@@ -102,12 +101,12 @@ def revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a token: the API and console refuse it from the next request on."""
-    from checks.tokens import TokenNotFound, TokenService
+    from checks.tokens import TokenNotFound
     from workers.cli import _print_json, _refuse, _runtime, out
 
     rt = _runtime()
     try:
-        changed = TokenService(rt.store).revoke(name, actor=_cli_actor())
+        changed = rt.store_services.tokens.revoke(name, actor=_cli_actor())
     except TokenNotFound as exc:
         _refuse("token_not_found", str(exc), as_json)
     if as_json:

@@ -22,9 +22,41 @@ if TYPE_CHECKING:  # imported when a runtime is built: a command that only reads
 
     from agencies.config import Agencies, AgencySettings
     from checks.api import CheckService
+    from checks.keys import KeyService
+    from checks.ledger import LedgerService
     from checks.review_service import FraudService, ReviewService
     from checks.runner import CheckRunner
+    from checks.subjects import RetentionService, SubjectService
+    from checks.tokens import TokenService
     from workers.settings import WorkerSettings
+
+
+@dataclass(frozen=True)
+class StoreServices:
+    """The services that need the store alone: encryption keys, API tokens, the ledger audit,
+    retention (sweep, holds, audit chain) and data-subject rights."""
+
+    keys: KeyService
+    tokens: TokenService
+    ledger: LedgerService
+    retention: RetentionService
+    subjects: SubjectService
+
+    @classmethod
+    def over(cls, store: Store) -> StoreServices:
+        """Each of them over ``store`` (imported here: a command that only reads needs none)."""
+        from checks.keys import KeyService
+        from checks.ledger import LedgerService
+        from checks.subjects import RetentionService, SubjectService
+        from checks.tokens import TokenService
+
+        return cls(
+            KeyService(store),
+            TokenService(store),
+            LedgerService(store),
+            RetentionService(store),
+            SubjectService(store),
+        )
 
 
 @dataclass
@@ -48,6 +80,11 @@ class Runtime:
     def deadline(self) -> timedelta:
         """Time after submission by which every check must have ended."""
         return timedelta(seconds=self.settings.deadline_seconds)
+
+    @cached_property
+    def store_services(self) -> StoreServices:
+        """Keys, tokens, the ledger audit, retention and subject rights over this store."""
+        return StoreServices.over(self.store)
 
     @cached_property
     def reviews(self) -> ReviewService:

@@ -1,40 +1,80 @@
-"""Worker and broker settings from the environment."""
+"""Worker and broker settings from the environment (``CHECKS_`` prefix)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated, Any
 
-from checks.config import ConfigError, _int
+from pydantic import Field, model_validator
+
+from checks.config import ConfigError, EnvSettings, FromText, WholeNumber, text
+
+_BROKER_SCHEMES = ("stub:", "redis:", "rediss:", "amqp:", "amqps:")
 
 
-@dataclass(frozen=True)
-class WorkerSettings:
+def _broker_url(variable: str, raw: str) -> str:
+    url = text(variable, raw)
+    if not url.startswith(_BROKER_SCHEMES):
+        raise ConfigError(f"{variable} must be redis://..., amqp://... or stub://, not {url!r}")
+    return url
+
+
+class WorkerSettings(EnvSettings):
     """Broker URL, retry policy across attempts, and Redis redelivery tuning."""
 
-    broker_url: str = "stub://"
+    broker_url: Annotated[str, FromText(_broker_url)] = "stub://"
     #: Dramatiq Retries: bounded attempts with a backoff in minutes (seconds in stub mode).
-    max_retries: int = 5
-    min_backoff_ms: int = 60_000
-    max_backoff_ms: int = 600_000
+    max_retries: WholeNumber = 5
+    min_backoff_ms: WholeNumber = Field(
+        default=60_000, validation_alias="CHECKS_RETRY_MIN_BACKOFF_MS"
+    )
+    max_backoff_ms: WholeNumber = Field(
+        default=600_000, validation_alias="CHECKS_RETRY_MAX_BACKOFF_MS"
+    )
     #: Messages older than this are dropped; the reconciler's deadline then fails the check.
-    max_age_ms: int = 6 * 3600 * 1000
+    max_age_ms: WholeNumber = Field(
+        default=6 * 3600 * 1000, validation_alias="CHECKS_MESSAGE_MAX_AGE_MS"
+    )
     #: Per-message time limit; every HTTP call also has its own timeout.
-    time_limit_ms: int = 150_000
+    time_limit_ms: WholeNumber = 150_000
     #: Redis: how soon a dead worker's unacked messages are redelivered.
-    heartbeat_timeout_ms: int = 30_000
-    maintenance_chance: int = 10_000  # per million commands
+    heartbeat_timeout_ms: WholeNumber = Field(
+        default=30_000, validation_alias="CHECKS_REDIS_HEARTBEAT_MS"
+    )
+    #: Per million commands.
+    maintenance_chance: WholeNumber = Field(
+        10_000, validation_alias="CHECKS_REDIS_MAINTENANCE_CHANCE"
+    )
     #: Redis: most messages a worker process takes from the queue at once (see FairRedisBroker).
-    fetch_batch: int = 4
+    fetch_batch: WholeNumber = Field(default=4, validation_alias="CHECKS_REDIS_FETCH_BATCH")
     #: How often a worker process sends the reconcile job.
-    reconcile_every_s: int = 60
+    reconcile_every_s: WholeNumber = Field(
+        default=60, validation_alias="CHECKS_RECONCILE_EVERY_SECONDS"
+    )
     #: Notices of disassociation: retried far longer than a check (nobody is waiting on them,
     #: and a CRA down for hours must still get its notice); see :meth:`notice_retry_floor_ms`.
-    notice_max_retries: int = 40
-    notice_min_backoff_ms: int = 30_000
-    notice_max_backoff_ms: int = 900_000
-    notice_max_age_ms: int = 3 * 24 * 3600 * 1000
+    notice_max_retries: WholeNumber = 40
+    notice_min_backoff_ms: WholeNumber = 30_000
+    notice_max_backoff_ms: WholeNumber = 900_000
+    notice_max_age_ms: WholeNumber = 3 * 24 * 3600 * 1000
+
+    @model_validator(mode="before")
+    @classmethod
+    def _in_process_backoff(cls, data: Any) -> Any:
+        """In-process (stub) runs are interactive (demo, submit --wait): unless set, retries
+        back off in seconds there, and notices as checks do."""
+        if not isinstance(data, dict):
+            return data
+        given = {name: value for name, value in data.items() if _is_set(value)}
+        for name, field in cls.model_fields.items():
+            if field.validation_alias in given:
+                given[name] = given.pop(str(field.validation_alias))
+        if not str(given.get("broker_url", "stub:")).strip().startswith("stub:"):
+            return data
+        given.setdefault("min_backoff_ms", 1_000)
+        given.setdefault("max_backoff_ms", 5_000)
+        given.setdefault("notice_min_backoff_ms", given["min_backoff_ms"])
+        given.setdefault("notice_max_backoff_ms", given["max_backoff_ms"])
+        return given
 
     def notice_retry_floor_ms(self) -> int:
         """The least time a notice's retries span before they are exhausted.
@@ -64,39 +104,7 @@ class WorkerSettings:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
         return urlunsplit(parts._replace(netloc=netloc))
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
-        """Read from ``env`` (default: the process environment)."""
-        env = os.environ if env is None else env
-        url = env.get("CHECKS_BROKER_URL", "").strip() or "stub://"
-        if not url.startswith(("stub:", "redis:", "rediss:", "amqp:", "amqps:")):
-            raise ConfigError(
-                f"CHECKS_BROKER_URL must be redis://..., amqp://... or stub://, not {url!r}"
-            )
-        stub = url.startswith("stub:")
-        # In-process runs are interactive (demo, submit --wait), so back off in seconds there.
-        return cls(
-            broker_url=url,
-            max_retries=_int(env, "CHECKS_MAX_RETRIES", 5),
-            min_backoff_ms=_int(env, "CHECKS_RETRY_MIN_BACKOFF_MS", 1_000 if stub else 60_000),
-            max_backoff_ms=_int(env, "CHECKS_RETRY_MAX_BACKOFF_MS", 5_000 if stub else 600_000),
-            max_age_ms=_int(env, "CHECKS_MESSAGE_MAX_AGE_MS", 6 * 3600 * 1000),
-            time_limit_ms=_int(env, "CHECKS_TIME_LIMIT_MS", 150_000),
-            heartbeat_timeout_ms=_int(env, "CHECKS_REDIS_HEARTBEAT_MS", 30_000),
-            maintenance_chance=_int(env, "CHECKS_REDIS_MAINTENANCE_CHANCE", 10_000),
-            fetch_batch=_int(env, "CHECKS_REDIS_FETCH_BATCH", 4),
-            reconcile_every_s=_int(env, "CHECKS_RECONCILE_EVERY_SECONDS", 60),
-            notice_max_retries=_int(env, "CHECKS_NOTICE_MAX_RETRIES", 40),
-            # In-process (stub) runs wait for the answers, so retry in seconds there too.
-            notice_min_backoff_ms=_int(
-                env,
-                "CHECKS_NOTICE_MIN_BACKOFF_MS",
-                _int(env, "CHECKS_RETRY_MIN_BACKOFF_MS", 1_000) if stub else 30_000,
-            ),
-            notice_max_backoff_ms=_int(
-                env,
-                "CHECKS_NOTICE_MAX_BACKOFF_MS",
-                _int(env, "CHECKS_RETRY_MAX_BACKOFF_MS", 5_000) if stub else 900_000,
-            ),
-            notice_max_age_ms=_int(env, "CHECKS_NOTICE_MAX_AGE_MS", 3 * 24 * 3600 * 1000),
-        )
+
+def _is_set(value: object) -> bool:
+    """A blank variable is as good as unset."""
+    return not (isinstance(value, str) and not value.strip())

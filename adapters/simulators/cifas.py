@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -23,6 +24,7 @@ from agencies.contract import (
 )
 from agencies.sandbox import (
     AgencySimulator,
+    Persona,
     RecordedCall,
     SimRoute,
     SimulatorContext,
@@ -37,6 +39,21 @@ _ERROR_TEXT: Mapping[int, str] = {
     500: "Internal error",
     503: "Service temporarily unavailable",
 }
+
+
+#: Per operation: the member's reference field and the person's field.
+_FIELDS: Mapping[str, tuple[str, str]] = {
+    "search": ("memberSearchReference", "applicant"),
+    "file": ("memberCaseReference", "subject"),
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a readable request names: the member's reference, and the persona it matches."""
+
+    reference: str
+    persona: Persona | None
 
 
 class CifasSimulator(AgencySimulator):
@@ -57,25 +74,30 @@ class CifasSimulator(AgencySimulator):
         message = _ERROR_TEXT.get(status, "Error")
         return json.dumps({"error": {"code": f"NFD-{status}", "message": message}}).encode()
 
-    def _refuse(
+    def _read(
         self, ctx: SimulatorContext, operation: str, request: httpx.Request
-    ) -> httpx.Response | None:
-        """A 401 answer if the API key is missing, else None."""
-        if request.headers.get(API_KEY_HEADER, "").strip():
-            return None
-        return self.refuse(ctx, operation, 401)
-
-    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if refused := self._refuse(ctx, "search", request):
-            return refused
+    ) -> Call | httpx.Response:
+        """The member's reference and the persona, or the refusal to answer (401
+        without the API key, 400 for a request it cannot read)."""
+        if not request.headers.get(API_KEY_HEADER, "").strip():
+            return self.refuse(ctx, operation, 401)
+        reference_field, person_field = _FIELDS[operation]
         try:
             body = json.loads(request.content)
-            reference = required_text(body, "memberSearchReference")
+            reference = required_text(body, reference_field)
             required_text(body, "memberNumber")
-            surname, dob = _identity(body["applicant"])
+            if operation == "file" and body["fraudcategory"] not in FRAUD_CATEGORIES:
+                raise ValueError("unknown fraud category")
+            surname, dob = _identity(body[person_field])
         except (ValueError, KeyError, TypeError):
-            return self.refuse(ctx, "search", 400)
-        persona = ctx.fixtures.match(surname, dob)
+            return self.refuse(ctx, operation, 400)
+        return Call(reference, ctx.fixtures.match(surname, dob))
+
+    async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
+        call = self._read(ctx, "search", request)
+        if isinstance(call, httpx.Response):
+            return call
+        reference, persona = call.reference, call.persona
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
         answer["searchReference"] = "NFDS" + self.stable_reference(reference, 10)
@@ -83,18 +105,10 @@ class CifasSimulator(AgencySimulator):
         return self.reply(200, json.dumps(answer).encode())
 
     async def _file(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if refused := self._refuse(ctx, "file", request):
-            return refused
-        try:
-            body = json.loads(request.content)
-            reference = required_text(body, "memberCaseReference")
-            required_text(body, "memberNumber")
-            if body["fraudcategory"] not in FRAUD_CATEGORIES:
-                raise ValueError("unknown fraud category")
-            surname, dob = _identity(body["subject"])
-        except (ValueError, KeyError, TypeError):
-            return self.refuse(ctx, "file", 400)
-        persona = ctx.fixtures.match(surname, dob)
+        call = self._read(ctx, "file", request)
+        if isinstance(call, httpx.Response):
+            return call
+        reference, persona = call.reference, call.persona
         ctx.record(
             RecordedCall(
                 self.agency,
