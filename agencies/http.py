@@ -273,6 +273,8 @@ class AgencyClient:
             route = (target, self.http._transport_for_url(target))
             if len(self._urls) < 64:  # a path with ids in it must not grow this without end
                 self._urls[url] = route
+        if self.http.is_closed:  # as httpx's client would refuse: its transport is closed
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
         if headers:
             merged = self._headers.copy()
             merged.update(headers)

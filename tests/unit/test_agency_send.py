@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Generator
 
 import httpx
+import pytest
 
 from agencies.http import AgencyClient, HttpPolicy
 
@@ -81,3 +82,16 @@ def test_an_answer_the_auth_flow_replies_to_is_closed_and_the_last_is_returned()
     assert response.status_code == 200 and response.json() == {"ok": True}
     assert transport.keys == ["stale", "good"]
     assert all(s.closed for s in transport.streams)  # the 401 freed, the answer read and freed
+
+
+def test_a_closed_client_refuses_to_send_as_httpx_would() -> None:
+    transport = _Transport()
+    client = _client(transport)
+
+    async def call_after_close() -> None:
+        await client.http.aclose()
+        await client.request("GET", "report")
+
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        asyncio.run(call_after_close())
+    assert transport.requests == []
