@@ -328,8 +328,8 @@ class AgencyClient:
         """Send through the transport, following the auth flow; the body is left unread.
 
         What ``AsyncClient.send`` does for an agency call, without its per-request cookie
-        jar, redirect and event-hook work (no agency sets cookies or redirects): about a
-        quarter of the client's CPU per call.
+        jar, redirect and event-hook work (no agency sets cookies or redirects). With requests
+        built here rather than by the client: ~18 % less client CPU per call (bench.agency_calls).
         """
         if auth is None:
             return await transport.handle_async_request(request)
