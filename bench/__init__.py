@@ -3,6 +3,7 @@
     .venv/bin/python -m bench [--quick]          # throughput and latency (bench/throughput.py)
     .venv/bin/python -m bench.chaos              # faults and killed workers; the ledger audit
     .venv/bin/python -m bench.cpu_per_check 2000 # CPU per check, split by process
+    .venv/bin/python -m bench.agency_calls       # client CPU per agency call (live mode)
     .venv/bin/python bench/retention_sweep.py    # the retention sweep over 1,000,000 checks
     .venv/bin/python bench/api_submit.py         # submissions over HTTP
 
