@@ -25,6 +25,7 @@ from checks.config import Settings
 from checks.crypto import Cipher
 from checks.errors import CheckBusy, CheckNotFound
 from checks.failure_store import FailureStore
+from checks.failure_store import StepWasSent as StepWasSent  # where callers have imported it
 from checks.inputs import CheckInputs
 from checks.lease_store import LeaseStore
 from checks.models import Check, Step, SubjectFlag, utcnow
