@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from checks.models import Check, FraudCaseRecord, SubjectFlag, iso, utcnow
 from checks.policy import Decision, Flag
+from checks.retention import add_years
 from checks.review import (
     CONFIRMED_FRAUD_REASON,
     CaseStatus,
@@ -29,7 +30,7 @@ from checks.review import (
     same_person,
 )
 from checks.review_store import Outcome, ReviewStore
-from checks.store import Store, _add_years
+from checks.store import Store
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ class FraudCaseStore(ReviewStore):
             years = self.store.settings.flagged_retention_years
             changes: dict[str, Any] = {
                 "retention_until": retention_after_confirmation(
-                    c.retention_until, _add_years(now, years)
+                    c.retention_until, add_years(now, years)
                 )
             }
             if not c.flagged:  # an automated flag stays as it is

@@ -7,12 +7,16 @@ same searches without re-validating the request against a later date.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from agencies.contract import Address, Person, Role, SearchRequest, SearchType
-from checks import request as rq
 from checks.crypto import normalise_identity
+from checks.request_fields import Purpose
+
+if TYPE_CHECKING:  # the request models: only a submission maps one (a run reads stored inputs)
+    from checks import request as rq
 
 
 class CheckInputs(BaseModel):
@@ -20,7 +24,7 @@ class CheckInputs(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    purpose: rq.Purpose
+    purpose: Purpose
     channel: str
     product_code: str
     credit_amount: Decimal
@@ -69,7 +73,9 @@ class CheckInputs(BaseModel):
 
 
 def _address(a: rq.Address | rq.DeliveryAddress) -> Address:
-    if isinstance(a, rq.Address):
+    from checks.request_models import Address as AddressWithDates
+
+    if isinstance(a, AddressWithDates):
         return Address(
             line1=a.line1,
             line2=a.line2 or "",

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from agencies.contract import AgencyKind, Role, SearchType
 from agencies.registry import adapter_classes, cras_in_order
-from checks.request import Purpose
+from checks.request_fields import Purpose
 
 #: Credit amounts at or above this are searched at two CRAs.
 DUAL_BUREAU_THRESHOLD = Decimal("2000.00")

@@ -16,6 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import TypeVar
+
+#: A date, or a datetime (kept to the same time of day).
+D = TypeVar("D", bound=date)
 
 
 class KeepReason(StrEnum):
@@ -36,7 +40,7 @@ REASON_TEXT = {
 }
 
 
-def add_years(day: date, years: int) -> date:
+def add_years(day: D, years: int) -> D:
     """The corresponding calendar date ``years`` later; 29 February becomes 28 February."""
     try:
         return day.replace(year=day.year + years)

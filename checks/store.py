@@ -3,9 +3,10 @@
 Each public method is one transaction. The database is the source of truth: a check is written
 before its message is queued, a step's outcome and its footprint are written together, and
 leases live here, so any number of worker processes can share it safely. The engine and the
-migrations are in :mod:`checks.database`, submissions in :mod:`checks.submit_store`, the reads
-in :mod:`checks.read_store`, and the reconciler's queries in :mod:`checks.reconcile_store`;
-:class:`Store` is all of them.
+migrations are in :mod:`checks.database`, submissions in :mod:`checks.submit_store`, failed
+tries and fallbacks in :mod:`checks.failure_store`, leases and reruns in
+:mod:`checks.lease_store`, the reads in :mod:`checks.read_store`, and the reconciler's queries in
+:mod:`checks.reconcile_store`; :class:`Store` is all of them.
 """
 
 from __future__ import annotations
@@ -15,36 +16,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
 from checks import statements as q
 from checks.config import Settings
 from checks.crypto import Cipher
-from checks.errors import CheckBusy, CheckNotFound, NotRerunnable
+from checks.errors import CheckBusy, CheckNotFound
+from checks.failure_store import FailureStore
+from checks.failure_store import StepWasSent as StepWasSent  # where callers have imported it
 from checks.inputs import CheckInputs
+from checks.lease_store import LeaseStore
 from checks.models import Check, Step, SubjectFlag, utcnow
 from checks.policy import Verdict
 from checks.read_store import ReadStore
 from checks.reconcile_store import ReconcileStore
-from checks.states import (
-    RERUNNABLE_STEPS,
-    STEP_OPEN,
-    TERMINAL,
-    CheckStatus,
-    FootprintState,
-    StepStatus,
-)
-from checks.submit_store import SubmitStore
+from checks.retention import add_years as _add_years
+from checks.states import STEP_OPEN, TERMINAL, FootprintState, StepStatus
 from checks.submit_store import Submitted as Submitted  # where callers have imported it
-
-log = structlog.get_logger(__name__)
-
-
-class StepWasSent(RuntimeError):
-    """A step that may have reached its agency cannot be replaced by another agency."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,7 @@ class ClaimedCheck:
     run: int = 0
 
 
-class Store(SubmitStore, ReadStore, ReconcileStore):
+class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
     """Transactions over the checks database: every part of the store, and the runs."""
 
     def __init__(self, settings: Settings, cipher: Cipher | None = None) -> None:
@@ -248,106 +238,6 @@ class Store(SubmitStore, ReadStore, ReconcileStore):
             )
         return True
 
-    def fail_step(
-        self,
-        step_id: int,
-        *,
-        permanent: bool,
-        code: str,
-        message: str,
-        unsent_in_run: int | None = None,
-        attempts: int = 0,
-    ) -> None:
-        """Record a failed try: ``retrying`` (transient) or ``failed`` (needs an operator).
-
-        ``unsent_in_run``: the request was certainly not sent, and this run is the one that
-        marked the step as possibly sent (at ``attempts``, as claimed); the mark and the unknown
-        ledger row are taken back, in the same transaction. A mark from an earlier run stays
-        (that run may have sent it), and so does one a later claim has taken over.
-        """
-        now = utcnow()
-        with self.session() as s:
-            step = s.get_one(Step, step_id)
-            if step.status == StepStatus.COMPLETED:
-                return
-            if unsent_in_run is not None:
-                self._unmark_sent(s, step_id, unsent_in_run, attempts)
-                s.refresh(step)
-            step.status = StepStatus.FAILED if permanent else StepStatus.RETRYING
-            step.error_code = code
-            step.error = message
-            step.finished_at = now
-            self._touch(s, step.check_id, now)
-            self._audit(
-                s,
-                "worker",
-                "step_failed" if permanent else "step_retrying",
-                step.check_id,
-                agency=step.agency,
-                code=code,
-            )
-
-    @staticmethod
-    def _unmark_sent(s: Session | Connection, step_id: int, run: int, attempts: int) -> bool:
-        """Take back this run's possibly-sent mark and unknown row; False if not this run's."""
-        params = dict(p_step=step_id, p_run=run, p_attempts=attempts)
-        if s.execute(q.UNMARK_SENT, params).first() is None:
-            return False
-        s.execute(q.DROP_UNKNOWN_FOOTPRINT, dict(p_step=step_id))
-        return True
-
-    def supersede(
-        self,
-        step_id: int,
-        next_agency: str,
-        reason: str,
-        *,
-        run: int,
-        attempts: int,
-        purpose_code: str = "",
-    ) -> StepState:
-        """Give up on a step's agency (certainly not searched) and add one for the next CRA.
-
-        Only a step this run marked as possibly sent can be superseded (an earlier run may have
-        sent it: :class:`StepWasSent`). The new step is marked as possibly sent by ``run``, with
-        its unknown ledger row, before its request leaves; all in one transaction.
-        """
-        now = utcnow()
-        with self.session() as s:
-            if not self._unmark_sent(s, step_id, run, attempts):
-                raise StepWasSent(f"step {step_id} may have been sent by an earlier run")
-            old = s.get_one(Step, step_id)
-            old.status = StepStatus.SUPERSEDED
-            old.error = reason
-            old.finished_at = now
-            new = self._new_step(
-                old.check_id,
-                old.slot,
-                AgencyKind(old.kind),
-                next_agency,
-                Role(old.role),
-                SearchType(old.search_type),
-            )
-            new.status, new.attempts, new.started_at = StepStatus.RUNNING, 1, now
-            new.sent_in_run = run
-            s.add(new)
-            s.flush()
-            check = self._touch(s, old.check_id, now)
-            state = self._state(new)
-            s.execute(
-                q.FOOTPRINT, self._footprint_row(old.check_id, check, state, purpose_code, now)
-            )
-            self._audit(
-                s,
-                "worker",
-                "fallback",
-                old.check_id,
-                slot=old.slot,
-                from_agency=old.agency,
-                to_agency=next_agency,
-            )
-            return state
-
     def outcomes(
         self, check_id: str, tx: Connection | None = None
     ) -> tuple[list[StepState], list[tuple[Role, Any]]]:
@@ -437,86 +327,3 @@ class Store(SubmitStore, ReadStore, ReconcileStore):
                 reasons=[r.code for r in verdict.reasons],
             )
         return True
-
-    def mark_failed(self, check_id: str, reason: str, actor: str) -> bool:
-        """End a check as failed with a specific reason; never a decline."""
-        now = utcnow()
-        with self.session() as s:
-            check = s.get(Check, check_id, with_for_update=True)
-            if check is None or check.status in TERMINAL:
-                return False
-            check.status = CheckStatus.FAILED
-            check.failure_reason = reason
-            check.finished_at = now
-            check.updated_at = check.progress_at = now
-            check.lease_owner = None
-            check.lease_until = None
-            check.retention_until = now + timedelta(days=self.settings.retention_days)
-            self._audit(s, actor, "failed", check_id, reason=reason)
-        return True
-
-    def renew(self, check_id: str, owner: str, lease_seconds: float) -> bool:
-        """Extend a lease this owner holds; False if it was lost."""
-        now = utcnow()
-        with self.session() as s:
-            res = s.execute(
-                update(Check)
-                .where(Check.id == check_id, Check.lease_owner == owner)
-                .values(lease_until=now + timedelta(seconds=lease_seconds))
-            )
-            return bool(res.rowcount)  # type: ignore[attr-defined]
-
-    def release(self, check_id: str, owner: str) -> None:
-        """Give up the lease so a retry (from any worker) can claim the check at once."""
-        with self.session() as s:
-            s.execute(
-                update(Check)
-                .where(Check.id == check_id, Check.lease_owner == owner)
-                .values(lease_owner=None, lease_until=None, updated_at=utcnow())
-            )
-
-    # -- operators ------------------------------------------------------------------------
-
-    def prepare_rerun(self, check_id: str, actor: str) -> list[str]:
-        """Reopen a failed check: failed and retrying steps go back to pending.
-
-        Completed steps are kept, so nothing already searched is searched again. Returns the
-        agencies that will be searched.
-        """
-        now = utcnow()
-        with self.session() as s:
-            check = s.get(Check, check_id, with_for_update=True)
-            if check is None:
-                raise CheckNotFound(check_id)
-            if check.purged_at is not None:
-                raise NotRerunnable(f"check {check_id} was purged; its request is gone")
-            if check.status != CheckStatus.FAILED:
-                raise NotRerunnable(
-                    f"check {check_id} is {check.status}; only failed checks can be rerun"
-                )
-            again: list[str] = []
-            for step in check.steps:
-                if step.status in RERUNNABLE_STEPS:
-                    step.status = StepStatus.PENDING
-                    again.append(step.agency)
-            check.status = CheckStatus.QUEUED
-            check.failure_reason = None
-            check.finished_at = None
-            check.updated_at = check.progress_at = now
-            check.lease_owner = check.lease_until = None
-            self._audit(s, actor, "rerun", check_id, agencies=again)
-        return again
-
-    def audit_action(
-        self, check_id: str | None, action: str, actor: str = "worker", **detail: Any
-    ) -> None:
-        """Record an action in the audit trail (no personal data in ``detail``)."""
-        with self.session() as s:
-            self._audit(s, actor, action, check_id, **detail)
-
-
-def _add_years(when: datetime, years: int) -> datetime:
-    try:
-        return when.replace(year=when.year + years)
-    except ValueError:  # 29 February
-        return when.replace(year=when.year + years, day=28)

@@ -75,6 +75,20 @@ def test_reading_a_check_needs_neither_the_broker_nor_the_agencies(tmp_path: Pat
     assert not {"dramatiq", "aiohttp", "adapters.experian", "alembic"} & loaded
 
 
+def test_show_loads_no_request_models_or_submission_service(tmp_path: Path) -> None:
+    code = (
+        "import os, sys\n"
+        "os.environ['CHECKS_DATABASE_URL'] = 'sqlite:///' + os.path.abspath('c.db')\n"
+        "sys.argv = ['checkctl', 'show', 'nope']\n"
+        "from workers.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    )
+    loaded = _modules_after(code, tmp_path)
+    assert "checks.check_view" in loaded  # the check was looked for
+    # Parsing a request and submitting one are the write path's: a read needs neither.
+    assert not {"checks.request", "checks.request_models", "checks.api", "checks.keys"} & loaded
+
+
 @pytest.fixture
 def narrow_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("CHECKS_DATABASE_URL", f"sqlite:///{tmp_path / 'checks.db'}")

@@ -13,8 +13,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from checks.api import CheckReader
 from checks.config import Settings
+from checks.reader import CheckReader
 from checks.store import Store
 
 if TYPE_CHECKING:  # imported when a runtime is built: a command that only reads needs none
