@@ -16,9 +16,9 @@ invalidated, as SQLAlchemy would, so the caller sees the same thing on either pa
 from __future__ import annotations
 
 import re
-from enum import Enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import psycopg
@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
@@ -52,6 +52,7 @@ class _Compiled:
 
 
 def _compile(stmt: Executable, keys: tuple[str, ...], dialect: Dialect, many: bool) -> _Compiled:
+    assert isinstance(stmt, ClauseElement)
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
     assert isinstance(compiled, SQLCompiler)
     fixed: dict[str, Any] = {}
@@ -72,16 +73,19 @@ def _compile(stmt: Executable, keys: tuple[str, ...], dialect: Dialect, many: bo
 
     def expand(m: re.Match[str]) -> str:
         name = m.group(1)
-        values = compiled.binds[name].effective_value
+        values = list(compiled.binds[name].effective_value or ())
         names = [f"{name}_{i}" for i in range(1, len(values) + 1)]
         fixed.update(zip(names, values, strict=True))
         return ", ".join(f"%({n})s" for n in names)
 
     sql = _POSTCOMPILE.sub(expand, compiled.string)
-    processors = dict(compiled._bind_processors)  # noqa: SLF001 - the types' own processing
-    for name in list(processors):
+    processors: dict[str, Callable[[Any], Any]] = {}
+    for name, process in compiled._bind_processors.items():  # the types' own processing
+        assert callable(process)  # a tuple only for a tuple-typed parameter: none here
         if name in fixed:  # a literal is processed once, here
-            fixed[name] = processors.pop(name)(fixed[name])
+            fixed[name] = process(fixed[name])
+        else:
+            processors[name] = process
     # A state's enum goes as its value (as SQLAlchemy's String type sends it).
     fixed = {k: v.value if isinstance(v, Enum) else v for k, v in fixed.items()}
     return _Compiled(sql, fixed, processors)
@@ -109,7 +113,7 @@ def _driver(c: Connection | Session) -> psycopg.Connection[Any] | None:
 
 def _raise(c: Connection, sql: str, params: Any, exc: psycopg.Error) -> None:
     """Raise ``exc`` as SQLAlchemy would, invalidating a connection that was lost."""
-    lost = c.dialect.is_disconnect(exc, c.connection.dbapi_connection, None)
+    lost = c.dialect.is_disconnect(exc, c.connection.dbapi_connection, None)  # type: ignore[arg-type]
     if lost:
         c.invalidate(exc)
     raise DBAPIError.instance(

@@ -145,6 +145,9 @@ DROP_UNKNOWN_FOOTPRINT = delete(FOOTPRINTS).where(
     footprints.step_id == bindparam("p_step"), footprints.state == FootprintState.UNKNOWN
 )
 
+#: Whose check it is.
+SUBJECTS = select(checks.subject_id, checks.joint_subject_id).where(checks.id == bindparam("p_id"))
+
 #: Progress on a check (the reconciler's staleness clock), returning whose check it is.
 TOUCH = (
     update(CHECKS)
