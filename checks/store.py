@@ -215,19 +215,23 @@ class Store(SubmitStore, ReadStore, ReconcileStore):
         """
         now = utcnow()
         sealed = self.cipher.encrypt(result.model_dump_json())
+        params = dict(p_step=step_id, p_now=now, p_result=sealed, p_code=purpose_code)
+        check: Any  # its subjects
         with self.transaction(tx) as c:
-            step = direct.first(
-                c, q.COMPLETE_STEP, dict(p_step=step_id, p_now=now, p_result=sealed)
-            )
+            if c.dialect.name == "postgresql":
+                # One statement: the step, its check's progress and its footprint (the touch and
+                # the confirmation join the completed step: none if it was already completed).
+                step = check = direct.first(c, q.COMPLETE_STEP_AT_ONCE, params)
+                confirmed = bool(step and step.confirmed)
+            else:  # SQLite cannot update through a CTE: three statements
+                step = direct.first(c, q.COMPLETE_STEP, params)
+                check = step and self._touch(c, step.check_id, now)
+                confirmed = bool(step and direct.first(c, q.CONFIRM_FOOTPRINT, params))
             if step is None:  # already completed: nothing more to write
                 if c.scalar(select(Step.id).where(Step.id == step_id)) is None:
                     raise LookupError(f"no step {step_id}")
                 return False
-            check = self._touch(c, step.check_id, now)
-            confirmed = direct.first(
-                c, q.CONFIRM_FOOTPRINT, dict(p_step=step_id, p_now=now, p_code=purpose_code)
-            )
-            if confirmed is None:
+            if not confirmed:
                 # Completed without a claim's row (a step written directly): confirmed at once.
                 c.execute(
                     q.FOOTPRINT,
