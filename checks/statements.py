@@ -10,19 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import (
-    ColumnElement,
-    Table,
-    bindparam,
-    case,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from checks.models import AuditEvent, Base, Check, Footprint, Reason, Step, UTCDateTime
@@ -86,42 +74,27 @@ _STEP_COLUMNS = (
 )
 _is_open = steps.status.in_(STEP_OPEN)
 
-
-def _start_steps(run: ColumnElement[Any]) -> ReturningUpdate[Any]:
-    return (
-        update(STEPS)
-        .where(steps.check_id == bindparam("p_id"))
-        .values(
-            status=case((_is_open, StepStatus.RUNNING), else_=steps.status),
-            attempts=case((_is_open, steps.attempts + 1), else_=steps.attempts),
-            started_at=case(
-                (
-                    _is_open,
-                    func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime())),
-                ),
-                else_=steps.started_at,
-            ),
-            # Before any request leaves: a step an earlier run may have sent keeps that run.
-            sent_in_run=case(
-                (_is_open, func.coalesce(steps.sent_in_run, run)),
-                else_=steps.sent_in_run,
-            ),
-        )
-        .returning(*_STEP_COLUMNS)
-    )
-
-
 #: Every open step is searched now (running, its attempt counted, marked as possibly sent by this
 #: run unless an earlier run already was); returns every step's state (in no particular order),
 #: open or not, so a claim needs no second read.
-START_STEPS = _start_steps(bindparam("p_run"))
-
-#: PostgreSQL: CLAIM and START_STEPS as one statement (data-modifying CTEs): one row per step,
-#: each with the claim's columns (one row with no step's if the check has none); no row if the
-#: lease was not taken, and then no step was started.
-_claimed = CLAIM.cte("claimed")
-_started = _start_steps(_claimed.c.runs).cte("started")
-CLAIM_AND_START = select(_claimed, _started).select_from(_claimed.outerjoin(_started, true()))
+START_STEPS = (
+    update(STEPS)
+    .where(steps.check_id == bindparam("p_id"))
+    .values(
+        status=case((_is_open, StepStatus.RUNNING), else_=steps.status),
+        attempts=case((_is_open, steps.attempts + 1), else_=steps.attempts),
+        started_at=case(
+            (_is_open, func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime()))),
+            else_=steps.started_at,
+        ),
+        # Before any request leaves: a step an earlier run may have sent keeps that run.
+        sent_in_run=case(
+            (_is_open, func.coalesce(steps.sent_in_run, bindparam("p_run"))),
+            else_=steps.sent_in_run,
+        ),
+    )
+    .returning(*_STEP_COLUMNS)
+)
 
 #: The columns a StepState is built from, in step order.
 STEP_STATE = select(*_STEP_COLUMNS).where(steps.check_id == bindparam("p_id")).order_by(steps.id)

@@ -10,7 +10,7 @@ in :mod:`checks.read_store`, and the reconciler's queries in :mod:`checks.reconc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,16 +115,10 @@ class Store(SubmitStore, ReadStore, ReconcileStore):
         """
         now = utcnow()
         until = now + timedelta(seconds=lease_seconds)
-        params = dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
         with self.transaction(tx) as c:
-            started: Sequence[Any] = ()
-            at_once = c.dialect.name == "postgresql"
-            if at_once:  # the claim and its steps' start in one statement
-                started = direct.rows(c, q.CLAIM_AND_START, params)
-                row = started[0] if started else None
-                started = [r for r in started if r.id is not None]  # (a check with no step)
-            else:
-                row = direct.first(c, q.CLAIM, params)
+            row = direct.first(
+                c, q.CLAIM, dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
+            )
             if row is None:
                 current = c.execute(
                     select(Check.status, Check.lease_owner).where(Check.id == check_id)
@@ -134,12 +128,11 @@ class Store(SubmitStore, ReadStore, ReconcileStore):
                 if current.status in TERMINAL:
                     return None
                 raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
-            # Decrypted before the transaction ends: a key no longer configured (EncryptionKeyError)
-            # rolls the claim back (and the steps' start with it), leaving no step marked running.
+            # Decrypted before any step is started: a key no longer configured (EncryptionKeyError)
+            # rolls the claim back, leaving no step marked running.
             inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
-            if not at_once:
-                # Searched now; until its outcome is written the outcome is unknown.
-                started = direct.rows(c, q.START_STEPS, {**params, "p_run": row.runs})
+            # Searched now; until its outcome is written the outcome is unknown.
+            started = direct.rows(c, q.START_STEPS, dict(p_id=check_id, p_now=now, p_run=row.runs))
             steps = tuple(self._state(r) for r in sorted(started, key=lambda r: r.id))
             # The ledger row exists before the request can leave: a worker killed mid-request
             # leaves an unknown row, never a search the ledger does not show.
