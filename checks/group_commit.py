@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy import Connection, Engine
 
+from checks import direct
 from checks.config import Settings
 from checks.statements import AUDIT
 
@@ -179,7 +180,7 @@ class GroupCommit:
         finally:
             del conn.info[DEFERRED_AUDIT]
         if events:
-            conn.execute(AUDIT, events)
+            direct.many(conn, AUDIT, events)
         return results
 
     def _drop_connection(self) -> None:

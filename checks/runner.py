@@ -22,11 +22,13 @@ from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 import structlog
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from agencies.config import Agencies
 from agencies.contract import AgencyKind, ResultEnvelope, Role
 from agencies.errors import AgencyError, TransientAgencyError
+from checks import direct
+from checks import statements as q
 from checks.associations import (
     AssociateCredit,
     association_findings,
@@ -37,7 +39,7 @@ from checks.errors import StepsPending
 from checks.group_commit import GroupCommit
 from checks.inputs import CheckInputs
 from checks.keys import missing_key_message
-from checks.models import Check, utcnow
+from checks.models import utcnow
 from checks.names import refer_mixed_script_names
 from checks.plans import fallback_agency
 from checks.policy import PolicyThresholds, Verdict, decide
@@ -354,9 +356,7 @@ class CheckRunner:
     def _associates(self, check_id: str, tx: Connection) -> list[AssociateCredit]:
         """The applicant's active associates' recent credit results (not the joint applicant's:
         their own searches are already in the decision)."""
-        row = tx.execute(
-            select(Check.subject_id, Check.joint_subject_id).where(Check.id == check_id)
-        ).one()
+        row = direct.one(tx, q.SUBJECTS, dict(p_id=check_id))
         now = utcnow()
         max_age = timedelta(days=self.store.settings.associate_result_max_age_days)
         found = self.store.associations.associate_credit(

@@ -145,12 +145,45 @@ DROP_UNKNOWN_FOOTPRINT = delete(FOOTPRINTS).where(
     footprints.step_id == bindparam("p_step"), footprints.state == FootprintState.UNKNOWN
 )
 
+#: Whose check it is.
+SUBJECTS = select(checks.subject_id, checks.joint_subject_id).where(checks.id == bindparam("p_id"))
+
 #: Progress on a check (the reconciler's staleness clock), returning whose check it is.
 TOUCH = (
     update(CHECKS)
     .where(checks.id == bindparam("p_id"))
     .values(progress_at=bindparam("p_now"), updated_at=bindparam("p_now"))
     .returning(checks.subject_id, checks.joint_subject_id)
+)
+
+
+#: PostgreSQL: COMPLETE_STEP, TOUCH and CONFIRM_FOOTPRINT as one statement (data-modifying CTEs),
+#: one round trip where there were three. The touch and the confirmation join the completed step,
+#: so a step already completed changes nothing and returns no row; ``confirmed`` counts the
+#: ledger rows confirmed (0: the step had no claim's row).
+_completed = COMPLETE_STEP.cte("completed")
+_touched = (
+    update(CHECKS)
+    .where(checks.id == _completed.c.check_id)
+    .values(progress_at=bindparam("p_now"), updated_at=bindparam("p_now"))
+    .returning(checks.subject_id, checks.joint_subject_id)
+    .cte("touched")
+)
+_confirmed = (
+    update(FOOTPRINTS)
+    .where(footprints.step_id == bindparam("p_step"), footprints.check_id == _completed.c.check_id)
+    .values(
+        state=FootprintState.CONFIRMED,
+        confirmed_at=bindparam("p_now"),
+        purpose_code=bindparam("p_code"),
+    )
+    .returning(footprints.id)
+    .cte("confirmed")
+)
+COMPLETE_STEP_AT_ONCE = select(
+    _completed,
+    _touched,
+    select(func.count()).select_from(_confirmed).scalar_subquery().label("confirmed"),
 )
 
 

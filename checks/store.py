@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
+from checks import direct
 from checks import statements as q
 from checks.config import Settings
 from checks.crypto import Cipher
@@ -105,9 +106,9 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         now = utcnow()
         until = now + timedelta(seconds=lease_seconds)
         with self.transaction(tx) as c:
-            row = c.execute(
-                q.CLAIM, dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
-            ).first()
+            row = direct.first(
+                c, q.CLAIM, dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
+            )
             if row is None:
                 current = c.execute(
                     select(Check.status, Check.lease_owner).where(Check.id == check_id)
@@ -121,13 +122,14 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
             # rolls the claim back, leaving no step marked running.
             inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
             # Searched now; until its outcome is written the outcome is unknown.
-            started = c.execute(q.START_STEPS, dict(p_id=check_id, p_now=now, p_run=row.runs)).all()
+            started = direct.rows(c, q.START_STEPS, dict(p_id=check_id, p_now=now, p_run=row.runs))
             steps = tuple(self._state(r) for r in sorted(started, key=lambda r: r.id))
             # The ledger row exists before the request can leave: a worker killed mid-request
             # leaves an unknown row, never a search the ledger does not show.
             marked = [s for s in steps if s.status in STEP_OPEN and s.sent_in_run == row.runs]
             if marked:
-                c.execute(
+                direct.many(
+                    c,
                     q.FOOTPRINT,
                     [
                         self._footprint_row(
@@ -180,12 +182,12 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
     def steps(self, check_id: str) -> list[StepState]:
         """The check's steps now."""
         with self.transaction() as c:
-            return [self._state(r) for r in c.execute(q.STEP_STATE, dict(p_id=check_id))]
+            return [self._state(r) for r in direct.rows(c, q.STEP_STATE, dict(p_id=check_id))]
 
     @staticmethod
     def _touch(s: Session | Connection, check_id: str, now: datetime) -> Any:
         """Record progress on a check (the reconciler's staleness clock); returns its subjects."""
-        return s.execute(q.TOUCH, dict(p_id=check_id, p_now=now)).one()
+        return direct.one(s, q.TOUCH, dict(p_id=check_id, p_now=now))
 
     def complete_step(
         self,
@@ -203,19 +205,23 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         """
         now = utcnow()
         sealed = self.cipher.encrypt(result.model_dump_json())
+        params = dict(p_step=step_id, p_now=now, p_result=sealed, p_code=purpose_code)
+        check: Any  # its subjects
         with self.transaction(tx) as c:
-            step = c.execute(
-                q.COMPLETE_STEP, dict(p_step=step_id, p_now=now, p_result=sealed)
-            ).first()
+            if c.dialect.name == "postgresql":
+                # One statement: the step, its check's progress and its footprint (the touch and
+                # the confirmation join the completed step: none if it was already completed).
+                step = check = direct.first(c, q.COMPLETE_STEP_AT_ONCE, params)
+                confirmed = bool(step and step.confirmed)
+            else:  # SQLite cannot update through a CTE: three statements
+                step = direct.first(c, q.COMPLETE_STEP, params)
+                check = step and self._touch(c, step.check_id, now)
+                confirmed = bool(step and direct.first(c, q.CONFIRM_FOOTPRINT, params))
             if step is None:  # already completed: nothing more to write
                 if c.scalar(select(Step.id).where(Step.id == step_id)) is None:
                     raise LookupError(f"no step {step_id}")
                 return False
-            check = self._touch(c, step.check_id, now)
-            confirmed = c.execute(
-                q.CONFIRM_FOOTPRINT, dict(p_step=step_id, p_now=now, p_code=purpose_code)
-            ).first()
-            if confirmed is None:
+            if not confirmed:
                 # Completed without a claim's row (a step written directly): confirmed at once.
                 c.execute(
                     q.FOOTPRINT,
@@ -243,7 +249,7 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
     ) -> tuple[list[StepState], list[tuple[Role, Any]]]:
         """Every step, and the decrypted results of the completed ones, in one read."""
         with self.transaction(tx) as c:
-            rows = c.execute(q.STEP_OUTCOMES, dict(p_id=check_id)).all()
+            rows = direct.rows(c, q.STEP_OUTCOMES, dict(p_id=check_id))
         results = [
             (
                 Role(r.role),
@@ -275,7 +281,7 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
             params.update(p_keep_until=now + timedelta(days=st.retention_days))
         with self.transaction(tx) as c:
             # A duplicate delivery finds the check already ended and matches no row.
-            check = c.execute(stmt, params).first()
+            check = direct.first(c, stmt, params)
             if check is None:
                 if c.scalar(select(Check.id).where(Check.id == check_id)) is None:
                     raise CheckNotFound(check_id)
@@ -283,7 +289,8 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
             # Reasons are only ever written here, by the statement that ends the check, so an
             # open check has none to replace.
             if verdict.reasons:
-                c.execute(
+                direct.many(
+                    c,
                     q.REASONS,
                     [
                         dict(

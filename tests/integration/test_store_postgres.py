@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import func, select
 
 from agencies.config import Agencies, build_agencies
+from agencies.contract import CreditResult, ResultEnvelope
 from agencies.sandbox import default_fixtures
 from checks.api import CheckService
 from checks.config import Settings
 from checks.group_commit import GroupCommit
-from checks.models import Association, Check, Subject
+from checks.models import Association, Check, Footprint, Subject
 from checks.runner import CheckRunner
 from checks.store import Store, Submitted
 from tests.conftest import fast_agency_settings
@@ -273,3 +274,60 @@ def test_concurrent_runs_of_one_check_search_each_agency_once(pg: PgWiring) -> N
     assert pg.store.footprint_count(sub.check_id) == 2
     assert len(sandbox.footprints("experian")) == 1
     assert len(sandbox.calls_to("experian", "search")) == 1
+
+
+def test_a_step_outcome_confirms_the_claims_row_once_and_a_direct_one_gets_its_own_row(
+    backend: PgWiring,
+) -> None:
+    """Completing a step touches its check and confirms its footprint together (one statement
+    on PostgreSQL); a second completion writes nothing; a step completed without a claim's
+    row gets a confirmed one."""
+    store = backend.store
+
+    def envelope(agency: str) -> ResultEnvelope:
+        return ResultEnvelope(
+            result=CreditResult(
+                agency=agency, client_ref="r", score=900, score_band=None, identity_verified=True
+            )
+        )
+
+    def footprints(check_id: str) -> list[Any]:
+        with store.engine.connect() as c:
+            return list(
+                c.execute(
+                    select(Footprint.step_id, Footprint.state, Footprint.purpose_code).where(
+                        Footprint.check_id == check_id
+                    )
+                )
+            )
+
+    def progress(check_id: str) -> datetime:
+        with store.engine.connect() as c:
+            return c.execute(select(Check.progress_at).where(Check.id == check_id)).scalar_one()
+
+    claimed_id = backend.service.submit(request_for("alice")).check_id
+    claimed = store.claim(claimed_id, "w1", 30, lambda _inputs, _step: "CS")
+    assert claimed is not None
+    step = claimed.steps[0]
+    before = progress(claimed_id)
+    assert store.complete_step(step.id, envelope(step.agency), "QS")
+    assert progress(claimed_id) > before
+    rows = {r.step_id: r for r in footprints(claimed_id)}
+    assert len(rows) == len(claimed.steps)
+    assert (rows[step.id].state, rows[step.id].purpose_code) == ("confirmed", "QS")
+    assert {r.state for s, r in rows.items() if s != step.id} == {"unknown"}
+    # A duplicate delivery: nothing written, the row as it was.
+    assert not store.complete_step(step.id, envelope(step.agency), "XX")
+    again = {r.step_id: r for r in footprints(claimed_id)}
+    assert (again[step.id].state, again[step.id].purpose_code) == ("confirmed", "QS")
+    with pytest.raises(LookupError):
+        store.complete_step(10**9, envelope(step.agency), "QS")
+
+    # Never claimed: no unknown row to confirm, so a confirmed one is written.
+    direct_id = backend.service.submit(request_for("alice")).check_id
+    first = store.steps(direct_id)[0]
+    assert footprints(direct_id) == []
+    assert store.complete_step(first.id, envelope(first.agency), "QS")
+    assert [(r.step_id, r.state, r.purpose_code) for r in footprints(direct_id)] == [
+        (first.id, "confirmed", "QS")
+    ]

@@ -1,0 +1,170 @@
+"""The hot statements run on psycopg directly: compiled once, prepared, no SQLAlchemy per call.
+
+SQLAlchemy's cost for a short statement is several times psycopg's: a cache key computed by
+walking the statement, an execution context, a result object and row processing, for every
+call. The statements a worker runs for every check (:mod:`checks.statements`) are fixed, so each
+is compiled once (for each set of parameter names it is given), its literal values and the
+type processing of its parameters computed once, and then sent on the driver's connection of
+the SQLAlchemy connection in hand, in the transaction that connection has open, as a prepared
+statement; ``many`` sends a list of rows pipelined (psycopg 3's ``executemany``).
+
+Only PostgreSQL through psycopg takes this path; SQLite and an ORM session keep SQLAlchemy's
+``execute``. Errors are SQLAlchemy's (``DBAPIError.instance``), and a lost connection is
+invalidated, as SQLAlchemy would, so the caller sees the same thing on either path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, NoResultFound
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+
+_POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement as psycopg takes it, for one set of parameter names."""
+
+    sql: str
+    #: Values the statement carries itself (literals, an IN list, scalar column defaults).
+    fixed: dict[str, Any]
+    #: Per parameter, the processing its type does before it is sent (aware datetimes, JSON).
+    processors: dict[str, Callable[[Any], Any]]
+
+    def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        out = {**self.fixed, **given}
+        for name, process in self.processors.items():
+            if name in out:
+                out[name] = process(out[name])
+        return out
+
+
+def _compile(stmt: Executable, keys: tuple[str, ...], dialect: Dialect, many: bool) -> _Compiled:
+    assert isinstance(stmt, ClauseElement)
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=many)
+    assert isinstance(compiled, SQLCompiler)
+    fixed: dict[str, Any] = {}
+    for name, bind in compiled.binds.items():
+        if name.startswith("%(") or bind.required or name in keys:
+            continue  # the object-keyed duplicate of a name, or a value the caller gives
+        if bind.expanding:
+            continue  # an IN list: expanded into the SQL below
+        if bind.callable is not None:
+            raise NotImplementedError(f"parameter {name} is computed at execution")
+        fixed[name] = bind.effective_value
+    for col in [*compiled.insert_prefetch, *compiled.update_prefetch]:
+        if col.key not in keys:
+            default = col.default
+            if default is None or not getattr(default, "is_scalar", False):
+                raise NotImplementedError(f"column {col.key} has a default computed at execution")
+            fixed[col.key] = getattr(default, "arg", None)
+
+    def expand(m: re.Match[str]) -> str:
+        name = m.group(1)
+        values = list(compiled.binds[name].effective_value or ())
+        names = [f"{name}_{i}" for i in range(1, len(values) + 1)]
+        fixed.update(zip(names, values, strict=True))
+        return ", ".join(f"%({n})s" for n in names)
+
+    sql = _POSTCOMPILE.sub(expand, compiled.string)
+    processors: dict[str, Callable[[Any], Any]] = {}
+    for name, process in compiled._bind_processors.items():  # the types' own processing
+        assert callable(process)  # a tuple only for a tuple-typed parameter: none here
+        if name in fixed:  # a literal is processed once, here
+            fixed[name] = process(fixed[name])
+        else:
+            processors[name] = process
+    # A state's enum goes as its value (as SQLAlchemy's String type sends it).
+    fixed = {k: v.value if isinstance(v, Enum) else v for k, v in fixed.items()}
+    return _Compiled(sql, fixed, processors)
+
+
+_COMPILED: dict[tuple[Executable, tuple[str, ...], bool], _Compiled] = {}
+
+
+def _compiled(stmt: Executable, keys: tuple[str, ...], dialect: Dialect, many: bool) -> _Compiled:
+    key = (stmt, keys, many)
+    found = _COMPILED.get(key)
+    if found is None:
+        found = _COMPILED[key] = _compile(stmt, keys, dialect, many)
+    return found
+
+
+def _driver(c: Connection | Session) -> psycopg.Connection[Any] | None:
+    """The psycopg connection under ``c``, or None where SQLAlchemy runs the statement."""
+    if isinstance(c, Connection) and c.dialect.driver == "psycopg":
+        driver = c.connection.driver_connection
+        if isinstance(driver, psycopg.Connection):
+            return driver
+    return None
+
+
+def _raise(c: Connection, sql: str, params: Any, exc: psycopg.Error) -> None:
+    """Raise ``exc`` as SQLAlchemy would, invalidating a connection that was lost."""
+    lost = c.dialect.is_disconnect(exc, c.connection.dbapi_connection, None)  # type: ignore[arg-type]
+    if lost:
+        c.invalidate(exc)
+    raise DBAPIError.instance(
+        sql, params, exc, psycopg.Error, connection_invalidated=lost, dialect=c.dialect
+    ) from exc
+
+
+def rows(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+    """Every row ``stmt`` returns (attribute access by column name)."""
+    driver = _driver(c)
+    if driver is None:
+        return c.execute(stmt, params).all()
+    assert isinstance(c, Connection)
+    compiled = _compiled(stmt, tuple(params), c.dialect, False)
+    sent = compiled.params(params)
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cur:
+            cur.execute(compiled.sql, sent, prepare=True)
+            return cur.fetchall() if cur.description is not None else []
+    except psycopg.Error as exc:
+        _raise(c, compiled.sql, sent, exc)
+        raise  # not reached: _raise raises
+
+
+def first(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -> Any | None:
+    """The first row ``stmt`` returns, or None."""
+    found = rows(c, stmt, params)
+    return found[0] if found else None
+
+
+def one(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -> Any:
+    """The one row ``stmt`` returns (``NoResultFound`` if none)."""
+    found = rows(c, stmt, params)
+    if not found:
+        raise NoResultFound("No row was found when one was required")
+    return found[0]
+
+
+def many(c: Connection | Session, stmt: Executable, rowlist: Sequence[Mapping[str, Any]]) -> None:
+    """Run ``stmt`` once per row (pipelined on psycopg); the rows have the same keys."""
+    if not rowlist:
+        return
+    driver = _driver(c)
+    if driver is None:
+        c.execute(stmt, list(rowlist))
+        return
+    assert isinstance(c, Connection)
+    compiled = _compiled(stmt, tuple(rowlist[0]), c.dialect, True)
+    sent = [compiled.params(r) for r in rowlist]
+    try:
+        with driver.cursor() as cur:
+            cur.executemany(compiled.sql, sent)
+    except psycopg.Error as exc:
+        _raise(c, compiled.sql, sent, exc)
