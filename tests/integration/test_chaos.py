@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.mark.parametrize(("broker", "checks"), [("redis", 200), ("rabbitmq", 100)])
+@pytest.mark.parametrize(("broker", "checks"), [("redis", 200), ("rabbitmq", 200)])
 def test_under_faults_and_killed_workers_no_check_is_lost_and_the_ledger_equals_the_agencies(
     broker: str, checks: int
 ) -> None:
@@ -42,7 +42,9 @@ def test_under_faults_and_killed_workers_no_check_is_lost_and_the_ledger_equals_
             "--chaos-seconds",
             "12",
             "--kill-every",
-            "4",
+            # Early kills: the chaos stops once every check has ended, and with group commit
+            # a fault-heavy draw can end 100 checks within 8 s (two kills at 4 s came too late).
+            "2",
         ],
         capture_output=True,
         text=True,
