@@ -90,12 +90,21 @@ def test_after_a_kill_and_restart_the_new_worker_stops_within_30_s_of_sigterm(
     broker_runtime: Runtime,  # noqa: F811
     worker_process: WorkerFactory,
 ) -> None:
-    # Given 40 checks at 200 ms agency latency, and the worker SIGKILLed after 3 s
-    env = dict(FAST_RECOVERY, CHECKS_BROKER_URL=broker_url, CHECKS_SANDBOX_LATENCY_MS="200")
+    # Given 40 checks at 1 s agency latency, and the worker SIGKILLed while they run (a fixed
+    # sleep is not enough: a fast worker can decide all 40 first, and the new worker would then
+    # be stopped while it is still starting, which tests nothing)
+    env = dict(FAST_RECOVERY, CHECKS_BROKER_URL=broker_url, CHECKS_SANDBOX_LATENCY_MS="1000")
     first = worker_process(pg_url, name="killed", **env)
     ids = [broker_runtime.service.submit(request_for("alice")).check_id for _ in range(40)]
-    time.sleep(3)
+    wait_for(
+        "a check to be running on the first worker",
+        lambda: any(broker_runtime.store.view(cid)["status"] == "running" for cid in ids),
+        timeout=60,
+        diagnostics=first.diagnostics,
+    )
     first.kill()
+    unfinished = [cid for cid in ids if terminal_view(broker_runtime, cid)() is None]
+    assert unfinished, "every check ended before the kill: the test would test nothing"
     # ... and a new worker started, which decides every check
     second = worker_process(pg_url, name="restarted", **env)
     for cid in ids:
