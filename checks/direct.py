@@ -21,14 +21,18 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import psycopg
-from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+
+try:
+    import psycopg
+    from psycopg.rows import namedtuple_row
+except ImportError:  # the embedded default (SQLite) installs no PostgreSQL driver
+    psycopg = None  # type: ignore[assignment]
 
 _POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 
@@ -104,7 +108,7 @@ def _compiled(stmt: Executable, keys: tuple[str, ...], dialect: Dialect, many: b
 
 def _driver(c: Connection | Session) -> psycopg.Connection[Any] | None:
     """The psycopg connection under ``c``, or None where SQLAlchemy runs the statement."""
-    if isinstance(c, Connection) and c.dialect.driver == "psycopg":
+    if psycopg is not None and isinstance(c, Connection) and c.dialect.driver == "psycopg":
         driver = c.connection.driver_connection
         if isinstance(driver, psycopg.Connection):
             return driver

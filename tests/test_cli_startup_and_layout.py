@@ -117,3 +117,25 @@ def test_the_demo_at_80_columns_keeps_every_reason_whole_on_its_line(
     fragments = [w for w in re.findall(r"[A-Za-z_]+", result.stdout) if re.match(r"_|.*_$", w)]
     assert not fragments
     assert "9 of 9 as expected" in result.stdout
+
+
+def test_the_demo_runs_without_the_postgresql_driver(tmp_path: Path) -> None:
+    # Given a process in which psycopg cannot be imported (`pip install -e .`, no extras)
+    probe = (
+        "import sys\n"
+        "class NoPostgres:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'psycopg' or name.startswith('psycopg.'):\n"
+        "            raise ImportError('psycopg is not installed')\n"
+        "sys.meta_path.insert(0, NoPostgres())\n"
+        "sys.argv = ['checkctl', 'demo']\n"
+        "from workers.cli import main\n"
+        "main()\n"
+    )
+    # When the README's first command runs on the embedded defaults
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    # Then every persona is decided as expected
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "9 of 9 as expected" in run.stdout
