@@ -445,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         "--redis-url", default=os.environ.get("CHECKS_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
     )
     p.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    p.add_argument(
+        "--latency-ms", type=int, default=100, help="every agency's latency when it has no fault"
+    )
     p.add_argument("--kill-every", type=float, default=5.0, help="seconds between SIGKILLs")
     p.add_argument("--chaos-seconds", type=float, default=120.0, help="longest chaos phase")
     p.add_argument("--seed", type=int, default=None)
@@ -457,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         broker=args.broker,
         redis_url=args.redis_url,
         threads=args.threads,
+        latency_ms=args.latency_ms,
         kill_every_s=args.kill_every,
         chaos_s=args.chaos_seconds,
         seed=args.seed,

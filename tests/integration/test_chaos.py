@@ -41,9 +41,14 @@ def test_under_faults_and_killed_workers_no_check_is_lost_and_the_ledger_equals_
             str(checks),
             "--chaos-seconds",
             "12",
+            # Checks kept in flight through the chaos: the phase ends early once every check
+            # has ended, and a fast worker ends 200 checks at 100 ms within 3 s. At 300 ms on
+            # 2 x 4 threads they take about 9 s: kills at 3, 4.5, 6 s meet work in flight.
+            "--latency-ms",
+            "300",
+            "--threads",
+            "4",
             "--kill-every",
-            # Early kills: the chaos stops once every check has ended, and with group commit
-            # a fault-heavy draw can end 100 checks within 8 s (two kills at 4 s came too late).
             "2",
         ],
         capture_output=True,
