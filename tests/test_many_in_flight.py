@@ -19,10 +19,10 @@ from agencies.sandbox_server import SandboxServer
 from workers.broker import CalmAsyncIO, QuickPollWorker
 
 
-def test_sandbox_server_answers_a_thousand_connections_at_once_on_one_loop() -> None:
-    # Given the sandbox server with every agency at 200 ms
+def _thousand_at_once(latency_ms: int) -> tuple[list[bytes], float]:
+    """A thousand clients connect and ask at once; their first lines and the time taken."""
     sandbox = build_sandbox()
-    sandbox.set_latency("200")
+    sandbox.set_latency(str(latency_ms))
     with SandboxServer(sandbox) as server:
         host, port = server.address
         request = (
@@ -42,12 +42,20 @@ def test_sandbox_server_answers_a_thousand_connections_at_once_on_one_loop() -> 
             lines = await asyncio.gather(*(one() for _ in range(1000)))
             return lines, time.monotonic() - started
 
-        # When a thousand clients connect and ask at once
-        lines, took = asyncio.run(burst())
+        return asyncio.run(burst())
 
-    # Then every one is answered (here: refused, no API key) well within a few latencies
+
+def test_sandbox_server_answers_a_thousand_connections_at_once_on_one_loop() -> None:
+    # Given what a thousand connections cost on this machine when the sandbox answers at once
+    _, floor = _thousand_at_once(0)
+
+    # When a thousand clients connect and ask at once, every agency at 200 ms
+    lines, took = _thousand_at_once(200)
+
+    # Then every one is answered (here: refused, no API key) within a few latencies of that
+    # cost: the waits overlap on one loop (one after another they would take 200 s)
     assert all(line.startswith(b"HTTP/1.1 401") for line in lines)
-    assert took < 3.0
+    assert took < floor + 5 * 0.2, f"{took:.2f} s against {floor:.2f} s at 0 ms"
 
 
 def test_worker_polls_queues_quickly_but_lets_idle_threads_sleep() -> None:
