@@ -124,7 +124,7 @@ def upgrade() -> None:
         string("agency", 40),
         string("role", 10),
         string("search_type", 10),
-        *agency_request(status_length=12),
+        *agency_request(status_length=12),  # client_ref, status, attempts
         string("error_code", 40, nullable=True),
         text("error", nullable=True),
         binary("result_enc", nullable=True),

@@ -63,7 +63,7 @@ def upgrade() -> None:
         serial_key(),
         integer("association_id"),
         string("agency", 40),
-        *agency_request(status_length=10),
+        *agency_request(status_length=10),  # client_ref, status, attempts
         string("agency_ref", 64, nullable=True),
         text("detail", nullable=True),
         timestamp("gave_up_at", nullable=True),
