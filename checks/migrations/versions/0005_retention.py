@@ -1,32 +1,36 @@
-"""retention: identity hashes per postcode, legal holds, purge marks, audit hash chain, schedules
-
-Revision ID: 0005
-Revises: 0002
-"""
+"""retention: identity hashes per postcode, legal holds, purge marks, audit hash chain, schedules"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from checks.migrations.columns import integer, string, text, timestamp, uuid
+from checks.migrations.keys import references, serial_key
+from checks.migrations.tables import add_columns, create_table, drop_columns
+
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    _identity_hashes_per_postcode()
+    _legal_holds_and_purge_marks()
+    _audit_hash_chain()
+    _schedules()
+
+
+def _identity_hashes_per_postcode() -> None:
+    create_table(
         "subject_identities",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("subject_id", sa.String(length=36), nullable=False),
-        sa.Column("identity_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"]),
-        sa.PrimaryKeyConstraint("id"),
+        serial_key(),
+        uuid("subject_id"),
+        string("identity_hash", 64),
+        timestamp("created_at"),
+        references("subject_id", "subjects"),
         sa.UniqueConstraint("identity_hash"),
+        indexed=["subject_id"],
     )
-    op.create_index("ix_subject_identities_subject_id", "subject_identities", ["subject_id"])
     # Existing subjects have one hash (name, date of birth, current postcode): keep it findable.
     # Their other postcodes' hashes are added by their next check (the keys are not known here).
     op.execute(
@@ -34,12 +38,15 @@ def upgrade() -> None:
         "SELECT id, identity_hash, created_at FROM subjects"
     )
 
-    with op.batch_alter_table("subjects") as batch_op:
-        batch_op.add_column(sa.Column("hold_reason", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("held_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column("purged_at", sa.DateTime(), nullable=True))
-    with op.batch_alter_table("checks") as batch_op:
-        batch_op.add_column(sa.Column("purged_at", sa.DateTime(), nullable=True))
+
+def _legal_holds_and_purge_marks() -> None:
+    add_columns(
+        "subjects",
+        text("hold_reason", nullable=True),
+        timestamp("held_at", nullable=True),
+        timestamp("purged_at", nullable=True),
+    )
+    add_columns("checks", timestamp("purged_at", nullable=True))
     not_purged = sa.text("purged_at IS NULL")
     op.create_index(
         "ix_checks_retention_due",
@@ -49,11 +56,15 @@ def upgrade() -> None:
         sqlite_where=not_purged,
     )
 
-    with op.batch_alter_table("audit_events") as batch_op:
-        batch_op.add_column(sa.Column("seq", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("prev_hash", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("hash", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("digest", sa.String(length=64), nullable=True))
+
+def _audit_hash_chain() -> None:
+    add_columns(
+        "audit_events",
+        integer("seq", nullable=True),
+        string("prev_hash", 64, nullable=True),
+        string("hash", 64, nullable=True),
+        string("digest", 64, nullable=True),
+    )
     op.create_index("uq_audit_events_seq", "audit_events", ["seq"], unique=True)
     unsealed = sa.text("seq IS NULL")
     op.create_index(
@@ -64,12 +75,14 @@ def upgrade() -> None:
         sqlite_where=unsealed,
     )
 
-    op.create_table(
+
+def _schedules() -> None:
+    create_table(
         "scheduled_jobs",
-        sa.Column("name", sa.String(length=40), nullable=False),
-        sa.Column("period", sa.String(length=20), nullable=False),
-        sa.Column("started_at", sa.DateTime(), nullable=False),
-        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        string("name", 40),
+        string("period", 20),
+        timestamp("started_at"),
+        timestamp("finished_at", nullable=True),
         sa.PrimaryKeyConstraint("name"),
     )
 
@@ -78,17 +91,8 @@ def downgrade() -> None:
     op.drop_table("scheduled_jobs")
     op.drop_index("ix_audit_unsealed", table_name="audit_events")
     op.drop_index("uq_audit_events_seq", table_name="audit_events")
-    with op.batch_alter_table("audit_events") as batch_op:
-        batch_op.drop_column("digest")
-        batch_op.drop_column("hash")
-        batch_op.drop_column("prev_hash")
-        batch_op.drop_column("seq")
+    drop_columns("audit_events", "digest", "hash", "prev_hash", "seq")
     op.drop_index("ix_checks_retention_due", table_name="checks")
-    with op.batch_alter_table("checks") as batch_op:
-        batch_op.drop_column("purged_at")
-    with op.batch_alter_table("subjects") as batch_op:
-        batch_op.drop_column("purged_at")
-        batch_op.drop_column("held_at")
-        batch_op.drop_column("hold_reason")
-    op.drop_index("ix_subject_identities_subject_id", table_name="subject_identities")
+    drop_columns("checks", "purged_at")
+    drop_columns("subjects", "purged_at", "held_at", "hold_reason")
     op.drop_table("subject_identities")

@@ -1,28 +1,26 @@
-"""financial associations: status, evidence, uses by decisions, notices of disassociation
-
-Revision ID: 0006
-Revises: 0002
-"""
+"""financial associations: status, evidence, uses by decisions, notices of disassociation"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from checks.migrations.columns import agency_request, binary, integer, string, text, timestamp, uuid
+from checks.migrations.keys import references, serial_key
+from checks.migrations.tables import add_columns, create_table, drop_columns, drop_tables
+
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("associations") as batch:
-        batch.add_column(
-            sa.Column("status", sa.String(length=10), nullable=False, server_default="active")
-        )
-        batch.add_column(sa.Column("break_requested_by", sa.String(length=10), nullable=True))
-        batch.add_column(sa.Column("break_note_enc", sa.LargeBinary(), nullable=True))
-        batch.add_column(sa.Column("broken_at", sa.DateTime(), nullable=True))
+    add_columns(
+        "associations",
+        string("status", 10, server_default="active"),
+        string("break_requested_by", 10, nullable=True),
+        binary("break_note_enc", nullable=True),
+        timestamp("broken_at", nullable=True),
+    )
     op.execute("UPDATE associations SET status = 'broken' WHERE disassociated_at IS NOT NULL")
     # One active association per pair, whatever races between workers linking it.
     op.create_index(
@@ -33,68 +31,51 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'active'"),
         postgresql_where=sa.text("status = 'active'"),
     )
-    op.create_table(
+    create_table(
         "association_evidence",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("association_id", sa.Integer(), nullable=False),
-        sa.Column("source", sa.String(length=20), nullable=False),
-        sa.Column("check_id", sa.String(length=36), nullable=True),
-        sa.Column("actor", sa.String(length=100), nullable=False),
-        sa.Column("note_enc", sa.LargeBinary(), nullable=True),
-        sa.Column("recorded_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["association_id"], ["associations.id"]),
-        sa.PrimaryKeyConstraint("id"),
+        serial_key(),
+        integer("association_id"),
+        string("source", 20),
+        uuid("check_id", nullable=True),
+        string("actor", 100),
+        binary("note_enc", nullable=True),
+        timestamp("recorded_at"),
+        references("association_id", "associations"),
+        indexed=["association_id", "check_id"],
     )
-    op.create_index(
-        "ix_association_evidence_association_id", "association_evidence", ["association_id"]
-    )
-    op.create_index("ix_association_evidence_check_id", "association_evidence", ["check_id"])
     # Associations recorded before this revision keep their one source as evidence.
     op.execute(
         "INSERT INTO association_evidence (association_id, source, check_id, actor, recorded_at) "
         "SELECT id, source, source_check_id, 'worker', linked_at FROM associations"
     )
-    op.create_table(
+    create_table(
         "association_uses",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("check_id", sa.String(length=36), nullable=False),
-        sa.Column("association_id", sa.Integer(), nullable=False),
-        sa.Column("used_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["association_id"], ["associations.id"]),
-        sa.PrimaryKeyConstraint("id"),
+        serial_key(),
+        uuid("check_id"),
+        integer("association_id"),
+        timestamp("used_at"),
+        references("association_id", "associations"),
         sa.UniqueConstraint("check_id", "association_id"),
+        indexed=["check_id", "association_id"],
     )
-    op.create_index("ix_association_uses_check_id", "association_uses", ["check_id"])
-    op.create_index("ix_association_uses_association_id", "association_uses", ["association_id"])
-    op.create_table(
+    create_table(
         "disassociation_notices",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("association_id", sa.Integer(), nullable=False),
-        sa.Column("agency", sa.String(length=40), nullable=False),
-        sa.Column("client_ref", sa.String(length=64), nullable=False),
-        sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("agency_ref", sa.String(length=64), nullable=True),
-        sa.Column("detail", sa.Text(), nullable=True),
-        sa.Column("gave_up_at", sa.DateTime(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["association_id"], ["associations.id"]),
-        sa.PrimaryKeyConstraint("id"),
+        serial_key(),
+        integer("association_id"),
+        string("agency", 40),
+        *agency_request(status_length=10),  # client_ref, status, attempts
+        string("agency_ref", 64, nullable=True),
+        text("detail", nullable=True),
+        timestamp("gave_up_at", nullable=True),
+        timestamp("created_at"),
+        timestamp("updated_at"),
+        references("association_id", "associations"),
         sa.UniqueConstraint("client_ref"),
-    )
-    op.create_index(
-        "ix_disassociation_notices_association_id", "disassociation_notices", ["association_id"]
+        indexed=["association_id"],
     )
 
 
 def downgrade() -> None:
-    op.drop_table("disassociation_notices")
-    op.drop_table("association_uses")
-    op.drop_table("association_evidence")
+    drop_tables("disassociation_notices", "association_uses", "association_evidence")
     op.drop_index("ux_associations_active_pair", table_name="associations")
-    with op.batch_alter_table("associations") as batch:
-        batch.drop_column("broken_at")
-        batch.drop_column("break_note_enc")
-        batch.drop_column("break_requested_by")
-        batch.drop_column("status")
+    drop_columns("associations", "broken_at", "break_note_enc", "break_requested_by", "status")

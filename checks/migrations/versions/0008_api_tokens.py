@@ -1,30 +1,27 @@
-"""api tokens: named, role-bearing secrets for the HTTP API and console (stored hashed)
-
-Revision ID: 0008
-Revises: 0007
-"""
+"""api tokens: named, role-bearing secrets for the HTTP API and console (stored hashed)"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from checks.migrations.columns import string, timestamp
+from checks.migrations.keys import uuid_key
+from checks.migrations.tables import create_table
+
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "api_tokens",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("role", sa.String(length=20), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("revoked_at", sa.DateTime(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
+        uuid_key(),
+        string("name", 64),
+        string("role", 20),
+        string("token_hash", 64),
+        timestamp("created_at"),
+        timestamp("revoked_at", nullable=True),
         sa.UniqueConstraint("name"),
         sa.UniqueConstraint("token_hash"),
     )
