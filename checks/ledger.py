@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from checks.plain import FieldsAsDict
 from checks.states import FootprintState
 
 if TYPE_CHECKING:
@@ -38,22 +39,13 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
-class Discrepancy:
+class Discrepancy(FieldsAsDict):
     """One search on which the ledger and an agency disagree, or a repeated slot."""
 
     kind: str
     check_id: str
     agency: str
     client_ref: str
-
-    def as_dict(self) -> dict[str, str]:
-        """Plain form for JSON output."""
-        return {
-            "kind": self.kind,
-            "check_id": self.check_id,
-            "agency": self.agency,
-            "client_ref": self.client_ref,
-        }
 
 
 @dataclass(frozen=True)
