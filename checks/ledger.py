@@ -13,13 +13,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from checks.on_store import OnStore
 from checks.plain import FieldsAsDict
 from checks.states import FootprintState
-
-if TYPE_CHECKING:
-    from checks.store import Store
 
 #: Ledger row states.
 UNKNOWN, CONFIRMED = FootprintState.UNKNOWN, FootprintState.CONFIRMED
@@ -140,11 +138,8 @@ def audit(
     )
 
 
-class LedgerService:
+class LedgerService(OnStore):
     """The ledger of a set of checks audited against an agency call log."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
 
     def audit(
         self,
