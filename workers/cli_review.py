@@ -26,6 +26,7 @@ fraud_app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+CaseArg = Annotated[str, typer.Argument(help="The fraud case's id.")]
 # Required options default to None and are checked by the service, so a missing one is
 # reported (exit 2, naming the option) like any other invalid value.
 
@@ -188,7 +189,7 @@ def fraud_propose(
 
 @fraud_app.command("confirm")
 def fraud_confirm(
-    case_id: Annotated[str, typer.Argument(help="The proposed case.")],
+    case_id: CaseArg,
     by: Annotated[str | None, typer.Option(help="Who confirms (not the proposer).")] = None,
     timeout: Annotated[float, typer.Option(help="In-process: seconds to wait for filing.")] = 60.0,
     as_json: JsonOpt = False,
@@ -211,7 +212,7 @@ def fraud_confirm(
 
 @fraud_app.command("withdraw")
 def fraud_withdraw(
-    case_id: Annotated[str, typer.Argument(help="The proposed case.")],
+    case_id: CaseArg,
     by: Annotated[str | None, typer.Option(help="Who withdraws it (audited).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -225,7 +226,7 @@ def fraud_withdraw(
 
 @fraud_app.command("show")
 def fraud_show(
-    case_id: Annotated[str, typer.Argument(help="The case.")],
+    case_id: CaseArg,
     as_json: JsonOpt = False,
 ) -> None:
     """A case and its filing: Cifas's reference, or the reason it was rejected."""
