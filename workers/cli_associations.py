@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from checks.association_service import AssociationService
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+NoteOpt = Annotated[str, typer.Option(help="Why (stored encrypted; never empty).")]
 
 associations_app = typer.Typer(
     help="Financial associations: list, link, break (notices to each CRA).",
@@ -76,7 +77,7 @@ def link(
     subject_a: Annotated[str, typer.Argument(help="One subject id.")],
     subject_b: Annotated[str, typer.Argument(help="The other subject id.")],
     source: Annotated[str, typer.Option(help="declared (the person told us) or operator.")],
-    note: Annotated[str, typer.Option(help="Why they are linked (stored encrypted).")],
+    note: NoteOpt,
     as_json: JsonOpt = False,
 ) -> None:
     """Record an association a person declared or an operator established."""
@@ -101,7 +102,7 @@ def link(
 def break_association(
     association_id: Annotated[str, typer.Argument(help="The association to break.")],
     requested_by: Annotated[str, typer.Option(help="subject (the person asked) or operator.")],
-    note: Annotated[str, typer.Option(help="Why (stored encrypted).")],
+    note: NoteOpt,
     timeout: Annotated[
         float, typer.Option(help="In-process broker: seconds to wait for the CRAs' answers.")
     ] = 60.0,
