@@ -19,6 +19,7 @@ import structlog
 from agencies.contract import AgencyAdapter, AgencyKind
 from agencies.errors import AgencyError
 from checks.associations import (
+    MANUAL_SOURCES,
     AssociationNotFound,
     AssociationSource,
     IdentityUnavailable,
@@ -32,10 +33,6 @@ from checks.outbox import resend_claimed
 from checks.store import Store
 
 log = structlog.get_logger(__name__)
-
-#: Sources a person (``declared``) or an operator may record by hand; a joint application
-#: link only ever comes from a decided check.
-MANUAL_SOURCES = (AssociationSource.DECLARED, AssociationSource.OPERATOR)
 
 
 class NoticeDispatcher(Protocol):

@@ -81,12 +81,12 @@ def link(
     as_json: JsonOpt = False,
 ) -> None:
     """Record an association a person declared or an operator established."""
-    from checks.associations import AssociationSource
+    from checks.associations import MANUAL_SOURCES, AssociationSource
     from checks.errors import Problem
     from workers.cli import _invalid
 
     problems = []
-    if source not in ("declared", "operator"):
+    if source not in MANUAL_SOURCES:
         problems.append(Problem("--source", "must be declared or operator"))
     if subject_a == subject_b:
         problems.append(Problem("SUBJECT_B", "must be a different person from SUBJECT_A"))
