@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from workers.cli_options import JsonOpt
+
 if TYPE_CHECKING:
     from checks.association_service import AssociationService
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 NoteOpt = Annotated[str, typer.Option(help="Why (stored encrypted; never empty).")]
 
 associations_app = typer.Typer(

@@ -15,9 +15,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from workers.cli_options import JsonOpt
+
 T = TypeVar("T")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 SubjectArg = Annotated[str, typer.Argument(help="The subject's id (see `checkctl subject find`).")]
 
 retention_app = typer.Typer(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from workers.cli_options import JsonOpt
+
 if TYPE_CHECKING:
     from checks.fraud_store import CaseState
 
@@ -28,7 +30,6 @@ fraud_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 CaseArg = Annotated[str, typer.Argument(help="The fraud case's id.")]
 # Required options default to None and are checked by the service, so a missing one is
 # reported (exit 2, naming the option) like any other invalid value.
