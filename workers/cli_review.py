@@ -31,6 +31,7 @@ fraud_app = typer.Typer(
 )
 
 CaseArg = Annotated[str, typer.Argument(help="The fraud case's id.")]
+
 # Required options default to None and are checked by the service, so a missing one is
 # reported (exit 2, naming the option) like any other invalid value.
 
