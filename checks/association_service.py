@@ -19,6 +19,7 @@ import structlog
 from agencies.contract import AgencyAdapter, AgencyKind
 from agencies.errors import AgencyError
 from checks.associations import (
+    MANUAL_SOURCES,
     AssociationNotFound,
     AssociationSource,
     IdentityUnavailable,
@@ -28,13 +29,10 @@ from checks.associations import (
 )
 from checks.errors import CheckError
 from checks.models import utcnow
+from checks.outbox import resend_claimed
 from checks.store import Store
 
 log = structlog.get_logger(__name__)
-
-#: Sources a person (``declared``) or an operator may record by hand; a joint application
-#: link only ever comes from a decided check.
-MANUAL_SOURCES = (AssociationSource.DECLARED, AssociationSource.OPERATOR)
 
 
 class NoticeDispatcher(Protocol):
@@ -176,10 +174,7 @@ class AssociationService:
         the client reference. Returns the notices re-queued.
         """
         claimed = self.links.claim_stale_notices(stale_after)
-        for notice_id in claimed:
-            self.dispatcher.send_notice(notice_id)
-        if claimed:
-            log.warning("notices.requeued", notices=len(claimed))
+        resend_claimed(claimed, self.dispatcher.send_notice, "notices.requeued", "notices")
         return claimed
 
     def give_up(self, notice_id: int, why: str) -> None:

@@ -27,6 +27,11 @@ class AssociationSource(StrEnum):
     OPERATOR = "operator"
 
 
+#: Sources a person (``declared``) or an operator may record by hand; a joint application
+#: link only ever comes from a decided check.
+MANUAL_SOURCES = (AssociationSource.DECLARED, AssociationSource.OPERATOR)
+
+
 class AssociationStatus(StrEnum):
     """Where an association is in its life; only ``ACTIVE`` is ever used in a decision."""
 

@@ -8,7 +8,7 @@ itself is :mod:`checks.filing_store`.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,27 +53,25 @@ class CaseState:
     filed_at: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON form (``fraud show --json`` and the check's ``fraud_cases``)."""
-        return {
-            "case_id": self.case_id,
-            "check_id": self.check_id,
-            "case_type": self.case_type,
-            "status": self.status,
-            "proposed_by": self.proposed_by,
-            "proposed_at": iso(self.proposed_at),
-            "confirmed_by": self.confirmed_by,
-            "confirmed_at": iso(self.confirmed_at),
-            "withdrawn_by": self.withdrawn_by,
-            "filing": None
-            if self.filing_status is None
-            else {
-                "status": self.filing_status,
-                "attempts": self.filing_attempts,
-                "error": self.filing_error,
-                "cifas_reference": self.cifas_reference,
-                "filed_at": iso(self.filed_at),
-            },
+        """JSON form (``fraud show --json`` and the check's ``fraud_cases``): the case's own
+        fields in order, times in ISO 8601, then its ``filing`` (null before confirmation)."""
+        data = {
+            name: iso(value) if isinstance(value, datetime) else value
+            for name, value in asdict(self).items()
         }
+        filing = {key: data.pop(name) for key, name in _FILING_FIELDS.items()}
+        data["filing"] = None if self.filing_status is None else filing
+        return data
+
+
+#: The ``filing`` object's keys, and the :class:`CaseState` fields they come from.
+_FILING_FIELDS = {
+    "status": "filing_status",
+    "attempts": "filing_attempts",
+    "error": "filing_error",
+    "cifas_reference": "cifas_reference",
+    "filed_at": "filed_at",
+}
 
 
 def case_state(r: FraudCaseRecord) -> CaseState:

@@ -23,6 +23,7 @@ from checks.errors import EncryptionKeyMissing
 from checks.identity import identity_hashes
 from checks.inputs import identity_of
 from checks.models import Base, Check, Subject, SubjectIdentity, utcnow
+from checks.plain import FieldsAsDict
 from checks.store import Store
 
 log = structlog.get_logger(__name__)
@@ -85,22 +86,13 @@ class KeyReport:
 
 
 @dataclass
-class RotationReport:
+class RotationReport(FieldsAsDict):
     """What a rotation did."""
 
     rotated: int = 0
     already_current: int = 0
     unreadable: int = 0
     subjects_rehashed: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """JSON form (``keys rotate --json``)."""
-        return {
-            "rotated": self.rotated,
-            "already_current": self.already_current,
-            "unreadable": self.unreadable,
-            "subjects_rehashed": self.subjects_rehashed,
-        }
 
 
 class KeyService:

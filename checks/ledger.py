@@ -13,12 +13,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from checks.on_store import OnStore
+from checks.plain import FieldsAsDict
 from checks.states import FootprintState
-
-if TYPE_CHECKING:
-    from checks.store import Store
 
 #: Ledger row states.
 UNKNOWN, CONFIRMED = FootprintState.UNKNOWN, FootprintState.CONFIRMED
@@ -38,22 +37,13 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
-class Discrepancy:
+class Discrepancy(FieldsAsDict):
     """One search on which the ledger and an agency disagree, or a repeated slot."""
 
     kind: str
     check_id: str
     agency: str
     client_ref: str
-
-    def as_dict(self) -> dict[str, str]:
-        """Plain form for JSON output."""
-        return {
-            "kind": self.kind,
-            "check_id": self.check_id,
-            "agency": self.agency,
-            "client_ref": self.client_ref,
-        }
 
 
 @dataclass(frozen=True)
@@ -148,11 +138,8 @@ def audit(
     )
 
 
-class LedgerService:
+class LedgerService(OnStore):
     """The ledger of a set of checks audited against an agency call log."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
 
     def audit(
         self,

@@ -28,7 +28,7 @@ def step_records(
             Step.agency,
             Step.client_ref,
             Step.search_type,
-            Footprint.state,
+            Footprint.state.label("ledger_state"),
         )
         .outerjoin(Footprint, Footprint.step_id == Step.id)
         .order_by(Step.id)
@@ -47,18 +47,8 @@ def step_records(
     records: list[StepRecord] = []
     with store.transaction() as c:
         for query in queries:
-            records += [
-                StepRecord(
-                    check_id=r.check_id,
-                    slot=r.slot,
-                    role=r.role,
-                    agency=r.agency,
-                    client_ref=r.client_ref,
-                    search_type=r.search_type,
-                    ledger_state=r.state,
-                )
-                for r in c.execute(query)
-            ]
+            # The query selects exactly the record's fields, by name.
+            records += [StepRecord(**r._mapping) for r in c.execute(query)]
     return records
 
 

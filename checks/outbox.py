@@ -5,15 +5,16 @@ therefore written as a row in the same transaction as the check (:func:`record`)
 the transaction has committed, and put back as unsent if the broker does not take it. What was
 never sent is sent again by a resubmission with the same idempotency key, or by the sweep that
 each worker runs with its reconcile schedule, instead of waiting for the stale-check reconciler.
-A message sent twice is harmless: a check's lease lets one worker run it.
+A message sent twice is harmless: a check's lease lets one worker run it. Notices and fraud
+filings, written before their messages too, are sent again by :func:`resend_claimed`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 from sqlalchemy import Connection, insert, select, update
@@ -28,6 +29,8 @@ if TYPE_CHECKING:  # the store records into the outbox, so it imports this modul
 log = structlog.get_logger(__name__)
 
 RUN = "run"
+
+_Id = TypeVar("_Id", str, int)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,16 @@ def record(s: Session | Connection, check_id: str, kind: str = RUN) -> None:
     s.execute(
         insert(OutboxMessage).values(check_id=check_id, kind=kind, created_at=utcnow(), attempts=0)
     )
+
+
+def resend_claimed(
+    claimed: Sequence[_Id], send: Callable[[_Id], None], event: str, counted_as: str
+) -> None:
+    """Send again what a reconciler claimed as stale (notices, filings), with one warning."""
+    for item in claimed:
+        send(item)
+    if claimed:
+        log.warning(event, **{counted_as: len(claimed)})
 
 
 class Outbox:

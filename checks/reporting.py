@@ -15,8 +15,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Float, case, cast, func, select
 
 from checks.models import Check, Footprint, Step
+from checks.on_store import OnStore
 from checks.states import CheckStatus, StepStatus
-from checks.store import Store
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,8 @@ class AgencyHealth:
     last_error: str | None
 
 
-class Reporting:
+class Reporting(OnStore):
     """Counts by status, purpose, decision and agency; step latency histograms."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
 
     def counts_by_status(self, since: datetime | None = None) -> dict[str, int]:
         """Checks per status (created since ``since``, if given); every status is present."""

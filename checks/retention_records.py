@@ -194,16 +194,13 @@ class RetentionRecords(SubjectAccessStore):
         self, c: Connection, check_ids: Collection[str], subject_ids: Collection[str], now: datetime
     ) -> tuple[list[str], list[str]]:
         """Remove personal data and raw answers; returns the ids this call actually purged."""
-        purged_checks: list[str] = []
-        if check_ids:
-            purged_checks = list(
-                c.scalars(
-                    update(Check)
-                    .where(self._in(Check.id, check_ids), Check.purged_at.is_(None))
-                    .values(request_enc=None, purged_at=now, updated_at=now)
-                    .returning(Check.id)
-                )
-            )
+        purged_checks = self._clear(
+            c,
+            Check,
+            check_ids,
+            Check.purged_at.is_(None),
+            {"request_enc": None, "purged_at": now, "updated_at": now},
+        )
         if purged_checks:
             c.execute(
                 update(Step).where(self._in(Step.check_id, purged_checks)).values(result_enc=None)
@@ -220,23 +217,17 @@ class RetentionRecords(SubjectAccessStore):
                 .where(self._in(FraudCaseRecord.check_id, purged_checks))
                 .values(evidence_enc=b"")
             )
-        purged_subjects: list[str] = []
+        # ``pii IS NOT NULL`` (not ``purged_at``): a subject found again by a new check gets new
+        # details, and those are purged in their turn.
+        purged_subjects = self._clear(
+            c,
+            Subject,
+            subject_ids,
+            Subject.pii.is_not(None),
+            # The legacy lookup column is unique and not null: make it unfindable.
+            {"pii": None, "purged_at": now, "identity_hash": "purged:" + Subject.id},
+        )
         if subject_ids:
-            # ``pii IS NOT NULL`` (not ``purged_at``): a subject found again by a new check
-            # gets new details, and those are purged in their turn.
-            purged_subjects = list(
-                c.scalars(
-                    update(Subject)
-                    .where(self._in(Subject.id, subject_ids), Subject.pii.is_not(None))
-                    .values(
-                        pii=None,
-                        purged_at=now,
-                        # The legacy lookup column is unique and not null: make it unfindable.
-                        identity_hash="purged:" + Subject.id,
-                    )
-                    .returning(Subject.id)
-                )
-            )
             # The keyed hashes are derived from the person's details: they go too.
             c.execute(
                 delete(SubjectIdentity).where(self._in(SubjectIdentity.subject_id, subject_ids))
@@ -257,3 +248,22 @@ class RetentionRecords(SubjectAccessStore):
                 .values(note_enc=None)
             )
         return sorted(purged_checks), sorted(purged_subjects)
+
+    def _clear(
+        self,
+        c: Connection,
+        model: type[Check] | type[Subject],
+        ids: Collection[str],
+        still_held: ColumnElement[bool],
+        values: dict[str, Any],
+    ) -> list[str]:
+        """Set ``values`` on the rows among ``ids`` where ``still_held``; the ids it changed."""
+        if not ids:
+            return []
+        changed = c.scalars(
+            update(model)
+            .where(self._in(model.id, ids), still_held)
+            .values(values)
+            .returning(model.id)
+        )
+        return list(changed)

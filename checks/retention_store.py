@@ -82,11 +82,12 @@ class RetentionStore(RetentionRecords):
         cost follows the expired rows, not the table. ``dry_run`` reads only.
         """
         report = SweepReport(as_of=as_of, dry_run=dry_run)
-        run_id = uuid.uuid4().hex
+        # Names this run in its audit events (the sweep's summary and each batch's purge).
+        run = {"run": uuid.uuid4().hex, "as_of": as_of.isoformat()}
         cut = start_of_day(as_of + timedelta(days=1))
         after: tuple[datetime, str] | None = None
         while True:
-            after = self._sweep_batch(report, cut, after, batch_size, run_id, actor)
+            after = self._sweep_batch(report, cut, after, batch_size, run, actor)
             if after is None:
                 break
             report.batches += 1
@@ -95,8 +96,7 @@ class RetentionStore(RetentionRecords):
                 None,
                 "retention_sweep",
                 actor,
-                run=run_id,
-                as_of=as_of.isoformat(),
+                **run,
                 purged_checks=len(report.purged_checks),
                 purged_subjects=len(report.purged_subjects),
                 kept_flagged=report.kept_flagged,
@@ -111,7 +111,7 @@ class RetentionStore(RetentionRecords):
         cut: datetime,
         after: tuple[datetime, str] | None,
         batch_size: int,
-        run_id: str,
+        run: dict[str, str],
         actor: str,
     ) -> tuple[datetime, str] | None:
         as_of, dry_run = report.as_of, report.dry_run
@@ -157,8 +157,7 @@ class RetentionStore(RetentionRecords):
                     actor,
                     "retention_purged",
                     None,
-                    run=run_id,
-                    as_of=as_of.isoformat(),
+                    **run,
                     checks=checks_done,
                     subjects=subjects_done,
                 )

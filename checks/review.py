@@ -59,6 +59,10 @@ class CaseStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+#: Review and case states in which a queue item still waits for a person.
+AWAITING_A_PERSON = (ReviewStatus.OPEN.value, CaseStatus.PROPOSED.value)
+
+
 class FilingStatus(StrEnum):
     """A confirmed case's filing to Cifas."""
 
@@ -153,7 +157,7 @@ class QueueItem:
     @property
     def is_open(self) -> bool:
         """Whether it still waits for a person."""
-        return self.status in (ReviewStatus.OPEN.value, CaseStatus.PROPOSED.value)
+        return self.status in AWAITING_A_PERSON
 
     def as_dict(self, now: datetime) -> dict[str, Any]:
         """The ``review list --json`` row."""

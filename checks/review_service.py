@@ -25,6 +25,7 @@ from checks.errors import InvalidRequest, Problem, StepsPending
 from checks.filing_store import FilingBusy, FilingStore
 from checks.fraud_store import CaseState
 from checks.models import utcnow
+from checks.outbox import resend_claimed
 from checks.review import (
     MAX_NAME,
     QueueItem,
@@ -189,10 +190,7 @@ class FraudService:
         """Re-send the filing of confirmed cases that made no progress (a lost message or a
         worker that died holding the lease); safe from any number of reconcilers at once."""
         stale = self.cases.stale_filings(stale_after)
-        for case_id in stale:
-            self.dispatcher.send_file_case(case_id)
-        if stale:
-            log.warning("fraud.filings_resent", cases=len(stale))
+        resend_claimed(stale, self.dispatcher.send_file_case, "fraud.filings_resent", "cases")
         return stale
 
     async def file(self, case_id: str, agencies: Agencies) -> FilingResult:

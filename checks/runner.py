@@ -116,6 +116,20 @@ class CheckRunner:
             return await self._in_store(fn, *args, **kwargs)
         return await self.writer.write(lambda conn: fn(*args, tx=conn, **kwargs))
 
+    async def _fail_for_good(
+        self, step: StepState, code: str, message: str, unsent_in_run: int | None = None
+    ) -> None:
+        """Fail a step that no retry can help (no adapter for its agency, a bug in the adapter)."""
+        await self._in_store(
+            self.store.fail_step,
+            step.id,
+            permanent=True,
+            code=code,
+            message=message,
+            unsent_in_run=unsent_in_run,
+            attempts=step.attempts,
+        )
+
     async def run(self, check_id: str) -> RunResult:
         """Search what is unfinished, then decide, fail, or raise :class:`StepsPending`."""
         owner = new_owner()
@@ -194,14 +208,11 @@ class CheckRunner:
         while True:
             adapter = self.agencies.adapters.get(step.agency)
             if adapter is None:
-                await self._in_store(
-                    self.store.fail_step,
-                    step.id,
-                    permanent=True,
-                    code="agency_not_configured",
-                    message=f"{step.agency}: no adapter is configured for this agency",
+                await self._fail_for_good(
+                    step,
+                    "agency_not_configured",
+                    f"{step.agency}: no adapter is configured for this agency",
                     unsent_in_run=self._marked_here(claimed, step),
-                    attempts=step.attempts,
                 )
                 return
             # The claim (or the fallback) already marked the step running and counted the attempt.
@@ -256,12 +267,10 @@ class CheckRunner:
                     agency=step.agency,
                     error_type=type(exc).__name__,
                 )
-                await self._in_store(
-                    self.store.fail_step,
-                    step.id,
-                    permanent=True,
-                    code="adapter_error",
-                    message=f"{step.agency}: internal error in adapter ({type(exc).__name__})",
+                await self._fail_for_good(
+                    step,
+                    "adapter_error",
+                    f"{step.agency}: internal error in adapter ({type(exc).__name__})",
                 )
                 return
             answered = time.monotonic()

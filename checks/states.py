@@ -18,6 +18,12 @@ class CheckStatus(StrEnum):
     FAILED = "failed"
 
 
+#: Check states that have ended.
+TERMINAL = (CheckStatus.DECIDED, CheckStatus.FAILED)
+#: Check states still in progress.
+IN_PROGRESS = (CheckStatus.QUEUED, CheckStatus.RUNNING)
+
+
 class StepStatus(StrEnum):
     """One search of a check: pending -> running -> completed, or retrying / failed.
 
@@ -32,19 +38,15 @@ class StepStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
+#: Step states that are searched (again) when a check runs; a completed step is reused, and
+#: failed and superseded steps stay as they are.
+STEP_OPEN = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING)
+#: Step states a rerun searches again.
+RERUNNABLE_STEPS = (StepStatus.FAILED, StepStatus.RETRYING, StepStatus.RUNNING)
+
+
 class FootprintState(StrEnum):
     """A ledger row: unknown from before the request leaves until an answer confirms it."""
 
     UNKNOWN = "unknown"
     CONFIRMED = "confirmed"
-
-
-#: Step states that are searched (again) when a check runs; a completed step is reused, and
-#: failed and superseded steps stay as they are.
-STEP_OPEN = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING)
-#: Check states that have ended.
-TERMINAL = (CheckStatus.DECIDED, CheckStatus.FAILED)
-#: Check states still in progress.
-IN_PROGRESS = (CheckStatus.QUEUED, CheckStatus.RUNNING)
-#: Step states a rerun searches again.
-RERUNNABLE_STEPS = (StepStatus.FAILED, StepStatus.RETRYING, StepStatus.RUNNING)

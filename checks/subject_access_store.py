@@ -7,10 +7,12 @@ credit file) are only counted. Retention (:mod:`checks.retention_store`) builds 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
 
 from agencies.contract import Person, ResultEnvelope
 from checks.errors import CheckError
@@ -28,6 +30,8 @@ from checks.models import (
 )
 from checks.retention import RetentionPolicy
 from checks.store import Store
+
+_Row = TypeVar("_Row")
 
 
 class SubjectNotFound(CheckError):
@@ -72,35 +76,27 @@ class SubjectAccessStore:
             if subject is None:
                 raise SubjectNotFound(f"no subject {subject_id}")
             personal = json.loads(self.cipher.decrypt(subject.pii)) if subject.pii else None
-            checks = s.scalars(
-                select(Check)
-                .where((Check.subject_id == subject_id) | (Check.joint_subject_id == subject_id))
-                .order_by(Check.created_at)
-            ).all()
+            checks = _rows(
+                s,
+                Check,
+                (Check.subject_id == subject_id) | (Check.joint_subject_id == subject_id),
+                Check.created_at,
+            )
             check_ids = [c.id for c in checks]
-            steps = s.scalars(
-                select(Step).where(Step.check_id.in_(check_ids)).order_by(Step.id)
-            ).all()
-            reasons = s.scalars(
-                select(Reason).where(Reason.check_id.in_(check_ids)).order_by(Reason.position)
-            ).all()
-            footprints = s.scalars(
-                select(Footprint)
-                .where(Footprint.subject_id == subject_id)
-                .order_by(Footprint.searched_at)
-            ).all()
-            associations = s.scalars(
-                select(Association)
-                .where(
-                    (Association.subject_a == subject_id) | (Association.subject_b == subject_id)
-                )
-                .order_by(Association.linked_at)
-            ).all()
-            flags = s.scalars(
-                select(SubjectFlag)
-                .where(SubjectFlag.subject_id == subject_id)
-                .order_by(SubjectFlag.flagged_at)
-            ).all()
+            steps = _rows(s, Step, Step.check_id.in_(check_ids), Step.id)
+            reasons = _rows(s, Reason, Reason.check_id.in_(check_ids), Reason.position)
+            footprints = _rows(
+                s, Footprint, Footprint.subject_id == subject_id, Footprint.searched_at
+            )
+            associations = _rows(
+                s,
+                Association,
+                (Association.subject_a == subject_id) | (Association.subject_b == subject_id),
+                Association.linked_at,
+            )
+            flags = _rows(
+                s, SubjectFlag, SubjectFlag.subject_id == subject_id, SubjectFlag.flagged_at
+            )
             purpose_of = {c.id: c.purpose for c in checks}
             out_checks = []
             for c in checks:
@@ -196,3 +192,10 @@ class SubjectAccessStore:
 
 def _step_role(role: str) -> str:
     return "joint" if role == "joint" else "applicant"
+
+
+def _rows(
+    s: Session, model: type[_Row], where: ColumnElement[bool], order_by: Any
+) -> Sequence[_Row]:
+    """Every row of ``model`` that matches ``where``, in ``order_by`` order."""
+    return s.scalars(select(model).where(where).order_by(order_by)).all()

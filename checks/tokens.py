@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from checks.access import Role, new_token, token_digest
 from checks.errors import CheckError
 from checks.models import ApiToken, utcnow
+from checks.on_store import OnStore
 from checks.store import Store
 
 
@@ -55,11 +56,8 @@ class TokenInfo:
     revoked_at: datetime | None
 
 
-class TokenService:
+class TokenService(OnStore):
     """Issue, list, revoke and authenticate API tokens."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
 
     def create(self, name: str, role: Role, *, actor: str) -> IssuedToken:
         """Issue a token; raises :class:`TokenNameTaken` if the name is in use."""

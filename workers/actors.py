@@ -32,11 +32,8 @@ broker = setup_broker(_settings)
 @dramatiq.actor(
     broker=broker,
     queue_name=CHECKS_QUEUE,
-    max_retries=_settings.max_retries,
-    min_backoff=_settings.min_backoff_ms,
-    max_backoff=_settings.max_backoff_ms,
+    **_settings.check_retries(),
     max_age=_settings.max_age_ms,
-    time_limit=_settings.time_limit_ms,
     on_retry_exhausted="check_retries_exhausted",
     throws=(CheckNotFound,),
     # A stopping worker interrupts a running check rather than waiting for it: the run
@@ -111,14 +108,7 @@ def reconcile_checks() -> None:
 # -- human review and fraud filing -------------------------------------------------------------
 
 
-@dramatiq.actor(
-    broker=broker,
-    queue_name=HOUSEKEEPING_QUEUE,
-    max_retries=_settings.max_retries,
-    min_backoff=_settings.min_backoff_ms,
-    max_backoff=_settings.max_backoff_ms,
-    time_limit=_settings.time_limit_ms,
-)
+@dramatiq.actor(broker=broker, queue_name=HOUSEKEEPING_QUEUE, **_settings.check_retries())
 async def file_case(case_id: str) -> None:
     """File a confirmed fraud case to Cifas, once; retried while Cifas is unavailable.
 
@@ -138,11 +128,7 @@ async def file_case(case_id: str) -> None:
     broker=broker,
     queue_name=HOUSEKEEPING_QUEUE,
     # A CRA down for hours still gets its notice: see WorkerSettings.notice_retry_floor_ms.
-    max_retries=_settings.notice_max_retries,
-    min_backoff=_settings.notice_min_backoff_ms,
-    max_backoff=_settings.notice_max_backoff_ms,
-    max_age=_settings.notice_max_age_ms,
-    time_limit=_settings.time_limit_ms,
+    **_settings.notice_retries(),
     on_retry_exhausted="disassociation_notice_exhausted",
     throws=(AssociationNotFound,),
 )

@@ -8,40 +8,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import dramatiq
-from dramatiq.message import Message
-
 from checks.association_service import AssociationService
-from workers.broker import HOUSEKEEPING_QUEUE
+from workers.dispatch import QueueSender
 from workers.runtime import Runtime, get_runtime
 
 #: The actor that sends one notice of disassociation (declared in ``workers.actors``).
 NOTICE_ACTOR = "send_disassociation_notice"
 
 
-class BrokerNoticeDispatcher:
-    """Queues one ``send_disassociation_notice`` message per notice, by actor name.
-
-    By name, like :class:`workers.dispatch.BrokerDispatcher`, so a process that only records
-    disassociations (the HTTP API) need not declare the actors; the actor's retry options
-    apply when a worker runs it.
-    """
-
-    def __init__(self, broker: dramatiq.Broker) -> None:
-        self.broker = broker
-        broker.declare_queue(HOUSEKEEPING_QUEUE)
+class BrokerNoticeDispatcher(QueueSender):
+    """Queues one ``send_disassociation_notice`` message per notice (see :class:`QueueSender`)."""
 
     def send_notice(self, notice_id: int) -> None:
         """Queue the delivery of one notice."""
-        self.broker.enqueue(
-            Message(
-                queue_name=HOUSEKEEPING_QUEUE,
-                actor_name=NOTICE_ACTOR,
-                args=(notice_id,),
-                kwargs={},
-                options={},
-            )
-        )
+        self._send(NOTICE_ACTOR, notice_id)
 
 
 def notice_stale_after(rt: Runtime) -> timedelta:

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from workers.cli_options import JsonOpt
+
 if TYPE_CHECKING:
     from checks.association_service import AssociationService
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+NoteOpt = Annotated[str, typer.Option(help="Why (stored encrypted; never empty).")]
 
 associations_app = typer.Typer(
     help="Financial associations: list, link, break (notices to each CRA).",
@@ -76,16 +78,16 @@ def link(
     subject_a: Annotated[str, typer.Argument(help="One subject id.")],
     subject_b: Annotated[str, typer.Argument(help="The other subject id.")],
     source: Annotated[str, typer.Option(help="declared (the person told us) or operator.")],
-    note: Annotated[str, typer.Option(help="Why they are linked (stored encrypted).")],
+    note: NoteOpt,
     as_json: JsonOpt = False,
 ) -> None:
     """Record an association a person declared or an operator established."""
-    from checks.associations import AssociationSource
+    from checks.associations import MANUAL_SOURCES, AssociationSource
     from checks.errors import Problem
     from workers.cli import _invalid
 
     problems = []
-    if source not in ("declared", "operator"):
+    if source not in MANUAL_SOURCES:
         problems.append(Problem("--source", "must be declared or operator"))
     if subject_a == subject_b:
         problems.append(Problem("SUBJECT_B", "must be a different person from SUBJECT_A"))
@@ -101,7 +103,7 @@ def link(
 def break_association(
     association_id: Annotated[str, typer.Argument(help="The association to break.")],
     requested_by: Annotated[str, typer.Option(help="subject (the person asked) or operator.")],
-    note: Annotated[str, typer.Option(help="Why (stored encrypted).")],
+    note: NoteOpt,
     timeout: Annotated[
         float, typer.Option(help="In-process broker: seconds to wait for the CRAs' answers.")
     ] = 60.0,

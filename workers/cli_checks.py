@@ -21,8 +21,8 @@ from checks.errors import (
     Problem,
 )
 from checks.states import CheckStatus
+from workers.cli_options import JsonOpt
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 #: The statuses `list --status` accepts.
 _STATUSES = tuple(CheckStatus)
 

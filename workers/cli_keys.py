@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
+
+from workers.cli_options import JsonOpt
 
 if TYPE_CHECKING:
     from checks.keys import Progress as OnProgress
@@ -16,8 +18,6 @@ keys_app = typer.Typer(
     help="Encryption keys: rows under each key, and rotation to the newest.",
     no_args_is_help=True,
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def _with_progress(description: str, as_json: bool, work: Callable[[OnProgress], R]) -> R:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from checks.errors import Problem
+from workers.cli_options import JsonOpt
 
 ledger_app = typer.Typer(
     help="The footprint ledger: audit it against what the agencies recorded.",
@@ -23,7 +24,7 @@ def audit(
         list[str] | None, typer.Option("--check", help="Audit only this check (repeatable).")
     ] = None,
     since: Annotated[str | None, typer.Option(help="Audit only checks newer than e.g. 6h.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Compare the ledger of a set of checks with the sandbox's own search log.
 

@@ -8,13 +8,18 @@ success, 2 invalid input (naming the field or option), 1 a refusal or any other 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+from workers.cli_options import JsonOpt
+
+T = TypeVar("T")
+
+SubjectArg = Annotated[str, typer.Argument(help="The subject's id (see `checkctl subject find`).")]
 
 retention_app = typer.Typer(
     help="Retention: purge what has expired; legal holds.", no_args_is_help=True
@@ -25,10 +30,36 @@ subject_app = typer.Typer(
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
 
-def _subject_missing(subject_id: str, as_json: bool) -> None:
-    from workers.cli import _refuse
+def _for_subject(subject_id: str, as_json: bool, call: Callable[[Any], T]) -> T:
+    """Call the store services about one subject; a subject that does not exist is refused."""
+    from checks.subjects import SubjectNotFound
+    from workers.cli import _refuse, _runtime
 
-    _refuse("subject_not_found", f"no subject {subject_id}", as_json)
+    try:
+        return call(_runtime().store_services)
+    except SubjectNotFound:
+        _refuse("subject_not_found", f"no subject {subject_id}", as_json)
+
+
+def _set_hold(subject_id: str, reason: str | None, as_json: bool) -> None:
+    """Place a legal hold (with its reason) or release it (``None``), and say which."""
+    from workers.cli import _print_json, out
+
+    changed = _for_subject(
+        subject_id,
+        as_json,
+        lambda services: (
+            services.retention.release(subject_id)
+            if reason is None
+            else services.retention.hold(subject_id, reason)
+        ),
+    )
+    held = reason is not None
+    if as_json:
+        _print_json({"subject_id": subject_id, "legal_hold": held, "changed": changed})
+    else:
+        done = "placed on" if held else "released on"
+        out.print(f"legal hold {done} subject {subject_id}", highlight=False)
 
 
 # -- retention --------------------------------------------------------------------------------
@@ -71,7 +102,7 @@ def sweep(
 
 @retention_app.command("hold")
 def hold(
-    subject_id: Annotated[str, typer.Argument(help="The subject to hold.")],
+    subject_id: SubjectArg,
     reason: Annotated[
         str, typer.Option("--reason", help="Why (e.g. a case reference; no personal data).")
     ],
@@ -79,38 +110,20 @@ def hold(
 ) -> None:
     """Place a legal hold: nothing of the subject's is purged or erased until it is released."""
     from checks.errors import Problem
-    from checks.subjects import SubjectNotFound
-    from workers.cli import _invalid, _print_json, _runtime, out
+    from workers.cli import _invalid
 
     if not reason.strip():
         _invalid([Problem("--reason", "must not be empty")], as_json)
-    try:
-        changed = _runtime().store_services.retention.hold(subject_id, reason.strip())
-    except SubjectNotFound:
-        _subject_missing(subject_id, as_json)
-    if as_json:
-        _print_json({"subject_id": subject_id, "legal_hold": True, "changed": changed})
-    else:
-        out.print(f"legal hold placed on subject {subject_id}", highlight=False)
+    _set_hold(subject_id, reason.strip(), as_json)
 
 
 @retention_app.command("release")
 def release(
-    subject_id: Annotated[str, typer.Argument(help="The subject to release.")],
+    subject_id: SubjectArg,
     as_json: JsonOpt = False,
 ) -> None:
     """Lift a subject's legal hold."""
-    from checks.subjects import SubjectNotFound
-    from workers.cli import _print_json, _runtime, out
-
-    try:
-        changed = _runtime().store_services.retention.release(subject_id)
-    except SubjectNotFound:
-        _subject_missing(subject_id, as_json)
-    if as_json:
-        _print_json({"subject_id": subject_id, "legal_hold": False, "changed": changed})
-    else:
-        out.print(f"legal hold released on subject {subject_id}", highlight=False)
+    _set_hold(subject_id, None, as_json)
 
 
 # -- subject ----------------------------------------------------------------------------------
@@ -150,20 +163,18 @@ def find(
 
 @subject_app.command("export")
 def export(
-    subject_id: Annotated[str, typer.Argument(help="The subject to export.")],
+    subject_id: SubjectArg,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the JSON document to this file.")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Subject access export: everything held about the person, decrypted, as one document."""
-    from checks.subjects import SubjectNotFound
-    from workers.cli import _fail, _print_json, _runtime, out
+    from workers.cli import _fail, _print_json, out
 
-    try:
-        document = _runtime().store_services.subjects.export(subject_id)
-    except SubjectNotFound:
-        _subject_missing(subject_id, as_json)
+    document = _for_subject(
+        subject_id, as_json, lambda services: services.subjects.export(subject_id)
+    )
     if out_file is not None:
         try:
             out_file.write_text(json.dumps(document, indent=2, default=str) + "\n")
@@ -181,17 +192,17 @@ def export(
 
 @subject_app.command("erase")
 def erase(
-    subject_id: Annotated[str, typer.Argument(help="The subject to erase.")],
+    subject_id: SubjectArg,
     as_json: JsonOpt = False,
 ) -> None:
     """Erase what is not under retention; refused (exit 1) with the reason and the end date."""
-    from checks.subjects import SubjectErasureRefused, SubjectNotFound
-    from workers.cli import _print_json, _refuse, _runtime, out
+    from checks.subjects import SubjectErasureRefused
+    from workers.cli import _print_json, _refuse, out
 
     try:
-        outcome = _runtime().store_services.subjects.erase(subject_id)
-    except SubjectNotFound:
-        _subject_missing(subject_id, as_json)
+        outcome = _for_subject(
+            subject_id, as_json, lambda services: services.subjects.erase(subject_id)
+        )
     except SubjectErasureRefused as exc:
         _refuse("erasure_refused", str(exc), as_json)
     data = {

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+from workers.cli_options import JsonOpt
+
+if TYPE_CHECKING:
+    from checks.fraud_store import CaseState
 
 T = TypeVar("T")
 
@@ -25,7 +30,8 @@ fraud_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+CaseArg = Annotated[str, typer.Argument(help="The fraud case's id.")]
+
 # Required options default to None and are checked by the service, so a missing one is
 # reported (exit 2, naming the option) like any other invalid value.
 
@@ -64,6 +70,37 @@ def _drain_notifications(rt: Any, timeout_s: float) -> None:
             from workers.cli import err
 
             err.print("notification still being retried", highlight=False)
+
+
+def _in_process(
+    call: Callable[[Any], T],
+    timeout_s: float,
+    as_json: bool,
+    settle: Callable[[Any, T, float], T] | None = None,
+) -> T:
+    """Make a service call that queues work (a notification, a filing) on the runtime.
+
+    With the stub broker no separate worker exists: the queued work runs here, and the command
+    waits up to ``timeout_s`` for it (``settle`` waits for the call's own outcome first).
+    """
+    from workers.cli import _runtime, in_process_worker
+
+    rt = _runtime()
+    with in_process_worker(rt):
+        result = _guarded(lambda: call(rt), as_json)
+        deadline = time.monotonic() + timeout_s
+        if settle is not None and rt.worker_settings.is_stub:
+            result = settle(rt, result, deadline)
+        _drain_notifications(rt, max(0.0, deadline - time.monotonic()))
+    return result
+
+
+def _await_filing(rt: Any, state: CaseState, deadline: float) -> CaseState:
+    """File here, retries included, until Cifas has answered (or the deadline passes)."""
+    while state.filing_status in ("pending", "retrying") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = rt.fraud.case(state.case_id)
+    return state
 
 
 # -- review ----------------------------------------------------------------------------------
@@ -125,15 +162,13 @@ def review_decide(
     as_json: JsonOpt = False,
 ) -> None:
     """A named person replaces the automated decision; the first stays in the timeline."""
-    from workers.cli import _print_json, _runtime, in_process_worker, out
+    from workers.cli import _print_json, out
 
-    rt = _runtime()
-    with in_process_worker(rt):
-        data = _guarded(
-            lambda: rt.reviews.decide(check_id, decision or "", reviewer or "", note or ""),
-            as_json,
-        )
-        _drain_notifications(rt, timeout)
+    data = _in_process(
+        lambda rt: rt.reviews.decide(check_id, decision or "", reviewer or "", note or ""),
+        timeout,
+        as_json,
+    )
     if as_json:
         _print_json(data)
     else:
@@ -188,30 +223,21 @@ def fraud_propose(
 
 @fraud_app.command("confirm")
 def fraud_confirm(
-    case_id: Annotated[str, typer.Argument(help="The proposed case.")],
+    case_id: CaseArg,
     by: Annotated[str | None, typer.Option(help="Who confirms (not the proposer).")] = None,
     timeout: Annotated[float, typer.Option(help="In-process: seconds to wait for filing.")] = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Confirm a proposed case: the check is declined, the subject flagged, the case filed."""
-    from workers.cli import _runtime, in_process_worker
-
-    rt = _runtime()
-    with in_process_worker(rt):
-        state = _guarded(lambda: rt.fraud.confirm(case_id, by or ""), as_json)
-        if rt.worker_settings.is_stub:
-            # No separate worker: file here, retries included, until Cifas has answered.
-            deadline = time.monotonic() + timeout
-            while state.filing_status in ("pending", "retrying") and time.monotonic() < deadline:
-                time.sleep(0.1)
-                state = rt.fraud.case(case_id)
-            _drain_notifications(rt, max(0.0, deadline - time.monotonic()))
+    state = _in_process(
+        lambda rt: rt.fraud.confirm(case_id, by or ""), timeout, as_json, settle=_await_filing
+    )
     _print_case(state.as_dict(), as_json)
 
 
 @fraud_app.command("withdraw")
 def fraud_withdraw(
-    case_id: Annotated[str, typer.Argument(help="The proposed case.")],
+    case_id: CaseArg,
     by: Annotated[str | None, typer.Option(help="Who withdraws it (audited).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -225,7 +251,7 @@ def fraud_withdraw(
 
 @fraud_app.command("show")
 def fraud_show(
-    case_id: Annotated[str, typer.Argument(help="The case.")],
+    case_id: CaseArg,
     as_json: JsonOpt = False,
 ) -> None:
     """A case and its filing: Cifas's reference, or the reason it was rejected."""

@@ -10,8 +10,7 @@ from typing import Annotated
 import typer
 
 from checks.errors import Problem
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+from workers.cli_options import JsonOpt
 
 sandbox_app = typer.Typer(help="The agency sandbox over real HTTP.", no_args_is_help=True)
 fixtures_app = typer.Typer(

@@ -10,11 +10,11 @@ from typing import Annotated
 
 import typer
 
+from workers.cli_options import JsonOpt
+
 tokens_app = typer.Typer(
     help="API tokens for the HTTP API and console: create, list, revoke.", no_args_is_help=True
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def _cli_actor() -> str:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+from workers.cli_options import JsonOpt
 
 
 def worker(

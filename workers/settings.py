@@ -88,6 +88,22 @@ class WorkerSettings(EnvSettings):
             for n in range(self.notice_max_retries)
         )
 
+    def check_retries(self) -> dict[str, Any]:
+        """Dramatiq's retry options for a check's jobs (``run_check``, ``file_case``)."""
+        return _retry_options(
+            self.max_retries, self.min_backoff_ms, self.max_backoff_ms, self.time_limit_ms
+        )
+
+    def notice_retries(self) -> dict[str, Any]:
+        """Dramatiq's retry options for a notice of disassociation, with its own message age."""
+        options = _retry_options(
+            self.notice_max_retries,
+            self.notice_min_backoff_ms,
+            self.notice_max_backoff_ms,
+            self.time_limit_ms,
+        )
+        return options | {"max_age": self.notice_max_age_ms}
+
     @property
     def is_stub(self) -> bool:
         """Whether the in-process broker is used (no separate worker)."""
@@ -108,3 +124,15 @@ class WorkerSettings(EnvSettings):
 def _is_set(value: object) -> bool:
     """A blank variable is as good as unset."""
     return not (isinstance(value, str) and not value.strip())
+
+
+def _retry_options(
+    max_retries: int, min_backoff_ms: int, max_backoff_ms: int, time_limit_ms: int
+) -> dict[str, Any]:
+    """The keyword arguments ``dramatiq.actor`` takes for bounded attempts with a backoff."""
+    return {
+        "max_retries": max_retries,
+        "min_backoff": min_backoff_ms,
+        "max_backoff": max_backoff_ms,
+        "time_limit": time_limit_ms,
+    }
