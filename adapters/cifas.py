@@ -104,7 +104,6 @@ class CifasAdapter(AgencyAdapter):
 
     name: ClassVar[str] = "cifas"
     kind: ClassVar[AgencyKind] = AgencyKind.FRAUD
-    sandbox_base_url: ClassVar[str] = "https://sandbox.cifas.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_number")
     echo_field: ClassVar[str] = "memberSearchReference"
     api_key_header: ClassVar[str | None] = API_KEY_HEADER

@@ -116,7 +116,6 @@ class ImrgAdapter(AgencyAdapter):
 
     name: ClassVar[str] = "imrg"
     kind: ClassVar[AgencyKind] = AgencyKind.ALERT
-    sandbox_base_url: ClassVar[str] = "https://sandbox.imrg.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_id")
     echo_field: ClassVar[str] = "searchReference"
     api_key_header: ClassVar[str | None] = API_KEY_HEADER

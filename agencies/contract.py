@@ -271,7 +271,7 @@ class AgencyAdapter(ABC):
     #: Registry name, e.g. "experian".
     name: ClassVar[str]
     kind: ClassVar[AgencyKind]
-    #: Base URL the sandbox serves this agency on.
+    #: Base URL the sandbox serves this agency on (``https://sandbox.<name>.test`` unless set).
     sandbox_base_url: ClassVar[str]
     #: Names of the credentials live mode needs (read from CHECKS_<AGENCY>_<NAME>).
     credential_names: ClassVar[tuple[str, ...]] = ()
@@ -282,6 +282,11 @@ class AgencyAdapter(ABC):
 
     def __init__(self, client: AgencyClient) -> None:
         self.client = client
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "sandbox_base_url" not in cls.__dict__:
+            cls.sandbox_base_url = f"https://sandbox.{cls.name}.test"
 
     #: The header an agency that authenticates by a static API key wants it in (the key is
     #: the ``api_key`` credential); None for an agency that authenticates otherwise.
