@@ -136,13 +136,20 @@ class FraudMatch(_Frozen):
 RETIRED_CREDIT_FIELDS = frozenset({"agency_decision", "associates"})
 
 
-class CreditResult(_Frozen):
+class _AgencyResult(_Frozen):
+    """What every result starts with: its kind, who answered, and both sides' references."""
+
+    kind: str
+    agency: str
+    #: The client reference the agency echoed (the search's own, or the answer is refused).
+    client_ref: str
+    agency_ref: str = ""
+
+
+class CreditResult(_AgencyResult):
     """What a credit reference agency reports, mapped to one shape for every CRA."""
 
     kind: Literal["credit"] = "credit"
-    agency: str
-    client_ref: str
-    agency_ref: str = ""
     #: None for a thin or no-trace file the agency could not score (then so is the band).
     score: int | None = None
     score_band: ScoreBand | None
@@ -169,13 +176,10 @@ class CreditResult(_Frozen):
         return data
 
 
-class FraudResult(_Frozen):
+class FraudResult(_AgencyResult):
     """What a fraud prevention agency reports: matching cases and protective markers."""
 
     kind: Literal["fraud"] = "fraud"
-    agency: str
-    client_ref: str
-    agency_ref: str = ""
     matches: tuple[FraudMatch, ...] = ()
     protective_registration: bool = False
     #: The last day the protective registration is in force (None: no expiry given).
@@ -196,13 +200,10 @@ class Alert(_Frozen):
     alerted_on: date | None = None
 
 
-class AlertResult(_Frozen):
+class AlertResult(_AgencyResult):
     """What a retail fraud alert scheme reports."""
 
     kind: Literal["alert"] = "alert"
-    agency: str
-    client_ref: str
-    agency_ref: str = ""
     alerts: tuple[Alert, ...] = ()
 
 
