@@ -38,8 +38,8 @@ from agencies.parsing import (
 )
 from agencies.sandbox import (
     AgencySimulator,
-    SimRoute,
     SimulatorContext,
+    route,
 )
 
 #: The only credentials the sandbox accepts (build_agencies gives every credential this value).
@@ -174,13 +174,6 @@ class CallcreditSimulator(AgencySimulator):
     agency = "callcredit"
     content_type = CONTENT_TYPE
 
-    def routes(self) -> list[SimRoute]:
-        """The CallReport search endpoint."""
-        return [
-            SimRoute("POST", SEARCH_PATH, "search", self._search),
-            SimRoute("POST", NOTICE_PATH, "notice", self._notice),
-        ]
-
     def error_body(self, status: int) -> bytes:
         """A SOAP fault whose detail holds Callcredit's ``Errors`` (``module="auth"`` on 401)."""
         return fault_xml(status)
@@ -197,6 +190,7 @@ class CallcreditSimulator(AgencySimulator):
             return self.refuse(ctx, operation, 200, exc.answer, _CHARSET)
         return self.refuse(ctx, operation, 400, fault_xml(400), _CHARSET)
 
+    @route(SEARCH_PATH, "search")
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         try:
             sent = _read_search(request)
@@ -222,6 +216,7 @@ class CallcreditSimulator(AgencySimulator):
                     el.text = value.upper()
         return self._reply(200, _serialise(answer))
 
+    @route(NOTICE_PATH, "notice")
     async def _notice(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         try:
             client_ref, people = _read_notice(request)

@@ -26,9 +26,9 @@ from agencies.sandbox import (
     AgencySimulator,
     FixtureStore,
     Persona,
-    SimRoute,
     SimulatorContext,
     required_text,
+    route,
 )
 
 #: The only key the sandbox accepts: what ``build_agencies`` gives every credential there.
@@ -48,11 +48,6 @@ class ImrgSimulator(AgencySimulator):
     """The sandbox's alert scheme: one search endpoint, answering from fixtures."""
 
     agency = "imrg"
-    content_type = "application/json"
-
-    def routes(self) -> list[SimRoute]:
-        """The alert search endpoint."""
-        return [SimRoute("POST", SEARCH_PATH, "search", self._search)]
 
     def error_body(self, status: int) -> bytes:
         """The scheme's error envelope ``{"error": {"code", "message"}}``."""
@@ -68,13 +63,13 @@ class ImrgSimulator(AgencySimulator):
                 return fixtures.persona(key)
         return None
 
+    @route(SEARCH_PATH, "search")
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if request.headers.get(API_KEY_HEADER) != SANDBOX_API_KEY:
-            return self.refuse(ctx, "search", 401)
-        try:
-            reference, identifiers = _read_search(request)
-        except (ValueError, KeyError, TypeError):
-            return self.refuse(ctx, "search", 400)
+        authorised = request.headers.get(API_KEY_HEADER) == SANDBOX_API_KEY
+        sent = self.read_or_refuse(ctx, "search", request, _read_search, authorised=authorised)
+        if isinstance(sent, httpx.Response):
+            return sent
+        reference, identifiers = sent
         persona = self._alerted_persona(ctx.fixtures, identifiers)
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
