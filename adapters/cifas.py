@@ -26,10 +26,9 @@ from agencies.errors import UnusableResponse
 from agencies.parsing import (
     BadShape,
     array,
-    describe_json_error,
+    describe_error_object,
     field,
     iso_date,
-    json_answer,
     json_body,
     obj,
     reading,
@@ -39,9 +38,6 @@ from agencies.parsing import (
 SEARCH_PATH = "/nfd/v2/search"
 CASES_PATH = "/nfd/v2/cases"
 API_KEY_HEADER = "X-API-Key"
-
-#: What the footprint ledger records for a National Fraud Database search.
-PURPOSE_CODE = "NFD"
 
 #: Cifas fraud categories: the code on a case and the case type it stands for.
 FRAUD_CATEGORIES: Mapping[str, str] = {
@@ -58,9 +54,8 @@ RESULT_REVIEW = "review"
 _PROTECTIVE_REGISTRATION = "protective registration"
 
 
-def describe_error(response: httpx.Response) -> str:
-    """A short description of a Cifas error answer ``{"error": {"code", "message"}}``."""
-    return describe_json_error(response, "error.code", "error.message")
+#: Cifas answers errors as ``{"error": {"code", "message"}}``.
+describe_error = describe_error_object
 
 
 def case_type_of(description: str, category: str) -> str:
@@ -107,10 +102,8 @@ class CifasAdapter(AgencyAdapter):
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_number")
     echo_field: ClassVar[str] = "memberSearchReference"
     api_key_header: ClassVar[str | None] = API_KEY_HEADER
-
-    def purpose_code(self, request: SearchRequest) -> str:
-        """Every Cifas search is a National Fraud Database search: ``NFD``."""
-        return PURPOSE_CODE
+    #: Every Cifas search is a National Fraud Database search.
+    search_code: ClassVar[str | None] = "NFD"
 
     async def run_search(self, request: SearchRequest, code: str) -> FraudResult:
         """Search the National Fraud Database for the applicant; map cases to matches."""
@@ -146,9 +139,7 @@ class CifasAdapter(AgencyAdapter):
 
     def read_search_answer(self, response: httpx.Response) -> FraudResult:
         """Map a search answer to a :class:`FraudResult`; raise if it cannot be used."""
-        data = json_answer(self.name, response)
-        with reading(self.name):
-            return self._map(data)
+        return self.map_json(response, self._map)
 
     def _map(self, data: Any) -> FraudResult:
         root = obj(data, "answer")

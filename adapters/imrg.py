@@ -33,7 +33,7 @@ from agencies.contract import (
 from agencies.parsing import (
     BadShape,
     array,
-    describe_json_error,
+    describe_error_object,
     field,
     iso_date,
     json_body,
@@ -46,9 +46,6 @@ SEARCH_PATH = "/alerts/search"
 API_KEY_HEADER = "X-IMRG-Key"
 #: The sandbox's index of which identifiers each persona's alerts are on.
 ALERTED_FILE = "alerted.json"
-
-#: What the footprint ledger records for a retail fraud alert search.
-PURPOSE_CODE = "ALERT"
 
 AlertCode = Literal["fraudulent", "chargeback", "suspect"]
 IdentifierType = Literal["address", "email", "ip", "device"]
@@ -68,9 +65,8 @@ IDENTIFIER_TYPES: Mapping[str, IdentifierType] = {
 }
 
 
-def describe_error(response: httpx.Response) -> str:
-    """A short description of an error answer ``{"error": {"code", "message"}}``."""
-    return describe_json_error(response, "error.code", "error.message")
+#: The scheme answers errors as ``{"error": {"code", "message"}}``.
+describe_error = describe_error_object
 
 
 def searched_address(request: SearchRequest) -> Address:
@@ -121,10 +117,8 @@ class ImrgAdapter(AgencyAdapter):
     api_key_header: ClassVar[str | None] = API_KEY_HEADER
     #: An alert search leaves no credit footprint; asking for another is a planning mistake.
     search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.FRAUD})
-
-    def purpose_code(self, request: SearchRequest) -> str:
-        """Every search at the scheme is an alert search: ``ALERT``."""
-        return PURPOSE_CODE
+    #: Every search at the scheme is an alert search.
+    search_code: ClassVar[str | None] = "ALERT"
 
     async def run_search(self, request: SearchRequest, code: str) -> AlertResult:
         """Search the scheme's alerts on the request's identifiers; map them to the contract."""

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import httpx
 
     from agencies.http import AgencyClient, HttpPolicy
+
+
+_Mapped = TypeVar("_Mapped")
 
 
 class AgencyKind(StrEnum):
@@ -364,9 +367,22 @@ class AgencyAdapter(ABC):
                 self.name, f"answer is for {self.echo_field} {echoed!r}, not {expected!r}"
             )
 
+    #: The agency's one code for every search it runs (None: :meth:`purpose_code` decides).
+    search_code: ClassVar[str | None] = None
+
     def purpose_code(self, request: SearchRequest) -> str:
-        """The agency's own code for this search, recorded in the footprint ledger."""
-        return request.search_type.value.upper()
+        """The agency's own code for this search, recorded in the footprint ledger: its
+        :attr:`search_code`, else the search type's."""
+        return self.search_code or request.search_type.value.upper()
+
+    def map_json(self, response: httpx.Response, map_answer: Callable[[Any], _Mapped]) -> _Mapped:
+        """``map_answer`` applied to a JSON answer; a body that is not JSON, or a shape it
+        cannot read, raises :class:`~agencies.errors.UnusableResponse`."""
+        from agencies.parsing import json_answer, reading
+
+        data = json_answer(self.name, response)
+        with reading(self.name):
+            return map_answer(data)
 
     def code_for(self, request: SearchRequest) -> str:
         """:meth:`purpose_code`, with a search type the agency cannot run (``purpose_code``

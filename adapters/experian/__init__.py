@@ -56,9 +56,7 @@ from agencies.parsing import (
     array,
     count,
     field,
-    json_answer,
     obj,
-    reading,
     text,
 )
 from agencies.wire import token_request
@@ -108,9 +106,7 @@ class ExperianAdapter(CreditAgencyAdapter):
     def read_answer(self, response: httpx.Response) -> CreditResult:
         """Map a CrossCore answer to the contract; raise an agency error if it is unusable."""
         # Garbage, truncated bodies and bad encodings alike are "not valid JSON".
-        data = json_answer(self.name, response)
-        with reading(self.name):
-            return self._map(data)
+        return self.map_json(response, self._map)
 
     def _map(self, data: Any) -> CreditResult:
         root = obj(data, "answer")
@@ -169,9 +165,7 @@ class ExperianAdapter(CreditAgencyAdapter):
             message_time=_now(),
         )
         response = await self.post_json(NOTICE_PATH, body, describe_error)
-        data = json_answer(self.name, response)
-        with reading(self.name):
-            return self._map_notice(data)
+        return self.map_json(response, self._map_notice)
 
     def _map_notice(self, data: Any) -> NoticeReceipt:
         header = obj(field(obj(data, "answer"), "responseHeader", "answer"), "responseHeader")
