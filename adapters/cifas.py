@@ -23,17 +23,7 @@ from agencies.contract import (
     SearchRequest,
 )
 from agencies.errors import UnusableResponse
-from agencies.parsing import (
-    BadShape,
-    array,
-    describe_error_object,
-    field,
-    iso_date,
-    json_body,
-    obj,
-    reading,
-    text,
-)
+from agencies.parsing import BadShape, array, describe_error_object, field, iso_date, obj, text
 
 SEARCH_PATH = "/nfd/v2/search"
 CASES_PATH = "/nfd/v2/cases"
@@ -130,9 +120,7 @@ class CifasAdapter(AgencyAdapter):
             "evidenceSummary": case.evidence_summary,
         }
         response = await self.post_json(CASES_PATH, body, describe_error)
-        with reading(self.name):
-            data = obj(json_body(response), "filing answer")
-            reference = text(data, "casereferenceno", "filing answer")
+        reference = self.map_json(response, _case_reference)
         if not reference:
             raise UnusableResponse(self.name, "filing answer has an empty casereferenceno")
         return reference
@@ -189,6 +177,10 @@ class CifasAdapter(AgencyAdapter):
             protective_registration=registered,
             protective_registration_expires=expires if registered else None,
         )
+
+
+def _case_reference(data: Any) -> str:
+    return text(obj(data, "filing answer"), "casereferenceno", "filing answer")
 
 
 def _match(case: Mapping[str, Any], where: str) -> FraudMatch:

@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-import httpx
-
 from agencies.contract import (
     Address,
     AgencyAdapter,
@@ -30,17 +28,7 @@ from agencies.contract import (
     SearchRequest,
     SearchType,
 )
-from agencies.parsing import (
-    BadShape,
-    array,
-    describe_error_object,
-    field,
-    iso_date,
-    json_body,
-    obj,
-    reading,
-    text,
-)
+from agencies.parsing import BadShape, array, describe_error_object, field, iso_date, obj, text
 
 SEARCH_PATH = "/alerts/search"
 API_KEY_HEADER = "X-IMRG-Key"
@@ -113,10 +101,10 @@ class ImrgAdapter(AgencyAdapter):
     name: ClassVar[str] = "imrg"
     kind: ClassVar[AgencyKind] = AgencyKind.ALERT
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_id")
-    echo_field: ClassVar[str] = "searchReference"
-    api_key_header: ClassVar[str | None] = API_KEY_HEADER
     #: An alert search leaves no credit footprint; asking for another is a planning mistake.
     search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.FRAUD})
+    echo_field: ClassVar[str] = "searchReference"
+    api_key_header: ClassVar[str | None] = API_KEY_HEADER
     #: Every search at the scheme is an alert search.
     search_code: ClassVar[str | None] = "ALERT"
 
@@ -124,20 +112,19 @@ class ImrgAdapter(AgencyAdapter):
         """Search the scheme's alerts on the request's identifiers; map them to the contract."""
         body = build_search_body(request, member_id=self.client.credentials.get("member_id", ""))
         response = await self.post_json(SEARCH_PATH, body, describe_error)
-        return self.read_answer(response)
+        return self.map_json(response, self._map)
 
-    def read_answer(self, response: httpx.Response) -> AlertResult:
+    def _map(self, data: Any) -> AlertResult:
         """Map a search answer to an :class:`AlertResult`; raise if it cannot be used."""
-        with reading(self.name):
-            root = obj(json_body(response), "answer")
-            echoed = text(root, "searchReference", "answer")
-            search_id = text(root, "searchId", "answer")
-            if not search_id.strip():
-                raise BadShape("answer.searchId is empty")
-            alerts = tuple(
-                _alert(obj(item, f"alerts[{i}]"), f"alerts[{i}]")
-                for i, item in enumerate(array(root, "alerts", "answer"))
-            )
+        root = obj(data, "answer")
+        echoed = text(root, "searchReference", "answer")
+        search_id = text(root, "searchId", "answer")
+        if not search_id.strip():
+            raise BadShape("answer.searchId is empty")
+        alerts = tuple(
+            _alert(obj(item, f"alerts[{i}]"), f"alerts[{i}]")
+            for i, item in enumerate(array(root, "alerts", "answer"))
+        )
         return AlertResult(agency=self.name, client_ref=echoed, agency_ref=search_id, alerts=alerts)
 
 

@@ -56,7 +56,7 @@ from adapters.equifax.wire import (
 from agencies.auth import BearerTokenAuth
 from agencies.contract import CreditResult, DisassociationNotice, NoticeReceipt, SearchRequest
 from agencies.credit import CreditAgencyAdapter, CreditCodes
-from agencies.parsing import BadShape, array, field, json_body, obj, reading, text
+from agencies.parsing import BadShape, array, field, obj, text
 from agencies.wire import notice_answer, token_request
 
 
@@ -125,19 +125,20 @@ class EquifaxAdapter(CreditAgencyAdapter):
             security_code=self.client.credentials.get("security_code", ""),
         )
         response = await self.post_json(NOTICE_PATH, body, describe_error)
-        with reading(self.name):
-            root = obj(json_body(response), "answer")
-            return self.receipt(
-                text(root, "customerReferenceNumber", "answer"),
-                notice_answer(text(root, "status", "answer"), "status"),
-                text(root, "amendmentReference", "answer"),
-                str(root.get("reasonDescription", "")),
-            )
+        return self.map_json(response, self._map_notice)
+
+    def _map_notice(self, data: Any) -> NoticeReceipt:
+        root = obj(data, "answer")
+        return self.receipt(
+            text(root, "customerReferenceNumber", "answer"),
+            notice_answer(text(root, "status", "answer"), "status"),
+            text(root, "amendmentReference", "answer"),
+            str(root.get("reasonDescription", "")),
+        )
 
     def read_answer(self, response: httpx.Response) -> CreditResult:
         """Map a credit report answer to the contract; raise an agency error if unusable."""
-        with reading(self.name):
-            return self._map(json_body(response))
+        return self.map_json(response, self._map)
 
     def _map(self, data: Any) -> CreditResult:
         root = obj(data, "answer")

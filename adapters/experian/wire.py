@@ -84,13 +84,14 @@ CIFAS_RULE_PREFIX = "CIFAS"
 #: it unchanged cannot help. Any other ERROR leaves us without a decision we can read.
 REJECTED_CODE_PREFIX = "R01"
 
-_CHANNEL_SOURCES: Mapping[str, str] = {
-    "online": "WEB",
-    "store": "BRANCH",
-    "retail": "BRANCH",
-    "phone": "TELEPHONE",
-    "telesales": "TELEPHONE",
+#: CrossCore's application sources and our channels each stands for (any other channel is
+#: sent as it is, in capitals).
+_SOURCES: Mapping[str, tuple[str, ...]] = {
+    "WEB": ("online",),
+    "BRANCH": ("store", "retail"),
+    "TELEPHONE": ("phone", "telesales"),
 }
+_CHANNEL_SOURCES = {channel: source for source, names in _SOURCES.items() for channel in names}
 
 
 def score_band(score: int) -> ScoreBand:
