@@ -34,13 +34,14 @@ from agencies.sandbox import (
 #: The only key the sandbox accepts: what ``build_agencies`` gives every credential there.
 SANDBOX_API_KEY = "sandbox"
 
-_ERROR_TEXT: Mapping[int, tuple[str, str]] = {
-    400: ("invalid_request", "The search request could not be read"),
-    401: ("invalid_api_key", "API key missing or not recognised"),
-    403: ("member_not_authorised", "Member is not authorised to search alerts"),
-    429: ("rate_limited", "Too many requests"),
-    500: ("internal_error", "Internal error"),
-    503: ("service_unavailable", "Service temporarily unavailable"),
+#: The scheme's error object for each HTTP error status, as ``{"error": ...}`` carries it.
+_ERRORS: Mapping[int, Mapping[str, str]] = {
+    400: {"code": "invalid_request", "message": "The search request could not be read"},
+    401: {"code": "invalid_api_key", "message": "API key missing or not recognised"},
+    403: {"code": "member_not_authorised", "message": "Member is not authorised to search alerts"},
+    429: {"code": "rate_limited", "message": "Too many requests"},
+    500: {"code": "internal_error", "message": "Internal error"},
+    503: {"code": "service_unavailable", "message": "Service temporarily unavailable"},
 }
 
 
@@ -51,8 +52,8 @@ class ImrgSimulator(AgencySimulator):
 
     def error_body(self, status: int) -> bytes:
         """The scheme's error envelope ``{"error": {"code", "message"}}``."""
-        code, message = _ERROR_TEXT.get(status, (f"http_{status}", "Error"))
-        return json.dumps({"error": {"code": code, "message": message}}).encode()
+        error = _ERRORS.get(status, {"code": f"http_{status}", "message": "Error"})
+        return json.dumps({"error": error}).encode()
 
     def _alerted_persona(
         self, fixtures: FixtureStore, identifiers: frozenset[tuple[str, str]]
