@@ -93,18 +93,23 @@ class Person(_Frozen):
 IN_LIFE = "in_life"
 
 
-class SearchRequest(_Frozen):
+class Application(_Frozen):
+    """What is applied for, why and through which channel: a check's and each of its searches'."""
+
+    purpose: str = Field(description="new_order, upgrade, renewal, quotation or in_life")
+    channel: str
+    product_code: str
+    credit_amount: Decimal
+    term_months: int
+
+
+class SearchRequest(Application):
     """One search at one agency, as the domain asks for it."""
 
     client_ref: str = Field(description="Stable per step: a retry reuses it so it is recognised")
     search_type: SearchType
-    purpose: str = Field(description="new_order, upgrade, renewal, quotation or in_life")
     role: Role = Role.APPLICANT
     person: Person
-    product_code: str
-    credit_amount: Decimal
-    term_months: int
-    channel: str
     delivery_address: Address | None = None
     #: People the applicant declared as financial associates, for the CRAs whose request
     #: format carries them (empty on a joint applicant's search).
