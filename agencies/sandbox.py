@@ -126,6 +126,8 @@ class AgencySimulator(ABC):
             for name, attr in vars(cls).items()
             if hasattr(attr, _ROUTE)
         }
+        if not marked:
+            raise TypeError(f"{type(self).__name__} marks no handler with @route")
         return [
             SimRoute(method, path, operation, getattr(self, name))
             for name, (method, path, operation) in marked.items()
