@@ -23,25 +23,11 @@ from agencies.contract import (
     SearchRequest,
 )
 from agencies.errors import UnusableResponse
-from agencies.parsing import (
-    BadShape,
-    array,
-    describe_json_error,
-    field,
-    iso_date,
-    json_answer,
-    json_body,
-    obj,
-    reading,
-    text,
-)
+from agencies.parsing import BadShape, array, describe_error_object, field, iso_date, obj, text
 
 SEARCH_PATH = "/nfd/v2/search"
 CASES_PATH = "/nfd/v2/cases"
 API_KEY_HEADER = "X-API-Key"
-
-#: What the footprint ledger records for a National Fraud Database search.
-PURPOSE_CODE = "NFD"
 
 #: Cifas fraud categories: the code on a case and the case type it stands for.
 FRAUD_CATEGORIES: Mapping[str, str] = {
@@ -58,9 +44,8 @@ RESULT_REVIEW = "review"
 _PROTECTIVE_REGISTRATION = "protective registration"
 
 
-def describe_error(response: httpx.Response) -> str:
-    """A short description of a Cifas error answer ``{"error": {"code", "message"}}``."""
-    return describe_json_error(response, "error.code", "error.message")
+#: Cifas answers errors as ``{"error": {"code", "message"}}``.
+describe_error = describe_error_object
 
 
 def case_type_of(description: str, category: str) -> str:
@@ -104,14 +89,11 @@ class CifasAdapter(AgencyAdapter):
 
     name: ClassVar[str] = "cifas"
     kind: ClassVar[AgencyKind] = AgencyKind.FRAUD
-    sandbox_base_url: ClassVar[str] = "https://sandbox.cifas.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_number")
     echo_field: ClassVar[str] = "memberSearchReference"
     api_key_header: ClassVar[str | None] = API_KEY_HEADER
-
-    def purpose_code(self, request: SearchRequest) -> str:
-        """Every Cifas search is a National Fraud Database search: ``NFD``."""
-        return PURPOSE_CODE
+    #: Every Cifas search is a National Fraud Database search.
+    search_code: ClassVar[str | None] = "NFD"
 
     async def run_search(self, request: SearchRequest, code: str) -> FraudResult:
         """Search the National Fraud Database for the applicant; map cases to matches."""
@@ -138,18 +120,14 @@ class CifasAdapter(AgencyAdapter):
             "evidenceSummary": case.evidence_summary,
         }
         response = await self.post_json(CASES_PATH, body, describe_error)
-        with reading(self.name):
-            data = obj(json_body(response), "filing answer")
-            reference = text(data, "casereferenceno", "filing answer")
+        reference = self.map_json(response, _case_reference)
         if not reference:
             raise UnusableResponse(self.name, "filing answer has an empty casereferenceno")
         return reference
 
     def read_search_answer(self, response: httpx.Response) -> FraudResult:
         """Map a search answer to a :class:`FraudResult`; raise if it cannot be used."""
-        data = json_answer(self.name, response)
-        with reading(self.name):
-            return self._map(data)
+        return self.map_json(response, self._map)
 
     def _map(self, data: Any) -> FraudResult:
         root = obj(data, "answer")
@@ -199,6 +177,10 @@ class CifasAdapter(AgencyAdapter):
             protective_registration=registered,
             protective_registration_expires=expires if registered else None,
         )
+
+
+def _case_reference(data: Any) -> str:
+    return text(obj(data, "filing answer"), "casereferenceno", "filing answer")
 
 
 def _match(case: Mapping[str, Any], where: str) -> FraudMatch:

@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-import httpx
-
 from agencies.contract import (
     Address,
     AgencyAdapter,
@@ -30,25 +28,12 @@ from agencies.contract import (
     SearchRequest,
     SearchType,
 )
-from agencies.parsing import (
-    BadShape,
-    array,
-    describe_json_error,
-    field,
-    iso_date,
-    json_body,
-    obj,
-    reading,
-    text,
-)
+from agencies.parsing import BadShape, array, describe_error_object, field, iso_date, obj, text
 
 SEARCH_PATH = "/alerts/search"
 API_KEY_HEADER = "X-IMRG-Key"
 #: The sandbox's index of which identifiers each persona's alerts are on.
 ALERTED_FILE = "alerted.json"
-
-#: What the footprint ledger records for a retail fraud alert search.
-PURPOSE_CODE = "ALERT"
 
 AlertCode = Literal["fraudulent", "chargeback", "suspect"]
 IdentifierType = Literal["address", "email", "ip", "device"]
@@ -68,9 +53,8 @@ IDENTIFIER_TYPES: Mapping[str, IdentifierType] = {
 }
 
 
-def describe_error(response: httpx.Response) -> str:
-    """A short description of an error answer ``{"error": {"code", "message"}}``."""
-    return describe_json_error(response, "error.code", "error.message")
+#: The scheme answers errors as ``{"error": {"code", "message"}}``.
+describe_error = describe_error_object
 
 
 def searched_address(request: SearchRequest) -> Address:
@@ -116,35 +100,31 @@ class ImrgAdapter(AgencyAdapter):
 
     name: ClassVar[str] = "imrg"
     kind: ClassVar[AgencyKind] = AgencyKind.ALERT
-    sandbox_base_url: ClassVar[str] = "https://sandbox.imrg.test"
     credential_names: ClassVar[tuple[str, ...]] = ("api_key", "member_id")
-    echo_field: ClassVar[str] = "searchReference"
-    api_key_header: ClassVar[str | None] = API_KEY_HEADER
     #: An alert search leaves no credit footprint; asking for another is a planning mistake.
     search_types: ClassVar[frozenset[SearchType]] = frozenset({SearchType.FRAUD})
-
-    def purpose_code(self, request: SearchRequest) -> str:
-        """Every search at the scheme is an alert search: ``ALERT``."""
-        return PURPOSE_CODE
+    echo_field: ClassVar[str] = "searchReference"
+    api_key_header: ClassVar[str | None] = API_KEY_HEADER
+    #: Every search at the scheme is an alert search.
+    search_code: ClassVar[str | None] = "ALERT"
 
     async def run_search(self, request: SearchRequest, code: str) -> AlertResult:
         """Search the scheme's alerts on the request's identifiers; map them to the contract."""
         body = build_search_body(request, member_id=self.client.credentials.get("member_id", ""))
         response = await self.post_json(SEARCH_PATH, body, describe_error)
-        return self.read_answer(response)
+        return self.map_json(response, self._map)
 
-    def read_answer(self, response: httpx.Response) -> AlertResult:
+    def _map(self, data: Any) -> AlertResult:
         """Map a search answer to an :class:`AlertResult`; raise if it cannot be used."""
-        with reading(self.name):
-            root = obj(json_body(response), "answer")
-            echoed = text(root, "searchReference", "answer")
-            search_id = text(root, "searchId", "answer")
-            if not search_id.strip():
-                raise BadShape("answer.searchId is empty")
-            alerts = tuple(
-                _alert(obj(item, f"alerts[{i}]"), f"alerts[{i}]")
-                for i, item in enumerate(array(root, "alerts", "answer"))
-            )
+        root = obj(data, "answer")
+        echoed = text(root, "searchReference", "answer")
+        search_id = text(root, "searchId", "answer")
+        if not search_id.strip():
+            raise BadShape("answer.searchId is empty")
+        alerts = tuple(
+            _alert(obj(item, f"alerts[{i}]"), f"alerts[{i}]")
+            for i, item in enumerate(array(root, "alerts", "answer"))
+        )
         return AlertResult(agency=self.name, client_ref=echoed, agency_ref=search_id, alerts=alerts)
 
 

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import httpx
 
     from agencies.http import AgencyClient, HttpPolicy
+
+
+_Mapped = TypeVar("_Mapped")
 
 
 class AgencyKind(StrEnum):
@@ -90,18 +93,23 @@ class Person(_Frozen):
 IN_LIFE = "in_life"
 
 
-class SearchRequest(_Frozen):
+class Application(_Frozen):
+    """What is applied for, why and through which channel: a check's and each of its searches'."""
+
+    purpose: str = Field(description="new_order, upgrade, renewal, quotation or in_life")
+    channel: str
+    product_code: str
+    credit_amount: Decimal
+    term_months: int
+
+
+class SearchRequest(Application):
     """One search at one agency, as the domain asks for it."""
 
     client_ref: str = Field(description="Stable per step: a retry reuses it so it is recognised")
     search_type: SearchType
-    purpose: str = Field(description="new_order, upgrade, renewal, quotation or in_life")
     role: Role = Role.APPLICANT
     person: Person
-    product_code: str
-    credit_amount: Decimal
-    term_months: int
-    channel: str
     delivery_address: Address | None = None
     #: People the applicant declared as financial associates, for the CRAs whose request
     #: format carries them (empty on a joint applicant's search).
@@ -136,13 +144,20 @@ class FraudMatch(_Frozen):
 RETIRED_CREDIT_FIELDS = frozenset({"agency_decision", "associates"})
 
 
-class CreditResult(_Frozen):
+class _AgencyResult(_Frozen):
+    """What every result starts with: its kind, who answered, and both sides' references."""
+
+    kind: str
+    agency: str
+    #: The client reference the agency echoed (the search's own, or the answer is refused).
+    client_ref: str
+    agency_ref: str = ""
+
+
+class CreditResult(_AgencyResult):
     """What a credit reference agency reports, mapped to one shape for every CRA."""
 
     kind: Literal["credit"] = "credit"
-    agency: str
-    client_ref: str
-    agency_ref: str = ""
     #: None for a thin or no-trace file the agency could not score (then so is the band).
     score: int | None = None
     score_band: ScoreBand | None
@@ -169,13 +184,10 @@ class CreditResult(_Frozen):
         return data
 
 
-class FraudResult(_Frozen):
+class FraudResult(_AgencyResult):
     """What a fraud prevention agency reports: matching cases and protective markers."""
 
     kind: Literal["fraud"] = "fraud"
-    agency: str
-    client_ref: str
-    agency_ref: str = ""
     matches: tuple[FraudMatch, ...] = ()
     protective_registration: bool = False
     #: The last day the protective registration is in force (None: no expiry given).
@@ -196,13 +208,10 @@ class Alert(_Frozen):
     alerted_on: date | None = None
 
 
-class AlertResult(_Frozen):
+class AlertResult(_AgencyResult):
     """What a retail fraud alert scheme reports."""
 
     kind: Literal["alert"] = "alert"
-    agency: str
-    client_ref: str
-    agency_ref: str = ""
     alerts: tuple[Alert, ...] = ()
 
 
@@ -271,7 +280,7 @@ class AgencyAdapter(ABC):
     #: Registry name, e.g. "experian".
     name: ClassVar[str]
     kind: ClassVar[AgencyKind]
-    #: Base URL the sandbox serves this agency on.
+    #: Base URL the sandbox serves this agency on (``https://sandbox.<name>.test`` unless set).
     sandbox_base_url: ClassVar[str]
     #: Names of the credentials live mode needs (read from CHECKS_<AGENCY>_<NAME>).
     credential_names: ClassVar[tuple[str, ...]] = ()
@@ -282,6 +291,11 @@ class AgencyAdapter(ABC):
 
     def __init__(self, client: AgencyClient) -> None:
         self.client = client
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "sandbox_base_url" not in cls.__dict__:
+            cls.sandbox_base_url = f"https://sandbox.{cls.name}.test"
 
     #: The header an agency that authenticates by a static API key wants it in (the key is
     #: the ``api_key`` credential); None for an agency that authenticates otherwise.
@@ -358,9 +372,22 @@ class AgencyAdapter(ABC):
                 self.name, f"answer is for {self.echo_field} {echoed!r}, not {expected!r}"
             )
 
+    #: The agency's one code for every search it runs (None: :meth:`purpose_code` decides).
+    search_code: ClassVar[str | None] = None
+
     def purpose_code(self, request: SearchRequest) -> str:
-        """The agency's own code for this search, recorded in the footprint ledger."""
-        return request.search_type.value.upper()
+        """The agency's own code for this search, recorded in the footprint ledger: its
+        :attr:`search_code`, else the search type's."""
+        return self.search_code or request.search_type.value.upper()
+
+    def map_json(self, response: httpx.Response, map_answer: Callable[[Any], _Mapped]) -> _Mapped:
+        """``map_answer`` applied to a JSON answer; a body that is not JSON, or a shape it
+        cannot read, raises :class:`~agencies.errors.UnusableResponse`."""
+        from agencies.parsing import json_answer, reading
+
+        data = json_answer(self.name, response)
+        with reading(self.name):
+            return map_answer(data)
 
     def code_for(self, request: SearchRequest) -> str:
         """:meth:`purpose_code`, with a search type the agency cannot run (``purpose_code``

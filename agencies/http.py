@@ -7,9 +7,10 @@ in one place; :class:`AgencyClient` applies it to every call an adapter makes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -67,6 +68,14 @@ class HttpPolicy:
     def call_timeout(self) -> float:
         """Hard bound on one try, enforced even where the transport ignores timeouts."""
         return self.connect_timeout + self.read_timeout
+
+
+#: Statuses that say the agency did not process the call (so nothing was sent), perhaps with a
+#: ``Retry-After``: what each means, and the error code it gets (None: the transient default).
+_NOT_PROCESSED: Mapping[int, tuple[str, str | None]] = {
+    429: ("too many requests", "agency_rate_limited"),
+    503: ("service unavailable", None),
+}
 
 
 @dataclass
@@ -215,18 +224,12 @@ class AgencyClient:
         # Whether any try so far may have reached the agency: the error finally raised says
         # "sent" if any did, so a 500 then a 503 (or an open breaker) is not "never sent".
         sent_before = False
+        transmit = functools.partial(self._transmit, method, url, json, content, headers, use_auth)
         async for attempt in retrying:
             with attempt:
                 try:
                     return await self._send_once(
-                        method,
-                        url,
-                        json=json,
-                        content=content,
-                        headers=headers,
-                        content_types=content_types or policy.content_types,
-                        describe_error=describe_error,
-                        use_auth=use_auth,
+                        transmit, content_types or policy.content_types, describe_error
                     )
                 except AgencyError as exc:
                     exc.sent = exc.sent or sent_before
@@ -236,19 +239,14 @@ class AgencyClient:
 
     async def _send_once(
         self,
-        method: str,
-        url: str,
-        *,
-        json: Any,
-        content: bytes | str | None,
-        headers: Mapping[str, str] | None,
+        transmit: Callable[[], Awaitable[httpx.Response]],
         content_types: tuple[str, ...],
         describe_error: ErrorDescriber | None,
-        use_auth: bool,
     ) -> httpx.Response:
+        """One try: ``transmit`` the call through the breaker and check the answer."""
         self.breaker.check(self.agency)
         try:
-            response = await self._transmit(method, url, json, content, headers, use_auth)
+            response = await transmit()
             self._check_status(response, describe_error)
             self._check_content_type(response, content_types)
         except (TransientAgencyError, UnusableResponse) as exc:
@@ -386,20 +384,14 @@ class AgencyClient:
             except Exception:  # an unreadable error body must not hide the status
                 detail = ""
         suffix = f": {detail}" if detail else ""
-        if status == 429:
+        if status in _NOT_PROCESSED:
+            what, code = _NOT_PROCESSED[status]
             raise TransientAgencyError(
                 self.agency,
-                f"HTTP 429 too many requests{suffix}",
+                f"HTTP {status} {what}{suffix}",
                 sent=False,
                 retry_after=_retry_after_seconds(response.headers.get("retry-after")),
-                code="agency_rate_limited",
-            )
-        if status == 503:
-            raise TransientAgencyError(
-                self.agency,
-                f"HTTP 503 service unavailable{suffix}",
-                sent=False,
-                retry_after=_retry_after_seconds(response.headers.get("retry-after")),
+                code=code,
             )
         if status in self.policy.retry_statuses or status >= 500:
             raise TransientAgencyError(self.agency, f"HTTP {status}{suffix}")

@@ -91,6 +91,11 @@ def describe_json_error(
     return sep.join(p for p in parts if p)[:limit]
 
 
+def describe_error_object(response: httpx.Response) -> str:
+    """A short description of the common JSON error answer ``{"error": {"code", "message"}}``."""
+    return describe_json_error(response, "error.code", "error.message")
+
+
 def _at(data: Any, path: str) -> Any:
     """The value at a ``.``-separated path, or None where the path does not lead anywhere."""
     for key in path.split("."):

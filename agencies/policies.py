@@ -16,42 +16,28 @@ from agencies.http import HttpPolicy
 #: The default for an agency not in the table (a third-party adapter).
 FALLBACK_POLICY = HttpPolicy()
 
+#: What the agencies below have in common; each row says only where an agency differs.
+_COMMON = HttpPolicy(
+    connect_timeout=3.0,
+    read_timeout=6.0,
+    quick_retries=2,
+    breaker_failures=5,
+    breaker_reset=30.0,
+)
+
 AGENCY_POLICIES: dict[str, HttpPolicy] = {
     # Experian's published client timeouts: connect 3 s, response 6 s.
-    "experian": HttpPolicy(
-        connect_timeout=3.0,
-        read_timeout=6.0,
-        quick_retries=2,
-        breaker_failures=5,
-        breaker_reset=30.0,
-    ),
+    "experian": _COMMON,
     # Equifax's credit report is the slowest answer of the three bureaux.
-    "equifax": HttpPolicy(
-        connect_timeout=3.0,
-        read_timeout=8.0,
-        quick_retries=2,
-        breaker_failures=5,
-        breaker_reset=30.0,
-    ),
+    "equifax": _COMMON.with_overrides(read_timeout=8.0),
     # TransUnion's SOAP service: XML answers, a little more generous on reading.
-    "callcredit": HttpPolicy(
-        connect_timeout=3.0,
-        read_timeout=8.0,
-        quick_retries=2,
-        breaker_failures=5,
-        breaker_reset=30.0,
-        content_types=("text/xml", "application/soap+xml", "application/xml"),
+    "callcredit": _COMMON.with_overrides(
+        read_timeout=8.0, content_types=("text/xml", "application/soap+xml", "application/xml")
     ),
     # A fraud database lookup answers faster than a credit report.
-    "cifas": HttpPolicy(
-        connect_timeout=3.0,
-        read_timeout=5.0,
-        quick_retries=2,
-        breaker_failures=5,
-        breaker_reset=30.0,
-    ),
+    "cifas": _COMMON.with_overrides(read_timeout=5.0),
     # A small lookup in the order flow: fail fast, it only refers.
-    "imrg": HttpPolicy(
+    "imrg": _COMMON.with_overrides(
         connect_timeout=2.0,
         read_timeout=4.0,
         quick_retries=1,

@@ -15,14 +15,19 @@ from agencies.contract import AgencyAdapter, AgencyKind
 
 ENTRY_POINT_GROUP = "checks.agencies"
 
-#: Built-in adapters, in the CRA fallback order where it matters.
-BUILTIN_ADAPTERS: dict[str, str] = {
-    "experian": "adapters.experian:ExperianAdapter",
-    "cifas": "adapters.cifas:CifasAdapter",
-    "imrg": "adapters.imrg:ImrgAdapter",
-    "equifax": "adapters.equifax:EquifaxAdapter",
-    "callcredit": "adapters.callcredit:CallcreditAdapter",
-}
+#: The built-in agencies, in the CRA fallback order where it matters. Each one's adapter is
+#: ``adapters.<name>:<Name>Adapter``; its sandbox simulator is found the same way
+#: (:mod:`agencies.simulators`).
+BUILTIN_AGENCIES: tuple[str, ...] = ("experian", "cifas", "imrg", "equifax", "callcredit")
+
+
+def builtin_paths(package: str, suffix: str) -> dict[str, str]:
+    """Each built-in agency's ``<package>.<name>:<Name><suffix>`` class path, by name."""
+    return {name: f"{package}.{name}:{name.title()}{suffix}" for name in BUILTIN_AGENCIES}
+
+
+#: Built-in adapters by name, as ``module:Class`` paths.
+BUILTIN_ADAPTERS: dict[str, str] = builtin_paths("adapters", "Adapter")
 
 #: The order in which credit reference agencies are tried.
 CRA_ORDER: tuple[str, ...] = ("experian", "equifax", "callcredit")

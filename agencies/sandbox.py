@@ -13,11 +13,11 @@ import asyncio
 import hashlib
 import json
 import threading
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import respx
@@ -52,6 +52,26 @@ class RecordedCall:
 
 
 Handler = Callable[[httpx.Request, "SimulatorContext"], Awaitable[httpx.Response]]
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[httpx.Response]])
+_ROUTE = "_sandbox_route"
+_Read = TypeVar("_Read")
+
+#: A simulator's reader of a request: what the request asks for, or one of :data:`UNREADABLE`.
+Reader = Callable[[httpx.Request], _Read]
+
+#: What a simulator's reader raises for a request body it cannot read (answered with a 400).
+UNREADABLE = (ValueError, KeyError, TypeError, IndexError, StopIteration)
+
+
+def route(path: str, operation: str, method: str = "POST") -> Callable[[_Method], _Method]:
+    """Mark a simulator's method as the handler of ``method path``; ``operation`` names the
+    call in the log. :meth:`AgencySimulator.routes` serves every method so marked."""
+
+    def mark(handler: _Method) -> _Method:
+        setattr(handler, _ROUTE, (method, path, operation))
+        return handler
+
+    return mark
 
 
 @dataclass(frozen=True)
@@ -97,9 +117,21 @@ class AgencySimulator(ABC):
     #: Content type of the agency's answers, used for injected error answers.
     content_type: str = "application/json"
 
-    @abstractmethod
     def routes(self) -> list[SimRoute]:
-        """The endpoints this agency serves, relative to its base URL."""
+        """The endpoints this agency serves, relative to its base URL: its methods marked
+        with :func:`route`, in the order the class defines them."""
+        marked = {
+            name: getattr(attr, _ROUTE)
+            for cls in reversed(type(self).__mro__)
+            for name, attr in vars(cls).items()
+            if hasattr(attr, _ROUTE)
+        }
+        if not marked:
+            raise TypeError(f"{type(self).__name__} marks no handler with @route")
+        return [
+            SimRoute(method, path, operation, getattr(self, name))
+            for name, (method, path, operation) in marked.items()
+        ]
 
     def error_body(self, status: int) -> bytes:
         """The agency's own error envelope for an injected HTTP error."""
@@ -124,6 +156,24 @@ class AgencySimulator(ABC):
         """Log a refused call and answer it: ``body``, or the agency's own error envelope."""
         ctx.record(RecordedCall(self.agency, operation, status=status))
         return self.reply(status, self.error_body(status) if body is None else body, headers)
+
+    def read_or_refuse(
+        self,
+        ctx: SimulatorContext,
+        operation: str,
+        request: httpx.Request,
+        read: Reader[_Read],
+        *,
+        authorised: bool,
+    ) -> _Read | httpx.Response:
+        """What ``read`` makes of a request, or the logged refusal to answer it: 401 unless
+        the caller is ``authorised``, 400 if ``read`` cannot read it (:data:`UNREADABLE`)."""
+        if not authorised:
+            return self.refuse(ctx, operation, 401)
+        try:
+            return read(request)
+        except UNREADABLE:
+            return self.refuse(ctx, operation, 400)
 
     def stable_reference(self, reference: str, digits: int) -> str:
         """``digits`` digits that are the same for every search with ``reference``, so a

@@ -7,19 +7,13 @@ looks one up here by agency name. A third-party agency registers its simulator u
 
 from __future__ import annotations
 
-from agencies.registry import import_class, registered_paths
+from agencies.registry import builtin_paths, import_class, registered_paths
 from agencies.sandbox import AgencySimulator
 
 ENTRY_POINT_GROUP = "checks.simulators"
 
 #: The built-in agencies' simulators, as ``module:Class`` paths.
-BUILTIN_SIMULATORS: dict[str, str] = {
-    "experian": "adapters.simulators.experian:ExperianSimulator",
-    "cifas": "adapters.simulators.cifas:CifasSimulator",
-    "imrg": "adapters.simulators.imrg:ImrgSimulator",
-    "equifax": "adapters.simulators.equifax:EquifaxSimulator",
-    "callcredit": "adapters.simulators.callcredit:CallcreditSimulator",
-}
+BUILTIN_SIMULATORS: dict[str, str] = builtin_paths("adapters.simulators", "Simulator")
 
 
 class NoSimulator(LookupError):

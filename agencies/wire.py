@@ -56,6 +56,16 @@ def split_address(address: Address) -> AddressParts:
     return AddressParts(name=line1, street=line2)
 
 
+def present_parts(
+    address: Address, *, name: str, number: str, street: str, rest: str
+) -> dict[str, str]:
+    """The address's :func:`split_address` parts under the agency's own keys, in that order,
+    leaving out a part the address does not have rather than sending it empty."""
+    parts = split_address(address)
+    keyed = {name: parts.name, number: parts.number, street: parts.street, rest: parts.rest}
+    return {key: value for key, value in keyed.items() if value}
+
+
 def score_bands(
     excellent: int, good: int, fair: int, poor: int
 ) -> tuple[tuple[int, ScoreBand], ...]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
-
-from agencies.contract import Address, Person, Role, SearchRequest, SearchType
+from agencies.contract import Address, Application, Person, Role, SearchRequest, SearchType
 from checks.crypto import normalise_identity
 from checks.request_fields import Purpose
 
@@ -19,16 +17,10 @@ if TYPE_CHECKING:  # the request models: only a submission maps one (a run reads
     from checks import request as rq
 
 
-class CheckInputs(BaseModel):
-    """Everything the searches of one check need."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class CheckInputs(Application):
+    """Everything the searches of one check need: the application, and who applies."""
 
     purpose: Purpose
-    channel: str
-    product_code: str
-    credit_amount: Decimal
-    term_months: int
     applicant: Person
     joint: Person | None = None
     associates: tuple[Person, ...] = ()

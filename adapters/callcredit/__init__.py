@@ -50,18 +50,15 @@ import httpx
 
 from adapters.callcredit.wire import (
     _FALSE,
-    _MAX_DETAIL,
     _PR_CATEGORY,
     _TRUE,
+    CODES,
     CONTENT_TYPE,
     MARKER_FRAUD,
     MARKER_PROTECTIVE_REGISTRATION,
     MAX_SCORE,
     NOTICE_PATH,
     NOTICE_SOAP_ACTION,
-    PURPOSE_APPLICATION,
-    PURPOSE_CREDIT_MANAGEMENT,
-    PURPOSE_QUOTATION,
     REQUEST_CONTENT_TYPE,
     SCORE_CLASS,
     SEARCH_PATH,
@@ -72,17 +69,8 @@ from adapters.callcredit.wire import (
     in_band_error,
     score_band,
 )
-from agencies.contract import (
-    CREDIT_SEARCHES,
-    AgencyAdapter,
-    AgencyKind,
-    CreditResult,
-    DisassociationNotice,
-    NoticeReceipt,
-    SearchRequest,
-    SearchType,
-)
-from agencies.http import HttpPolicy
+from agencies.contract import CreditResult, DisassociationNotice, NoticeReceipt, SearchRequest
+from agencies.credit import CreditAgencyAdapter, CreditCodes
 from agencies.parsing import (
     BadShape,
     find,
@@ -94,8 +82,7 @@ from agencies.parsing import (
     xml_count,
     xml_text,
 )
-from agencies.policies import policy_for
-from agencies.wire import credit_purpose, notice_answer
+from agencies.wire import notice_answer
 
 # -- reading the answer -----------------------------------------------------------------------
 
@@ -165,30 +152,13 @@ def _fraud_markers(applicant: Element, searched_on: date) -> tuple[str, ...]:
     return tuple(dict.fromkeys(markers))
 
 
-class CallcreditAdapter(AgencyAdapter):
+class CallcreditAdapter(CreditAgencyAdapter):
     """Credit searches at Callcredit / TransUnion UK (CallReport-style XML over SOAP)."""
 
     name: ClassVar[str] = "callcredit"
-    kind: ClassVar[AgencyKind] = AgencyKind.CRA
-    sandbox_base_url: ClassVar[str] = "https://sandbox.callcredit.test"
     credential_names: ClassVar[tuple[str, ...]] = ("company", "username", "password")
     echo_field: ClassVar[str] = "yourreference"
-    search_types: ClassVar[frozenset[SearchType]] = CREDIT_SEARCHES
-
-    @classmethod
-    def default_policy(cls) -> HttpPolicy:
-        """Callcredit's row of :data:`agencies.policies.AGENCY_POLICIES` (XML answers only)."""
-        return policy_for(cls.name)
-
-    def purpose_code(self, request: SearchRequest) -> str:
-        """``CA`` (credit application) for a hard search; for a soft one ``CM`` (credit
-        management) in life, else ``QS`` (quotation)."""
-        return credit_purpose(
-            request,
-            hard=PURPOSE_APPLICATION,
-            quotation=PURPOSE_QUOTATION,
-            in_life=PURPOSE_CREDIT_MANAGEMENT,
-        )
+    codes: ClassVar[CreditCodes] = CODES
 
     async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Run one CallReport search and map the answer to a :class:`CreditResult`."""
@@ -220,21 +190,17 @@ class CallcreditAdapter(AgencyAdapter):
             raise error
         return must(body, path)
 
-    async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
+    async def run_notice(self, notice: DisassociationNotice) -> NoticeReceipt:
         """Send a ``Disassociate07a`` notice; in-band errors are errors, as for searches."""
         envelope = build_notice_envelope(notice, credentials=self.client.credentials)
         response = await self._call(NOTICE_PATH, NOTICE_SOAP_ACTION, envelope)
         with reading(self.name):
             result = self._result(response, "Disassociate07aResponse/DisassociationResult")
-            echoed = xml_text(result, "jobdetails/yourreference")
-            self.ensure_echoed(echoed, notice.client_ref)
-            answer = notice_answer(xml_text(result, "status").lower(), "<status>")
-            return NoticeReceipt(
-                agency=self.name,
-                client_ref=notice.client_ref,
-                answer=answer,
-                agency_ref=xml_text(result, "jobdetails/amendmentid", default=""),
-                detail=xml_text(result, "reason", default="")[:_MAX_DETAIL],
+            return self.receipt(
+                xml_text(result, "jobdetails/yourreference"),
+                notice_answer(xml_text(result, "status").lower(), "<status>"),
+                xml_text(result, "jobdetails/amendmentid", default=""),
+                xml_text(result, "reason", default=""),
             )
 
     def read_answer(self, response: httpx.Response) -> CreditResult:
@@ -255,12 +221,11 @@ class CallcreditAdapter(AgencyAdapter):
         if hard_3m > hard_12m:
             raise BadShape(f"{hard_3m} searches in 3 months but {hard_12m} in 12 months")
         score = _score(applicant)
-        return CreditResult(
-            agency=self.name,
-            client_ref=echoed,
-            agency_ref=search_id,
-            score=score,
-            score_band=score_band(score),
+        return self.credit_result(
+            echoed,
+            search_id,
+            score,
+            score_band(score),
             identity_verified=_identity_verified(applicant),
             # Satisfied judgments stay on the file for six years, and lenders weigh them too.
             judgments=xml_count(summary, "judgments/totalactive")

@@ -19,8 +19,8 @@ from agencies.contract import (
     Person,
     ScoreBand,
     SearchRequest,
-    SearchType,
 )
+from agencies.credit import CreditCodes
 from agencies.errors import (
     AgencyError,
     AuthenticationFailed,
@@ -57,14 +57,8 @@ AUTOSEARCH_MAXIMUM = 3
 #: Search purposes: a credit application leaves a hard footprint other lenders see; a
 #: quotation search and credit management (a customer's existing account) leave soft ones
 #: only the consumer sees.
-PURPOSE_APPLICATION = "CA"
-PURPOSE_QUOTATION = "QS"
-PURPOSE_CREDIT_MANAGEMENT = "CM"
-SEARCH_TYPE_OF_PURPOSE: Mapping[str, SearchType] = {
-    PURPOSE_APPLICATION: SearchType.HARD,
-    PURPOSE_QUOTATION: SearchType.SOFT,
-    PURPOSE_CREDIT_MANAGEMENT: SearchType.SOFT,
-}
+CODES = CreditCodes(application="CA", quotation="QS", in_life="CM")
+SEARCH_TYPE_OF_PURPOSE = CODES.search_types()
 
 #: The scorecard class our account is configured with; other classes are ignored.
 SCORE_CLASS = "1"

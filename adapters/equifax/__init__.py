@@ -29,13 +29,10 @@ from urllib.parse import quote
 import httpx
 
 from adapters.equifax.wire import (
-    _MAX_DETAIL,
+    CODES,
     CORRELATION_HEADER,
     IDENTITY_PASS,
     NOTICE_PATH,
-    PURPOSE_ACCOUNT_MANAGEMENT,
-    PURPOSE_CREDIT_APPLICATION,
-    PURPOSE_QUOTATION,
     REPORT_KEY,
     REPORT_PATH,
     SCOPE,
@@ -57,26 +54,16 @@ from adapters.equifax.wire import (
     score_band,
 )
 from agencies.auth import BearerTokenAuth
-from agencies.contract import (
-    CREDIT_SEARCHES,
-    AgencyAdapter,
-    AgencyKind,
-    CreditResult,
-    DisassociationNotice,
-    NoticeReceipt,
-    SearchRequest,
-    SearchType,
-)
-from agencies.parsing import BadShape, array, field, json_body, obj, reading, text
-from agencies.wire import credit_purpose, notice_answer, token_request
+from agencies.contract import CreditResult, DisassociationNotice, NoticeReceipt, SearchRequest
+from agencies.credit import CreditAgencyAdapter, CreditCodes
+from agencies.parsing import BadShape, array, field, obj, text
+from agencies.wire import notice_answer, token_request
 
 
-class EquifaxAdapter(AgencyAdapter):
+class EquifaxAdapter(CreditAgencyAdapter):
     """Credit searches at Equifax UK (consumer credit report JSON, OAuth2 client credentials)."""
 
     name: ClassVar[str] = "equifax"
-    kind: ClassVar[AgencyKind] = AgencyKind.CRA
-    sandbox_base_url: ClassVar[str] = "https://sandbox.equifax.test"
     credential_names: ClassVar[tuple[str, ...]] = (
         "client_id",
         "client_secret",
@@ -85,7 +72,7 @@ class EquifaxAdapter(AgencyAdapter):
     )
     echo_field: ClassVar[str] = "customerReferenceNumber"
     correlation_header: ClassVar[str | None] = CORRELATION_HEADER
-    search_types: ClassVar[frozenset[SearchType]] = CREDIT_SEARCHES
+    codes: ClassVar[CreditCodes] = CODES
 
     @classmethod
     def make_auth(
@@ -118,15 +105,6 @@ class EquifaxAdapter(AgencyAdapter):
             clock=clock,
         )
 
-    def purpose_code(self, request: SearchRequest) -> str:
-        """``CA`` for a hard search; ``AM`` for an in-life soft search, else ``QS``."""
-        return credit_purpose(
-            request,
-            hard=PURPOSE_CREDIT_APPLICATION,
-            quotation=PURPOSE_QUOTATION,
-            in_life=PURPOSE_ACCOUNT_MANAGEMENT,
-        )
-
     async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Fetch one consumer credit report and map it to a :class:`CreditResult`."""
         purpose = code
@@ -139,7 +117,7 @@ class EquifaxAdapter(AgencyAdapter):
         response = await self.post_json(REPORT_PATH, body, describe_error)
         return self.read_answer(response)
 
-    async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
+    async def run_notice(self, notice: DisassociationNotice) -> NoticeReceipt:
         """Send a notice of disassociation; errors come back in Equifax's envelope."""
         body = build_notice_body(
             notice,
@@ -147,23 +125,20 @@ class EquifaxAdapter(AgencyAdapter):
             security_code=self.client.credentials.get("security_code", ""),
         )
         response = await self.post_json(NOTICE_PATH, body, describe_error)
-        with reading(self.name):
-            root = obj(json_body(response), "answer")
-            echoed = text(root, "customerReferenceNumber", "answer")
-            self.ensure_echoed(echoed, notice.client_ref)
-            answer = notice_answer(text(root, "status", "answer"), "status")
-            return NoticeReceipt(
-                agency=self.name,
-                client_ref=notice.client_ref,
-                answer=answer,
-                agency_ref=text(root, "amendmentReference", "answer"),
-                detail=str(root.get("reasonDescription", ""))[:_MAX_DETAIL],
-            )
+        return self.map_json(response, self._map_notice)
+
+    def _map_notice(self, data: Any) -> NoticeReceipt:
+        root = obj(data, "answer")
+        return self.receipt(
+            text(root, "customerReferenceNumber", "answer"),
+            notice_answer(text(root, "status", "answer"), "status"),
+            text(root, "amendmentReference", "answer"),
+            str(root.get("reasonDescription", "")),
+        )
 
     def read_answer(self, response: httpx.Response) -> CreditResult:
         """Map a credit report answer to the contract; raise an agency error if unusable."""
-        with reading(self.name):
-            return self._map(json_body(response))
+        return self.map_json(response, self._map)
 
     def _map(self, data: Any) -> CreditResult:
         root = obj(data, "answer")
@@ -183,12 +158,11 @@ class EquifaxAdapter(AgencyAdapter):
         report_date = _efx_date(report, "reportDate", where)
         score = _score(report, where)
         hard_3m, hard_12m = _hard_searches(report, where, report_date)
-        return CreditResult(
-            agency=self.name,
-            client_ref=echoed,
-            agency_ref=agency_ref,
-            score=score,
-            score_band=score_band(score),
+        return self.credit_result(
+            echoed,
+            agency_ref,
+            score,
+            score_band(score),
             identity_verified=_identity_result(report, where) == IDENTITY_PASS,
             # Every entry on the file counts: Equifax drops them after six years itself.
             judgments=len(_objects(report, "courtJudgments", where)),

@@ -18,10 +18,10 @@ from agencies.contract import (
     Person,
     ScoreBand,
     SearchRequest,
-    SearchType,
 )
+from agencies.credit import CreditCodes
 from agencies.parsing import BadShape, array, count, field, obj, text
-from agencies.wire import band_for, parse_bearer_token, score_bands, split_address
+from agencies.wire import band_for, parse_bearer_token, present_parts, score_bands
 
 TOKEN_PATH = "/v2/oauth/token"
 REPORT_PATH = "/business/consumer-credit/v1/reports/credit-report"
@@ -43,14 +43,8 @@ STATUS_COMPLETED = "completed"
 
 #: Permissible purpose codes: a credit application leaves a hard footprint; a quotation and
 #: account management (a customer's existing account) leave soft ones.
-PURPOSE_CREDIT_APPLICATION = "CA"
-PURPOSE_QUOTATION = "QS"
-PURPOSE_ACCOUNT_MANAGEMENT = "AM"
-SEARCH_TYPE_OF_PURPOSE: Mapping[str, SearchType] = {
-    PURPOSE_CREDIT_APPLICATION: SearchType.HARD,
-    PURPOSE_QUOTATION: SearchType.SOFT,
-    PURPOSE_ACCOUNT_MANAGEMENT: SearchType.SOFT,
-}
+CODES = CreditCodes(application="CA", quotation="QS", in_life="AM")
+SEARCH_TYPE_OF_PURPOSE = CODES.search_types()
 
 #: Lowest Equifax UK score (0-1000) in each band, best band first.
 SCORE_BANDS = score_bands(811, 671, 531, 439)
@@ -185,20 +179,15 @@ def build_report_body(
 def wire_address(address: Address, identifier: str) -> dict[str, str]:
     """One report address: a leading house number is split from its street; a line without
     one is a house name (UK addresses often have both)."""
-    parts = split_address(address)
-    wire: dict[str, str] = {"identifier": identifier}
-    # The report request leaves out what an address does not have rather than sending it empty.
-    for key, value in (
-        ("houseName", parts.name),
-        ("houseNumber", parts.number),
-        ("streetName", parts.street),
-        ("locality", parts.rest),
-    ):
-        if value:
-            wire[key] = value
-    wire["city"] = address.town
-    wire["zip"] = address.postcode
-    return wire
+    return {
+        "identifier": identifier,
+        # The report request leaves out what an address does not have rather than sending it empty.
+        **present_parts(
+            address, name="houseName", number="houseNumber", street="streetName", rest="locality"
+        ),
+        "city": address.town,
+        "zip": address.postcode,
+    }
 
 
 # -- reading the report: every wrong shape becomes BadShape with the path in it -------------

@@ -17,20 +17,18 @@ from typing import Any, ClassVar
 import httpx
 
 from adapters.experian.wire import (
-    ACCOUNT_MANAGEMENT,
     CHECK_PATH,
+    CODES,
     COUNT_DEFAULTS,
     COUNT_HARD_3M,
     COUNT_HARD_12M,
     COUNT_INSOLVENCY,
     COUNT_JUDGMENTS,
     CREDIT_SERVICE,
-    HARD_FIXED_LINE,
     HARD_MOBILE,
     IDENTITY_SERVICE,
     NOTICE_ANSWERS,
     NOTICE_PATH,
-    QUOTATION,
     REJECTED_CODE_PREFIX,
     REQUIRED_COUNTS,
     RULE_DECEASED,
@@ -49,16 +47,8 @@ from adapters.experian.wire import (
     score_band,
 )
 from agencies.auth import BearerTokenAuth
-from agencies.contract import (
-    CREDIT_SEARCHES,
-    AgencyAdapter,
-    AgencyKind,
-    CreditResult,
-    DisassociationNotice,
-    NoticeReceipt,
-    SearchRequest,
-    SearchType,
-)
+from agencies.contract import CreditResult, DisassociationNotice, NoticeReceipt, SearchRequest
+from agencies.credit import CreditAgencyAdapter, CreditCodes
 from agencies.errors import PermanentAgencyError, UnusableResponse
 from agencies.parsing import (
     MAX_ERROR_DETAIL,
@@ -66,30 +56,20 @@ from agencies.parsing import (
     array,
     count,
     field,
-    json_answer,
     obj,
-    reading,
     text,
 )
-from agencies.wire import credit_purpose, token_request
+from agencies.wire import token_request
 
 
-class ExperianAdapter(AgencyAdapter):
+class ExperianAdapter(CreditAgencyAdapter):
     """Credit searches at Experian (CrossCore-style JSON, OAuth bearer token)."""
 
     name: ClassVar[str] = "experian"
-    kind: ClassVar[AgencyKind] = AgencyKind.CRA
-    sandbox_base_url: ClassVar[str] = "https://sandbox.experian.test"
-    credential_names: ClassVar[tuple[str, ...]] = (
-        "username",
-        "password",
-        "client_id",
-        "client_secret",
-        "tenant_id",
-    )
+    credential_names: ClassVar[tuple[str, ...]] = (*TOKEN_FIELDS, "tenant_id")
     echo_field: ClassVar[str] = "clientReferenceId"
     correlation_header: ClassVar[str | None] = "X-Correlation-Id"
-    search_types: ClassVar[frozenset[SearchType]] = CREDIT_SEARCHES
+    codes: ClassVar[CreditCodes] = CODES
 
     @classmethod
     def make_auth(cls, base_url: str, credentials: Mapping[str, str]) -> httpx.Auth:
@@ -109,8 +89,7 @@ class ExperianAdapter(AgencyAdapter):
         """``TM`` (mobile) or ``TF`` (fixed line) for a hard search; for a soft one ``AM``
         (account management) in life, else ``QT`` (quotation)."""
         mobile = request.product_code.strip().upper().startswith("MOBILE")
-        hard = HARD_MOBILE if mobile else HARD_FIXED_LINE
-        return credit_purpose(request, hard=hard, quotation=QUOTATION, in_life=ACCOUNT_MANAGEMENT)
+        return self.codes.code(request, application=HARD_MOBILE if mobile else None)
 
     async def run_search(self, request: SearchRequest, code: str) -> CreditResult:
         """Run one CrossCore credit check and map the answer to a :class:`CreditResult`."""
@@ -127,9 +106,7 @@ class ExperianAdapter(AgencyAdapter):
     def read_answer(self, response: httpx.Response) -> CreditResult:
         """Map a CrossCore answer to the contract; raise an agency error if it is unusable."""
         # Garbage, truncated bodies and bad encodings alike are "not valid JSON".
-        data = json_answer(self.name, response)
-        with reading(self.name):
-            return self._map(data)
+        return self.map_json(response, self._map)
 
     def _map(self, data: Any) -> CreditResult:
         root = obj(data, "answer")
@@ -162,12 +139,11 @@ class ExperianAdapter(AgencyAdapter):
             raise BadShape(f"{CREDIT_SERVICE}.dataCounts lacks {', '.join(missing)}")
         number = {name: count(counts[name], f"dataCounts.{name}") for name in REQUIRED_COUNTS}
 
-        return CreditResult(
-            agency=self.name,
-            client_ref=echoed,
-            agency_ref=agency_ref,
-            score=score,
-            score_band=score_band(score),
+        return self.credit_result(
+            echoed,
+            agency_ref,
+            score,
+            score_band(score),
             # The identity element decides: ACCEPT means name, date of birth and address
             # were authenticated against primary data; anything else needs validation.
             identity_verified=text(identity, "decision", IDENTITY_SERVICE) == "ACCEPT",
@@ -181,7 +157,7 @@ class ExperianAdapter(AgencyAdapter):
             deceased=_rule_triggered(identity, RULE_DECEASED, IDENTITY_SERVICE),
         )
 
-    async def send_disassociation(self, notice: DisassociationNotice) -> NoticeReceipt:
+    async def run_notice(self, notice: DisassociationNotice) -> NoticeReceipt:
         """Send a notice of disassociation as CrossCore JSON with our ``clientReferenceId``."""
         body = build_notice_body(
             notice,
@@ -189,25 +165,20 @@ class ExperianAdapter(AgencyAdapter):
             message_time=_now(),
         )
         response = await self.post_json(NOTICE_PATH, body, describe_error)
-        data = json_answer(self.name, response)
-        with reading(self.name):
-            return self._map_notice(data, notice.client_ref)
+        return self.map_json(response, self._map_notice)
 
-    def _map_notice(self, data: Any, client_ref: str) -> NoticeReceipt:
+    def _map_notice(self, data: Any) -> NoticeReceipt:
         header = obj(field(obj(data, "answer"), "responseHeader", "answer"), "responseHeader")
         if header.get("responseType") == "ERROR":
             self._raise_error(header)
-        self.ensure_echoed(text(header, "clientReferenceId", "responseHeader"), client_ref)
+        echoed = text(header, "clientReferenceId", "responseHeader")
         overall = obj(field(header, "overallResponse", "responseHeader"), "overallResponse")
         decision = text(overall, "decision", "overallResponse")
         if decision not in NOTICE_ANSWERS:
             raise BadShape(f"overallResponse.decision {decision!r} is not a notice answer")
-        return NoticeReceipt(
-            agency=self.name,
-            client_ref=client_ref,
-            answer=NOTICE_ANSWERS[decision],
-            agency_ref=text(header, "expRequestId", "responseHeader"),
-            detail=str(overall.get("decisionText", ""))[:MAX_ERROR_DETAIL],
+        agency_ref = text(header, "expRequestId", "responseHeader")
+        return self.receipt(
+            echoed, NOTICE_ANSWERS[decision], agency_ref, str(overall.get("decisionText", ""))
         )
 
     def _raise_error(self, header: Mapping[str, Any]) -> None:

@@ -19,8 +19,8 @@ from agencies.contract import (
     Role,
     ScoreBand,
     SearchRequest,
-    SearchType,
 )
+from agencies.credit import CreditCodes
 from agencies.parsing import (
     MAX_ERROR_DETAIL,
     BadShape,
@@ -30,7 +30,7 @@ from agencies.parsing import (
     obj,
     text,
 )
-from agencies.wire import band_for, parse_bearer_token, score_bands, split_address
+from agencies.wire import band_for, parse_bearer_token, present_parts, score_bands
 
 TOKEN_PATH = "/oauth2/v1/token"
 CHECK_PATH = "/decisionanalytics/crosscore/v1/application"
@@ -54,15 +54,10 @@ IDENTITY_SERVICE = "Authenticate"
 #: Application type codes: telecoms mobile / fixed line are hard searches, QT is a quotation
 #: and AM account management (a customer's existing account); both of those are soft.
 HARD_MOBILE = "TM"
-HARD_FIXED_LINE = "TF"
-QUOTATION = "QT"
-ACCOUNT_MANAGEMENT = "AM"
-SEARCH_TYPE_OF_CODE: Mapping[str, SearchType] = {
-    HARD_MOBILE: SearchType.HARD,
-    HARD_FIXED_LINE: SearchType.HARD,
-    QUOTATION: SearchType.SOFT,
-    ACCOUNT_MANAGEMENT: SearchType.SOFT,
-}
+CODES = CreditCodes(
+    application="TF", quotation="QT", in_life="AM", more_applications=(HARD_MOBILE,)
+)
+SEARCH_TYPE_OF_CODE = CODES.search_types()
 
 #: Lowest Experian score (0-999) in each band, best band first.
 SCORE_BANDS = score_bands(961, 881, 721, 561)
@@ -89,13 +84,14 @@ CIFAS_RULE_PREFIX = "CIFAS"
 #: it unchanged cannot help. Any other ERROR leaves us without a decision we can read.
 REJECTED_CODE_PREFIX = "R01"
 
-_CHANNEL_SOURCES: Mapping[str, str] = {
-    "online": "WEB",
-    "store": "BRANCH",
-    "retail": "BRANCH",
-    "phone": "TELEPHONE",
-    "telesales": "TELEPHONE",
+#: CrossCore's application sources and our channels each stands for (any other channel is
+#: sent as it is, in capitals).
+_SOURCES: Mapping[str, tuple[str, ...]] = {
+    "WEB": ("online",),
+    "BRANCH": ("store", "retail"),
+    "TELEPHONE": ("phone", "telesales"),
 }
+_CHANNEL_SOURCES = {channel: source for source, names in _SOURCES.items() for channel in names}
 
 
 def score_band(score: int) -> ScoreBand:
@@ -218,20 +214,16 @@ def contact_of(contact_id: str, person: Person) -> dict[str, Any]:
 
 def wire_address(address: Address, address_type: str, number: int) -> dict[str, Any]:
     """One CrossCore address; a leading house number is split from the street."""
-    parts = split_address(address)
-    wire: dict[str, Any] = {"id": f"MAIN_ADDRESS_{number}", "addressType": address_type}
-    # CrossCore leaves out what an address does not have rather than sending it empty.
-    for key, value in (
-        ("buildingName", parts.name),
-        ("buildingNumber", parts.number),
-        ("street", parts.street),
-        ("street2", parts.rest),
-    ):
-        if value:
-            wire[key] = value
-    wire["postTown"] = address.town
-    wire["postal"] = address.postcode
-    return wire
+    return {
+        "id": f"MAIN_ADDRESS_{number}",
+        "addressType": address_type,
+        # CrossCore leaves out what an address does not have rather than sending it empty.
+        **present_parts(
+            address, name="buildingName", number="buildingNumber", street="street", rest="street2"
+        ),
+        "postTown": address.town,
+        "postal": address.postcode,
+    }
 
 
 def _now() -> str:

@@ -38,13 +38,15 @@ from agencies.parsing import (
 )
 from agencies.sandbox import (
     AgencySimulator,
-    RecordedCall,
-    SimRoute,
     SimulatorContext,
+    route,
 )
 
 #: The only credentials the sandbox accepts (build_agencies gives every credential this value).
 SANDBOX_CREDENTIAL = "sandbox"
+
+#: The header CallReport states its charset in, on every answer it builds itself.
+_CHARSET: Mapping[str, str] = {"content-type": f"{CONTENT_TYPE}; charset=utf-8"}
 
 _HTTP_ERRORS: Mapping[int, tuple[str, str, str, str]] = {
     # status: (faultcode, faultstring, error element, module)
@@ -93,13 +95,12 @@ class _Unreadable(ValueError):
     """The sandbox cannot read the envelope at all (answered with a SOAP Client fault)."""
 
 
-@dataclass(frozen=True)
-class _Refused:
-    """A readable request Callcredit refuses in-band."""
+class _Refused(Exception):  # noqa: N818 (a refusal, not an error of the sandbox's)
+    """A readable request Callcredit refuses in-band: its ``Errors`` answer, sent with HTTP 200."""
 
-    module: str
-    code: str
-    message: str
+    def __init__(self, module: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.answer = in_band_error_xml(module, code, message)
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,13 @@ class _SentSearch:
     dob: date
 
 
-def _read_search(request: httpx.Request) -> _SentSearch | _Refused:
-    """What a Search07a request asks for; raise :class:`_Unreadable` if it is not one."""
+def _read_operation(request: httpx.Request, action: str, operation: str) -> Element:
+    """The ``operation`` element of a SOAP request for ``action`` whose credentials are the
+    sandbox's; raise :class:`_Unreadable` if it is not such a request at all."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != CONTENT_TYPE:
         raise _Unreadable(f"content type {content_type!r} is not text/xml")
-    if request.headers.get("soapaction", "").strip() != SOAP_ACTION:
+    if request.headers.get("soapaction", "").strip() != action:
         raise _Unreadable("Server did not recognize the value of HTTP Header SOAPAction")
     try:
         root = parse_xml(request.content.decode("utf-8"))
@@ -125,16 +127,23 @@ def _read_search(request: httpx.Request) -> _SentSearch | _Refused:
     if root.tag != f"{{{SOAP_ENV_NS}}}Envelope":
         raise _Unreadable("not a SOAP 1.1 envelope")
     headers = find(root, "Header/callcreditheaders")
-    search = find(root, "Body/Search07a")
-    if headers is None or search is None or search.tag != f"{{{CALLREPORT_NS}}}Search07a":
-        raise _Unreadable("no callcreditheaders or CallReport Search07a")
+    element = find(root, f"Body/{operation}")
+    if headers is None or element is None or element.tag != f"{{{CALLREPORT_NS}}}{operation}":
+        raise _Unreadable(f"no callcreditheaders or CallReport {operation}")
     credentials = CallcreditAdapter.credential_names
     if any(xml_text(headers, k, default="") != SANDBOX_CREDENTIAL for k in credentials):
-        return _Refused(AUTH_MODULE, "E0101", "Invalid company, username or password")
+        raise _Refused(AUTH_MODULE, "E0101", "Invalid company, username or password")
+    return element
+
+
+def _read_search(request: httpx.Request) -> _SentSearch:
+    """What a Search07a request asks for; raise :class:`_Unreadable` if it is not one, or
+    :class:`_Refused` if Callcredit would refuse it."""
+    search = _read_operation(request, SOAP_ACTION, "Search07a")
     definition = find(search, "SearchDefinition")
     credit = None if definition is None else find(definition, "creditrequest")
     if definition is None or credit is None:
-        return _Refused("validation", "E0201", "SearchDefinition/creditrequest is missing")
+        raise _Refused("validation", "E0201", "SearchDefinition/creditrequest is missing")
     client_ref = xml_text(definition, "yourreference", default="")
     purpose = xml_text(credit, "purpose", default="")
     forename = xml_text(credit, "applicant/name/forename", default="")
@@ -143,15 +152,15 @@ def _read_search(request: httpx.Request) -> _SentSearch | _Refused:
     try:
         dob = date.fromisoformat(xml_text(credit, "applicant/dob", default=""))
     except ValueError:
-        return _Refused("validation", "E0210", "dob is not a YYYY-MM-DD date")
+        raise _Refused("validation", "E0210", "dob is not a YYYY-MM-DD date") from None
     if credit.get("schemaversion") != SCHEMA_VERSION or not credit.get("datasets", "").isdigit():
-        return _Refused("validation", "E0202", f"schemaversion must be {SCHEMA_VERSION}")
+        raise _Refused("validation", "E0202", f"schemaversion must be {SCHEMA_VERSION}")
     if not client_ref:
-        return _Refused("validation", "E0203", "yourreference is required")
+        raise _Refused("validation", "E0203", "yourreference is required")
     if purpose not in SEARCH_TYPE_OF_PURPOSE:
-        return _Refused("validation", "E0204", "purpose is not a recognised search purpose")
+        raise _Refused("validation", "E0204", "purpose is not a recognised search purpose")
     if not surname or not postcode:
-        return _Refused("validation", "E0205", "applicant surname and postcode are required")
+        raise _Refused("validation", "E0205", "applicant surname and postcode are required")
     return _SentSearch(client_ref, purpose, forename, surname, dob)
 
 
@@ -165,30 +174,28 @@ class CallcreditSimulator(AgencySimulator):
     agency = "callcredit"
     content_type = CONTENT_TYPE
 
-    def routes(self) -> list[SimRoute]:
-        """The CallReport search endpoint."""
-        return [
-            SimRoute("POST", SEARCH_PATH, "search", self._search),
-            SimRoute("POST", NOTICE_PATH, "notice", self._notice),
-        ]
-
     def error_body(self, status: int) -> bytes:
         """A SOAP fault whose detail holds Callcredit's ``Errors`` (``module="auth"`` on 401)."""
         return fault_xml(status)
 
     def _reply(self, status: int, body: bytes) -> httpx.Response:
         # CallReport states its charset on every answer it builds itself.
-        return self.reply(status, body, {"content-type": f"{CONTENT_TYPE}; charset=utf-8"})
+        return self.reply(status, body, _CHARSET)
 
+    def _refuse(
+        self, ctx: SimulatorContext, operation: str, exc: _Unreadable | _Refused
+    ) -> httpx.Response:
+        """Log and answer a request that is not readable (a 400 fault) or refused in-band."""
+        if isinstance(exc, _Refused):
+            return self.refuse(ctx, operation, 200, exc.answer, _CHARSET)
+        return self.refuse(ctx, operation, 400, fault_xml(400), _CHARSET)
+
+    @route(SEARCH_PATH, "search")
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         try:
             sent = _read_search(request)
-        except _Unreadable:
-            ctx.record(RecordedCall(self.agency, "search", status=400))
-            return self._reply(400, fault_xml(400))
-        if isinstance(sent, _Refused):
-            ctx.record(RecordedCall(self.agency, "search", status=200))
-            return self._reply(200, in_band_error_xml(sent.module, sent.code, sent.message))
+        except (_Unreadable, _Refused) as exc:
+            return self._refuse(ctx, "search", exc)
         persona = ctx.fixtures.match(sent.surname, sent.dob)
         search_type = SEARCH_TYPE_OF_PURPOSE[sent.purpose]
         ctx.record_search(sent.client_ref, search_type.value, persona)
@@ -209,16 +216,12 @@ class CallcreditSimulator(AgencySimulator):
                     el.text = value.upper()
         return self._reply(200, _serialise(answer))
 
+    @route(NOTICE_PATH, "notice")
     async def _notice(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         try:
-            sent = _read_notice(request)
-        except _Unreadable:
-            ctx.record(RecordedCall(self.agency, "notice", status=400))
-            return self._reply(400, fault_xml(400))
-        if isinstance(sent, _Refused):
-            ctx.record(RecordedCall(self.agency, "notice", status=200))
-            return self._reply(200, in_band_error_xml(sent.module, sent.code, sent.message))
-        client_ref, people = sent
+            client_ref, people = _read_notice(request)
+        except (_Unreadable, _Refused) as exc:
+            return self._refuse(ctx, "notice", exc)
         found = tuple(ctx.fixtures.match(surname, dob) for surname, dob in people)
         answer = ctx.record_notice(client_ref, (found[0], found[1]))
         envelope, body = _soap_document()
@@ -233,37 +236,27 @@ class CallcreditSimulator(AgencySimulator):
         return self._reply(200, _serialise(envelope))
 
 
-def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]] | _Refused:
-    """What a Disassociate07a request asks; raise :class:`_Unreadable` if it is not one."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != CONTENT_TYPE:
-        raise _Unreadable(f"content type {content_type!r} is not text/xml")
-    if request.headers.get("soapaction", "").strip() != NOTICE_SOAP_ACTION:
-        raise _Unreadable("Server did not recognize the value of HTTP Header SOAPAction")
-    try:
-        root = parse_xml(request.content.decode("utf-8"))
-    except (BadShape, UnicodeDecodeError) as exc:
-        raise _Unreadable(str(exc)) from None
-    headers = find(root, "Header/callcreditheaders")
-    definition = find(root, "Body/Disassociate07a/DisassociationDefinition")
-    if headers is None or definition is None:
-        raise _Unreadable("no callcreditheaders or Disassociate07a")
-    credentials = CallcreditAdapter.credential_names
-    if any(xml_text(headers, k, default="") != SANDBOX_CREDENTIAL for k in credentials):
-        return _Refused(AUTH_MODULE, "E0101", "Invalid company, username or password")
+def _read_notice(request: httpx.Request) -> tuple[str, list[tuple[str, date]]]:
+    """What a Disassociate07a request asks; raise :class:`_Unreadable` if it is not one, or
+    :class:`_Refused` if Callcredit would refuse it."""
+    definition = find(
+        _read_operation(request, NOTICE_SOAP_ACTION, "Disassociate07a"), "DisassociationDefinition"
+    )
+    if definition is None:
+        raise _Unreadable("no Disassociate07a/DisassociationDefinition")
     client_ref = xml_text(definition, "yourreference", default="")
     if not client_ref:
-        return _Refused("validation", "E0203", "yourreference is required")
+        raise _Refused("validation", "E0203", "yourreference is required")
     people = []
     try:
         date.fromisoformat(xml_text(definition, "linkenddate", default=""))
         for tag in ("applicant", "associate"):
             surname = xml_text(definition, f"{tag}/name/surname", default="")
             if not surname:
-                return _Refused("validation", "E0205", f"{tag} surname is required")
+                raise _Refused("validation", "E0205", f"{tag} surname is required")
             people.append(
                 (surname, date.fromisoformat(xml_text(definition, f"{tag}/dob", default="")))
             )
     except ValueError:
-        return _Refused("validation", "E0210", "dates must be YYYY-MM-DD")
+        raise _Refused("validation", "E0210", "dates must be YYYY-MM-DD") from None
     return client_ref, people

@@ -26,9 +26,9 @@ from agencies.sandbox import (
     AgencySimulator,
     Persona,
     RecordedCall,
-    SimRoute,
     SimulatorContext,
     required_text,
+    route,
 )
 
 _ERROR_TEXT: Mapping[int, str] = {
@@ -60,14 +60,6 @@ class CifasSimulator(AgencySimulator):
     """The sandbox's Cifas: search and case filing, answering from fixtures."""
 
     agency = "cifas"
-    content_type = "application/json"
-
-    def routes(self) -> list[SimRoute]:
-        """The search endpoint and the case filing endpoint."""
-        return [
-            SimRoute("POST", SEARCH_PATH, "search", self._search),
-            SimRoute("POST", CASES_PATH, "file", self._file),
-        ]
 
     def error_body(self, status: int) -> bytes:
         """Cifas's error envelope ``{"error": {"code", "message"}}``."""
@@ -79,31 +71,32 @@ class CifasSimulator(AgencySimulator):
     ) -> Call | httpx.Response:
         """The member's reference and the persona, or the refusal to answer (401
         without the API key, 400 for a request it cannot read)."""
-        if not request.headers.get(API_KEY_HEADER, "").strip():
-            return self.refuse(ctx, operation, 401)
         reference_field, person_field = _FIELDS[operation]
-        try:
+
+        def read(request: httpx.Request) -> Call:
             body = json.loads(request.content)
             reference = required_text(body, reference_field)
             required_text(body, "memberNumber")
             if operation == "file" and body["fraudcategory"] not in FRAUD_CATEGORIES:
                 raise ValueError("unknown fraud category")
             surname, dob = _identity(body[person_field])
-        except (ValueError, KeyError, TypeError):
-            return self.refuse(ctx, operation, 400)
-        return Call(reference, ctx.fixtures.match(surname, dob))
+            return Call(reference, ctx.fixtures.match(surname, dob))
 
+        authorised = bool(request.headers.get(API_KEY_HEADER, "").strip())
+        return self.read_or_refuse(ctx, operation, request, read, authorised=authorised)
+
+    @route(SEARCH_PATH, "search")
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         call = self._read(ctx, "search", request)
         if isinstance(call, httpx.Response):
             return call
-        reference, persona = call.reference, call.persona
-        ctx.record_search(reference, SearchType.FRAUD.value, persona)
-        answer = json.loads(ctx.fixtures.read(self.agency, persona))
-        answer["searchReference"] = "NFDS" + self.stable_reference(reference, 10)
-        answer["memberSearchReference"] = reference
+        ctx.record_search(call.reference, SearchType.FRAUD.value, call.persona)
+        answer = json.loads(ctx.fixtures.read(self.agency, call.persona))
+        answer["searchReference"] = "NFDS" + self.stable_reference(call.reference, 10)
+        answer["memberSearchReference"] = call.reference
         return self.reply(200, json.dumps(answer).encode())
 
+    @route(CASES_PATH, "file")
     async def _file(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         call = self._read(ctx, "file", request)
         if isinstance(call, httpx.Response):

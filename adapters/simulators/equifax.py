@@ -30,9 +30,9 @@ from adapters.equifax.wire import (
 from agencies.sandbox import (
     AgencySimulator,
     RecordedCall,
-    SimRoute,
     SimulatorContext,
     required_text,
+    route,
 )
 
 _SANDBOX_TOKEN_PREFIX = "sandbox-efx"
@@ -103,15 +103,6 @@ class EquifaxSimulator(AgencySimulator):
     """The sandbox's Equifax: token and credit report endpoints, answering from fixtures."""
 
     agency = "equifax"
-    content_type = "application/json"
-
-    def routes(self) -> list[SimRoute]:
-        """The OAuth token endpoint and the credit report endpoint."""
-        return [
-            SimRoute("POST", TOKEN_PATH, "token", self._token),
-            SimRoute("POST", REPORT_PATH, "search", self._report),
-            SimRoute("POST", NOTICE_PATH, "notice", self._notice),
-        ]
 
     def error_body(self, status: int) -> bytes:
         """Equifax's envelope ``{efxErrorCode, description, additionalErrorDetails}``."""
@@ -127,6 +118,7 @@ class EquifaxSimulator(AgencySimulator):
         body = {"error": error, "error_description": why}
         return self.reply(status, json.dumps(body).encode())
 
+    @route(TOKEN_PATH, "token")
     async def _token(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
@@ -156,6 +148,7 @@ class EquifaxSimulator(AgencySimulator):
         }
         return self.reply(200, json.dumps(answer).encode())
 
+    @route(REPORT_PATH, "search")
     async def _report(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         echo = {}
         if correlation := request.headers.get(CORRELATION_HEADER):
@@ -178,6 +171,7 @@ class EquifaxSimulator(AgencySimulator):
         report["birthDate"] = to_efx_date(sent.date_of_birth)
         return self.reply(200, json.dumps(answer).encode(), echo)
 
+    @route(NOTICE_PATH, "notice")
     async def _notice(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         try:
             _authorised(request)

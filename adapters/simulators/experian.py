@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -24,12 +24,14 @@ from adapters.experian.wire import (
 )
 from agencies.sandbox import (
     AgencySimulator,
+    Reader,
     RecordedCall,
-    SimRoute,
     SimulatorContext,
+    route,
 )
 
 _SANDBOX_TOKEN_PREFIX = "sandbox-token"
+_Sent = TypeVar("_Sent")
 
 _ERROR_TEXT: Mapping[int, tuple[str, str]] = {
     400: ("R0102", "Invalid request format"),
@@ -45,15 +47,6 @@ class ExperianSimulator(AgencySimulator):
     """The sandbox's Experian: token and CrossCore check endpoints, answering from fixtures."""
 
     agency = "experian"
-    content_type = "application/json"
-
-    def routes(self) -> list[SimRoute]:
-        """The token endpoint and the check endpoint."""
-        return [
-            SimRoute("POST", TOKEN_PATH, "token", self._token),
-            SimRoute("POST", CHECK_PATH, "search", self._check),
-            SimRoute("POST", NOTICE_PATH, "notice", self._notice),
-        ]
 
     def error_body(self, status: int) -> bytes:
         """Gateway errors (auth, throttling) as ``{"errors": [...]}``, the rest as CrossCore."""
@@ -70,6 +63,15 @@ class ExperianSimulator(AgencySimulator):
             }
         return json.dumps(body).encode()
 
+    def _read(
+        self, ctx: SimulatorContext, operation: str, request: httpx.Request, read: Reader[_Sent]
+    ) -> _Sent | httpx.Response:
+        """What ``read`` makes of a request with a token the sandbox issued (else a 401)."""
+        token = str(request.headers.get("authorization", ""))
+        authorised = token.startswith(f"Bearer {_SANDBOX_TOKEN_PREFIX}")
+        return self.read_or_refuse(ctx, operation, request, read, authorised=authorised)
+
+    @route(TOKEN_PATH, "token")
     async def _token(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
         try:
             sent = json.loads(request.content)
@@ -90,15 +92,11 @@ class ExperianSimulator(AgencySimulator):
         }
         return self.reply(200, json.dumps(answer).encode())
 
+    @route(CHECK_PATH, "search")
     async def _check(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if not request.headers.get("authorization", "").startswith(
-            f"Bearer {_SANDBOX_TOKEN_PREFIX}"
-        ):
-            return self.refuse(ctx, "search", 401)
-        try:
-            sent = _read_check(request)
-        except (ValueError, KeyError, TypeError, IndexError, StopIteration):
-            return self.refuse(ctx, "search", 400)
+        sent = self._read(ctx, "search", request, _read_check)
+        if isinstance(sent, httpx.Response):
+            return sent
         client_ref, application_type, surname, dob = sent
         persona = ctx.fixtures.match(surname, dob)
         ctx.record_search(client_ref, SEARCH_TYPE_OF_CODE[application_type].value, persona)
@@ -113,15 +111,12 @@ class ExperianSimulator(AgencySimulator):
             {"x-correlation-id": request.headers["x-correlation-id"]},
         )
 
+    @route(NOTICE_PATH, "notice")
     async def _notice(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if not request.headers.get("authorization", "").startswith(
-            f"Bearer {_SANDBOX_TOKEN_PREFIX}"
-        ):
-            return self.refuse(ctx, "notice", 401)
-        try:
-            client_ref, people = _read_notice(request)
-        except (ValueError, KeyError, TypeError, IndexError, StopIteration):
-            return self.refuse(ctx, "notice", 400)
+        sent = self._read(ctx, "notice", request, _read_notice)
+        if isinstance(sent, httpx.Response):
+            return sent
+        client_ref, people = sent
         found = tuple(ctx.fixtures.match(surname, dob) for surname, dob in people)
         answer = ctx.record_notice(client_ref, (found[0], found[1]))
         texts = {

@@ -26,21 +26,22 @@ from agencies.sandbox import (
     AgencySimulator,
     FixtureStore,
     Persona,
-    SimRoute,
     SimulatorContext,
     required_text,
+    route,
 )
 
 #: The only key the sandbox accepts: what ``build_agencies`` gives every credential there.
 SANDBOX_API_KEY = "sandbox"
 
-_ERROR_TEXT: Mapping[int, tuple[str, str]] = {
-    400: ("invalid_request", "The search request could not be read"),
-    401: ("invalid_api_key", "API key missing or not recognised"),
-    403: ("member_not_authorised", "Member is not authorised to search alerts"),
-    429: ("rate_limited", "Too many requests"),
-    500: ("internal_error", "Internal error"),
-    503: ("service_unavailable", "Service temporarily unavailable"),
+#: The scheme's error object for each HTTP error status, as ``{"error": ...}`` carries it.
+_ERRORS: Mapping[int, Mapping[str, str]] = {
+    400: {"code": "invalid_request", "message": "The search request could not be read"},
+    401: {"code": "invalid_api_key", "message": "API key missing or not recognised"},
+    403: {"code": "member_not_authorised", "message": "Member is not authorised to search alerts"},
+    429: {"code": "rate_limited", "message": "Too many requests"},
+    500: {"code": "internal_error", "message": "Internal error"},
+    503: {"code": "service_unavailable", "message": "Service temporarily unavailable"},
 }
 
 
@@ -48,16 +49,11 @@ class ImrgSimulator(AgencySimulator):
     """The sandbox's alert scheme: one search endpoint, answering from fixtures."""
 
     agency = "imrg"
-    content_type = "application/json"
-
-    def routes(self) -> list[SimRoute]:
-        """The alert search endpoint."""
-        return [SimRoute("POST", SEARCH_PATH, "search", self._search)]
 
     def error_body(self, status: int) -> bytes:
         """The scheme's error envelope ``{"error": {"code", "message"}}``."""
-        code, message = _ERROR_TEXT.get(status, (f"http_{status}", "Error"))
-        return json.dumps({"error": {"code": code, "message": message}}).encode()
+        error = _ERRORS.get(status, {"code": f"http_{status}", "message": "Error"})
+        return json.dumps({"error": error}).encode()
 
     def _alerted_persona(
         self, fixtures: FixtureStore, identifiers: frozenset[tuple[str, str]]
@@ -68,13 +64,13 @@ class ImrgSimulator(AgencySimulator):
                 return fixtures.persona(key)
         return None
 
+    @route(SEARCH_PATH, "search")
     async def _search(self, request: httpx.Request, ctx: SimulatorContext) -> httpx.Response:
-        if request.headers.get(API_KEY_HEADER) != SANDBOX_API_KEY:
-            return self.refuse(ctx, "search", 401)
-        try:
-            reference, identifiers = _read_search(request)
-        except (ValueError, KeyError, TypeError):
-            return self.refuse(ctx, "search", 400)
+        authorised = request.headers.get(API_KEY_HEADER) == SANDBOX_API_KEY
+        sent = self.read_or_refuse(ctx, "search", request, _read_search, authorised=authorised)
+        if isinstance(sent, httpx.Response):
+            return sent
+        reference, identifiers = sent
         persona = self._alerted_persona(ctx.fixtures, identifiers)
         ctx.record_search(reference, SearchType.FRAUD.value, persona)
         answer = json.loads(ctx.fixtures.read(self.agency, persona))
