@@ -8,7 +8,7 @@ notices to the CRAs are :mod:`checks.notice_store`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, or_, select
@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agencies.contract import AgencyKind, CreditResult, ResultEnvelope, SearchType
+from checks import direct
+from checks import statements as q
 from checks.associations import (
     AssociateCredit,
     AssociationNotFound,
@@ -29,7 +31,6 @@ from checks.models import (
     AssociationEvidence,
     AssociationUse,
     DisassociationNoticeRow,
-    Footprint,
     Step,
     Subject,
     iso,
@@ -170,54 +171,30 @@ class AssociationStore(NoticeStore):
     # -- use in decisions --------------------------------------------------------------------
 
     def associate_credit(
-        self,
-        tx: Tx,
-        check_id: str,
-        subject_id: str,
-        *,
-        exclude: set[str],
-        max_age: timedelta,
-        now: datetime,
+        self, tx: Tx, check_id: str, *, max_age: timedelta, now: datetime
     ) -> list[AssociateCredit]:
-        """The latest credit result of each active associate, searched within ``max_age``.
+        """The latest credit result of each active associate of the check's applicant,
+        searched within ``max_age``.
 
-        ``exclude`` are subjects the check searched itself (its joint applicant): their own
-        results are already in the decision. Results from this check are never read back.
+        The check's joint applicant is left out: their own results are already in the
+        decision. Results from this check are never read back.
         """
-        rows = tx.execute(
-            select(
-                Association.id, Association.subject_a, Association.subject_b, Association.source
-            ).where(
-                Association.status == AssociationStatus.ACTIVE.value,
-                or_(Association.subject_a == subject_id, Association.subject_b == subject_id),
-            )
-        ).all()
         found: list[AssociateCredit] = []
-        for row in rows:
-            other = row.subject_b if row.subject_a == subject_id else row.subject_a
-            if other in exclude:
+        for row in direct.rows(tx, q.CHECK_ASSOCIATIONS, dict(p_id=check_id)):
+            other = row.subject_b if row.subject_a == row.subject_id else row.subject_a
+            if other == row.joint_subject_id:
                 continue
-            hit = tx.execute(
-                select(Footprint.searched_at, Step.result_enc)
-                .join(Step, Step.id == Footprint.step_id)
-                .where(
-                    Footprint.subject_id == other,
-                    Footprint.check_id != check_id,
-                    Footprint.searched_at >= now - max_age,
-                    Step.kind == AgencyKind.CRA.value,
-                    Step.status == StepStatus.COMPLETED,
-                )
-                .order_by(Footprint.searched_at.desc())
-                .limit(1)
-            ).first()
+            hit = direct.first(
+                tx, q.ASSOCIATE_CREDIT, dict(p_subject=other, p_id=check_id, p_since=now - max_age)
+            )
             if hit is None or hit.result_enc is None:
                 continue
             result = ResultEnvelope.model_validate_json(self.cipher.decrypt(hit.result_enc)).result
             if isinstance(result, CreditResult):
+                # Stored naive UTC; checks.direct returns it as stored.
+                searched_at = hit.searched_at.replace(tzinfo=UTC)
                 found.append(
-                    AssociateCredit(
-                        int(row.id), AssociationSource(row.source), hit.searched_at, result
-                    )
+                    AssociateCredit(int(row.id), AssociationSource(row.source), searched_at, result)
                 )
         return found
 

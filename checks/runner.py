@@ -27,8 +27,6 @@ from sqlalchemy import Connection
 from agencies.config import Agencies
 from agencies.contract import AgencyKind, ResultEnvelope, Role
 from agencies.errors import AgencyError, TransientAgencyError
-from checks import direct
-from checks import statements as q
 from checks.associations import (
     AssociateCredit,
     association_findings,
@@ -365,17 +363,9 @@ class CheckRunner:
     def _associates(self, check_id: str, tx: Connection) -> list[AssociateCredit]:
         """The applicant's active associates' recent credit results (not the joint applicant's:
         their own searches are already in the decision)."""
-        row = direct.one(tx, q.SUBJECTS, dict(p_id=check_id))
         now = utcnow()
         max_age = timedelta(days=self.store.settings.associate_result_max_age_days)
-        found = self.store.associations.associate_credit(
-            tx,
-            check_id,
-            row.subject_id,
-            exclude={row.joint_subject_id} if row.joint_subject_id else set(),
-            max_age=max_age,
-            now=now,
-        )
+        found = self.store.associations.associate_credit(tx, check_id, max_age=max_age, now=now)
         return current_associate_results(found, now, max_age)
 
     def give_up(self, check_id: str, why: str) -> bool:

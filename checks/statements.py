@@ -13,7 +13,18 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.sql.dml import ReturningUpdate
 
-from checks.models import AuditEvent, Base, Check, Footprint, Reason, Step, UTCDateTime
+from agencies.contract import AgencyKind
+from checks.associations import AssociationStatus
+from checks.models import (
+    Association,
+    AuditEvent,
+    Base,
+    Check,
+    Footprint,
+    Reason,
+    Step,
+    UTCDateTime,
+)
 from checks.states import IN_PROGRESS, STEP_OPEN, CheckStatus, FootprintState, StepStatus
 from checks.states import TERMINAL as TERMINAL  # re-exported for web.api (its old home)
 
@@ -145,8 +156,46 @@ DROP_UNKNOWN_FOOTPRINT = delete(FOOTPRINTS).where(
     footprints.step_id == bindparam("p_step"), footprints.state == FootprintState.UNKNOWN
 )
 
-#: Whose check it is.
-SUBJECTS = select(checks.subject_id, checks.joint_subject_id).where(checks.id == bindparam("p_id"))
+ASSOCIATIONS = _table(Association)
+associations = ASSOCIATIONS.c
+
+#: The active associations of a check's applicant, each with the check's two subjects.
+CHECK_ASSOCIATIONS = (
+    select(
+        associations.id,
+        associations.subject_a,
+        associations.subject_b,
+        associations.source,
+        checks.subject_id,
+        checks.joint_subject_id,
+    )
+    .select_from(
+        CHECKS.join(
+            ASSOCIATIONS,
+            or_(
+                associations.subject_a == checks.subject_id,
+                associations.subject_b == checks.subject_id,
+            ),
+        )
+    )
+    .where(checks.id == bindparam("p_id"), associations.status == AssociationStatus.ACTIVE.value)
+)
+
+#: A subject's latest completed credit search since ``p_since``, from another check than
+#: ``p_id`` (``searched_at`` comes back naive UTC through :mod:`checks.direct`).
+ASSOCIATE_CREDIT = (
+    select(footprints.searched_at, steps.result_enc)
+    .select_from(FOOTPRINTS.join(STEPS, steps.id == footprints.step_id))
+    .where(
+        footprints.subject_id == bindparam("p_subject"),
+        footprints.check_id != bindparam("p_id"),
+        footprints.searched_at >= bindparam("p_since", type_=UTCDateTime()),
+        steps.kind == AgencyKind.CRA.value,
+        steps.status == StepStatus.COMPLETED,
+    )
+    .order_by(footprints.searched_at.desc())
+    .limit(1)
+)
 
 #: Progress on a check (the reconciler's staleness clock), returning whose check it is.
 TOUCH = (

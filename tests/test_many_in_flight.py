@@ -16,7 +16,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from agencies.config import build_sandbox
 from agencies.sandbox_server import SandboxServer
-from workers.broker import CalmAsyncIO, QuickPollWorker
+from workers.broker import DELAY_POLL_MS, CalmAsyncIO, QuickPollWorker
 
 
 def _thousand_at_once(latency_ms: int) -> tuple[list[bytes], float]:
@@ -65,8 +65,11 @@ def test_worker_polls_queues_quickly_but_lets_idle_threads_sleep() -> None:
     worker = QuickPollWorker(broker, poll_ms=30, worker_threads=3)
     worker.start()
     try:
-        # Then the consumers poll every 30 ms and the threads wait 1 s on the work queue
-        assert {c.worker_timeout for c in worker.consumers.values()} == {30}
+        # Then the work queue's consumer polls every 30 ms, its delay queue's (retries, due
+        # seconds later) every DELAY_POLL_MS, and the threads wait 1 s on the work queue
+        polls = {name: c.worker_timeout for name, c in worker.consumers.items()}
+        assert polls == {"checks": 30, "checks.DQ": DELAY_POLL_MS}
+        assert DELAY_POLL_MS > 30
         assert {w.timeout for w in worker.workers} == {1.0}
         assert worker.worker_timeout == 1000
     finally:

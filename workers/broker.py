@@ -14,6 +14,7 @@ import dramatiq
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import dq_name, q_name
 from dramatiq.middleware import (
     AgeLimit,
     AsyncIO,
@@ -211,6 +212,14 @@ class StopSignalGuard:
                 signal.signal(sig, cls(current))
 
 
+#: Longest idle poll of a delay queue (retries, and messages handed back by a stopping worker),
+#: in ms. Each poll of an idle queue is a Redis script call (about as much CPU as a message's
+#: acknowledgement): at ``poll_ms`` a delay queue cost each process ~40 calls a second for
+#: messages due seconds to minutes later (a retry's backoff), so it is polled less often; a
+#: delayed message is queued again at most this late.
+DELAY_POLL_MS = 250
+
+
 class QuickPollWorker(dramatiq.Worker):
     """A Dramatiq worker whose consumers poll an idle queue often, and whose threads do not.
 
@@ -219,7 +228,8 @@ class QuickPollWorker(dramatiq.Worker):
     each worker thread waits on the in-process work queue before looking again. With hundreds
     of threads (hundreds of checks in flight), a short wait wakes every idle thread dozens
     of times a second and they fight the event loop for the GIL; measured, a burst of 100
-    checks took five times longer. Consumers get ``poll_ms``; threads keep Dramatiq's 1 s.
+    checks took five times longer. Consumers of work queues get ``poll_ms``, those of delay
+    queues at least :data:`DELAY_POLL_MS`; threads keep Dramatiq's 1 s.
     """
 
     def __init__(
@@ -243,7 +253,10 @@ class QuickPollWorker(dramatiq.Worker):
 
     def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
         # ConsumerThread reads the timeout when it is built; worker threads are built later.
-        threads_wait, self.worker_timeout = self.worker_timeout, self.poll_ms
+        # The stub broker lists its delay queues among the declared queues too: known by name.
+        delay = delay or queue_name == dq_name(q_name(queue_name))
+        poll = max(self.poll_ms, DELAY_POLL_MS) if delay else self.poll_ms
+        threads_wait, self.worker_timeout = self.worker_timeout, poll
         try:
             super()._add_consumer(queue_name, delay=delay)
         finally:

@@ -46,6 +46,10 @@ def configure_logging(level: str | None = None, *, json_lines: bool | None = Non
     )
     structlog.configure(
         processors=[
+            # An event below its logger's level is dropped first, before the context, level
+            # and timestamp are added to it (the standard library would drop it only at the
+            # end): most of a worker's info events at the default level.
+            structlog.stdlib.filter_by_level,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

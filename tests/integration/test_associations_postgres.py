@@ -1,7 +1,9 @@
-"""Associations on PostgreSQL: racing links give one association; racing answers break it once."""
+"""Associations on PostgreSQL: racing links give one association; racing answers break it once;
+a decision reads an associate's result."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -9,11 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
+from agencies.config import build_agencies
 from agencies.contract import NoticeAnswer, NoticeReceipt
+from checks.api import CheckService
 from checks.associations import AssociationSource, RequestedBy
 from checks.config import Settings
 from checks.models import Association, AssociationEvidence, AuditEvent, Subject, utcnow
+from checks.runner import CheckRunner
 from checks.store import Store
+from tests.conftest import fast_agency_settings
+from tests.helpers import request_for
 from tests.integration.conftest import ENCRYPTION_KEY
 
 pytestmark = pytest.mark.integration
@@ -82,3 +89,30 @@ def test_three_cras_answering_at_once_break_the_association_exactly_once(store: 
     assert broken == 1
     # A new link between the same people after the break is a new association
     assert _link(store, a, b, "new joint account") != association_id
+
+
+class _NoQueue:
+    def send_run(self, check_id: str) -> None:
+        pass
+
+
+def test_an_associates_insolvency_refers_a_later_check_on_postgresql(store: Store) -> None:
+    # Given Frank and Grace linked by a decided joint application (hard searches)
+    agencies = build_agencies(fast_agency_settings())
+    runner = CheckRunner(store, agencies, lease_seconds=30)
+    service = CheckService(store, _NoQueue(), agencies.names())
+
+    def run(request: dict[str, object]) -> dict[str, object]:
+        check_id = service.submit(request).check_id
+        asyncio.run(runner.run(check_id))
+        return store.view(check_id)
+
+    joint = run(request_for("frank"))
+    assert joint["status"] == "decided"
+    # When Frank applies alone, the decision reads Grace's result (its search time read back
+    # from PostgreSQL, where it is stored naive UTC, and compared with an aware now)
+    single = run(request_for("frank", joint_applicant=None))
+    # Then her insolvency refers him, naming the association it used
+    assert single["decision"] == "refer"
+    assert [r["code"] for r in single["reasons"]] == ["ASSOCIATE_INSOLVENCY"]
+    assert [a["used"] for a in single["associations"]] == [True]
