@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -28,11 +28,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
-try:
+if TYPE_CHECKING:  # imported where a psycopg connection is found: SQLite never loads it
     import psycopg
-    from psycopg.rows import namedtuple_row
-except ImportError:  # the embedded default (SQLite) installs no PostgreSQL driver
-    psycopg = None  # type: ignore[assignment]
 
 _POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 
@@ -108,7 +105,9 @@ def _compiled(stmt: Executable, keys: tuple[str, ...], dialect: Dialect, many: b
 
 def _driver(c: Connection | Session) -> psycopg.Connection[Any] | None:
     """The psycopg connection under ``c``, or None where SQLAlchemy runs the statement."""
-    if psycopg is not None and isinstance(c, Connection) and c.dialect.driver == "psycopg":
+    if isinstance(c, Connection) and c.dialect.driver == "psycopg":
+        import psycopg  # already loaded by SQLAlchemy's psycopg dialect
+
         driver = c.connection.driver_connection
         if isinstance(driver, psycopg.Connection):
             return driver
@@ -117,6 +116,8 @@ def _driver(c: Connection | Session) -> psycopg.Connection[Any] | None:
 
 def _raise(c: Connection, sql: str, params: Any, exc: psycopg.Error) -> None:
     """Raise ``exc`` as SQLAlchemy would, invalidating a connection that was lost."""
+    import psycopg  # already loaded: ``exc`` is one of its errors
+
     lost = c.dialect.is_disconnect(exc, c.connection.dbapi_connection, None)  # type: ignore[arg-type]
     if lost:
         c.invalidate(exc)
@@ -131,6 +132,9 @@ def rows(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -
     if driver is None:
         return c.execute(stmt, params).all()
     assert isinstance(c, Connection)
+    import psycopg  # already loaded: _driver found a psycopg connection
+    from psycopg.rows import namedtuple_row
+
     compiled = _compiled(stmt, tuple(params), c.dialect, False)
     sent = compiled.params(params)
     try:
@@ -165,6 +169,8 @@ def many(c: Connection | Session, stmt: Executable, rowlist: Sequence[Mapping[st
         c.execute(stmt, list(rowlist))
         return
     assert isinstance(c, Connection)
+    import psycopg  # already loaded: _driver found a psycopg connection
+
     compiled = _compiled(stmt, tuple(rowlist[0]), c.dialect, True)
     sent = [compiled.params(r) for r in rowlist]
     try:
