@@ -7,7 +7,7 @@ Nothing here writes. Each method is one short transaction over the rows the writ
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import func, select
 
@@ -17,20 +17,25 @@ from checks.models import Check, Footprint, Step
 from checks.states import RERUNNABLE_STEPS, CheckStatus
 
 
+class CheckFilters(TypedDict, total=False):
+    """A listing's filters; each one left out does not filter."""
+
+    status: str | None
+    agency: str | None  # any step at that agency
+    since: datetime | None
+    limit: int  # 1000 unless given
+    offset: int
+    requested_by: str | None
+
+
 class ReadStore(Database):
     """Reads of checks: their view, status, notify target, listings and ledger counts."""
 
-    def find(
-        self,
-        *,
-        status: str | None = None,
-        agency: str | None = None,
-        since: datetime | None = None,
-        limit: int = 1000,
-        offset: int = 0,
-        requested_by: str | None = None,
-    ) -> list[Check]:
+    def find(self, **filters: Unpack[CheckFilters]) -> list[Check]:
         """Checks matching the filters, newest first (``agency``: any step at that agency)."""
+        status, agency, since = filters.get("status"), filters.get("agency"), filters.get("since")
+        limit, offset = filters.get("limit", 1000), filters.get("offset", 0)
+        requested_by = filters.get("requested_by")
         with self.session() as s:
             # The id breaks ties between checks created in the same instant, so pages are stable.
             q = (

@@ -8,11 +8,34 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from checks.errors import CheckError
 from checks.states import TERMINAL
 from checks.store import Store
+
+if TYPE_CHECKING:
+    from checks.models import Check
+    from checks.read_store import CheckFilters
+
+# A listing's summary of a check: no personal data.
+_SUMMARY = (
+    "id",
+    "idempotency_key",
+    "status",
+    "decision",
+    "purpose",
+    "flagged",
+    "requested_by",
+    "created_at",
+    "failure_reason",
+)
+
+
+def _summary(c: Check) -> dict[str, Any]:
+    found = {name: getattr(c, name) for name in _SUMMARY}
+    found["created_at"] = c.created_at.isoformat()  # keeps its place in the order
+    return found
 
 
 class WaitTimeout(CheckError, TimeoutError):
@@ -47,39 +70,10 @@ class CheckReader:
         """The check's status alone (cheap: for polling)."""
         return self.store.status(check_id)
 
-    def list_checks(
-        self,
-        *,
-        status: str | None = None,
-        agency: str | None = None,
-        since: datetime | None = None,
-        limit: int = 200,
-        offset: int = 0,
-        requested_by: str | None = None,
-    ) -> list[dict[str, Any]]:
+    def list_checks(self, **filters: Unpack[CheckFilters]) -> list[dict[str, Any]]:
         """Checks matching the filters, newest first, as summaries without personal data."""
-        rows = self.store.find(
-            status=status,
-            agency=agency,
-            since=since,
-            limit=limit,
-            offset=offset,
-            requested_by=requested_by,
-        )
-        return [
-            {
-                "id": c.id,
-                "idempotency_key": c.idempotency_key,
-                "status": c.status,
-                "decision": c.decision,
-                "purpose": c.purpose,
-                "flagged": c.flagged,
-                "requested_by": c.requested_by,
-                "created_at": c.created_at.isoformat(),
-                "failure_reason": c.failure_reason,
-            }
-            for c in rows
-        ]
+        filters.setdefault("limit", 200)
+        return [_summary(c) for c in self.store.find(**filters)]
 
     def rerunnable(self, agency: str | None = None, since: datetime | None = None) -> list[str]:
         """Failed checks (involving ``agency``, newer than ``since``): a bulk rerun's preview."""
