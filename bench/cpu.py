@@ -1,9 +1,10 @@
 """Where the machine's CPU goes during a measurement: read from /proc before and after.
 
 Split into the worker processes, the agency simulator (the agencies' stand-in: not our cost in
-production), PostgreSQL (the backends serving the benchmark's database plus the server's
+production), the harness (this process: it queues the checks and waits for them, as an order
+flow on another machine would), PostgreSQL (the backends serving the benchmark's database plus the server's
 background processes: WAL writer, checkpointer, autovacuum), the Redis server, and the rest
-of the machine (this process, the kernel, and anything else running: on a shared machine,
+of the machine (the kernel, and anything else running: on a shared machine,
 other people's work). PostgreSQL's background processes and Redis serve every database on the
 server, so they count other users' work too; the workers and the simulator are ours alone.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
 #: What the split is reported in, in this order.
-PARTS = ("workers", "simulator", "postgresql", "redis", "rest")
+PARTS = ("workers", "simulator", "harness", "postgresql", "redis", "rest")
 
 
 def process_cpu(pid: int) -> float:
@@ -77,6 +78,7 @@ class CpuMeter:
         return {
             "workers": self.workers,
             "simulator": [self.simulator],
+            "harness": [os.getpid()],
             **server_pids(self.database),
         }
 
