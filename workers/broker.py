@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -50,6 +51,26 @@ class CalmAsyncIO(AsyncIO):
         loop_thread = EventLoopThread(self.logger, interrupt_check_ival=1.0)
         loop_thread.start(timeout=1.0)
         set_event_loop_thread(loop_thread)
+
+
+class FrozenStartupHeap(dramatiq.Middleware):
+    """Hides what a worker process holds from start-up to exit from the garbage collector.
+
+    The modules, ORM models, compiled statements and settings a worker loads are hundreds of
+    thousands of objects that live as long as the process; every full collection walked them
+    all again (about 4 % of a worker's CPU at 0 ms agency latency, measured with ``perf``).
+    ``gc.freeze()`` once the process has booted moves them to a generation that is never
+    collected; what a check allocates is collected as before. Once per process: a test that
+    boots several workers in one process freezes only what was alive at the first.
+    """
+
+    _frozen = False
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if not FrozenStartupHeap._frozen:
+            FrozenStartupHeap._frozen = True
+            gc.collect()  # what start-up left behind goes now, not frozen with the rest
+            gc.freeze()
 
 
 class FairRedisBroker(RedisBroker):
@@ -118,6 +139,7 @@ def _middleware() -> list[dramatiq.Middleware]:
         Retries(),
         CurrentMessage(),
         CalmAsyncIO(),
+        FrozenStartupHeap(),
         StopAwareness(),
     ]
 
