@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -47,6 +48,8 @@ class FixtureStore:
             for p in raw
         )
         self._by_identity = {(p.surname.casefold(), p.date_of_birth): p for p in self.personas}
+        # Recorded answers read before, by path, with the (mtime, size) they were read at.
+        self._texts: dict[str, tuple[tuple[int, int], str]] = {}
 
     def persona(self, key: str) -> Persona:
         """The persona with that key."""
@@ -68,12 +71,35 @@ class FixtureStore:
 
     def read(self, agency: str, persona: Persona | None, suffix: str = ".json") -> str:
         """The recorded answer for this persona at this agency (``default`` if it has none)."""
-        folder = self.root / agency
+        folder = os.path.join(self.root, agency)
         if persona is not None:
-            path = folder / f"{persona.key}{suffix}"
-            if path.exists():
-                return path.read_text(encoding="utf-8")
-        return (folder / f"default{suffix}").read_text(encoding="utf-8")
+            text = self._text(os.path.join(folder, f"{persona.key}{suffix}"))
+            if text is not None:
+                return text
+        text = self._text(os.path.join(folder, f"default{suffix}"))
+        if text is None:
+            raise FileNotFoundError(f"no default{suffix} answer for {agency} in {self.root}")
+        return text
+
+    def _text(self, path: str) -> str | None:
+        """The file's text (None if there is no such file), read again only once it changed.
+
+        The simulator answers every request from these files: reading and decoding one per
+        answer was a tenth of the HTTP sandbox's CPU. A file re-recorded while the sandbox
+        runs has a new modification time or size, and is read again.
+        """
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_size)
+        known = self._texts.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        self._texts[path] = (stamp, text)
+        return text
 
     def notice_answer(self, agency: str, people: tuple[Persona | None, Persona | None]) -> str:
         """How this CRA first answers a notice of disassociation between two people.
