@@ -16,6 +16,7 @@ invalidated, as SQLAlchemy would, so the caller sees the same thing on either pa
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -126,6 +127,21 @@ def _raise(c: Connection, sql: str, params: Any, exc: psycopg.Error) -> None:
     ) from exc
 
 
+#: One cursor per psycopg connection, used again for every statement: a new cursor per
+#: statement (its adapters, its row maker from the result's description, its close) cost a
+#: writer more than the statement's own execution.
+_CURSORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+#: Per statement, the named tuple its rows are made of (known once it has returned a row).
+_ROW_TYPES: dict[str, Callable[[Sequence[Any]], Any]] = {}
+
+
+def _cursor(driver: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    cur = _CURSORS.get(driver)
+    if cur is None or cur.closed:
+        cur = _CURSORS[driver] = driver.cursor()
+    return cur
+
+
 def rows(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -> Sequence[Any]:
     """Every row ``stmt`` returns (attribute access by column name)."""
     driver = _driver(c)
@@ -137,13 +153,21 @@ def rows(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -
 
     compiled = _compiled(stmt, tuple(params), c.dialect, False)
     sent = compiled.params(params)
+    make = _ROW_TYPES.get(compiled.sql)
+    cur = _cursor(driver)
     try:
-        with driver.cursor(row_factory=namedtuple_row) as cur:
-            cur.execute(compiled.sql, sent, prepare=True)
-            return cur.fetchall() if cur.description is not None else []
+        cur.row_factory = namedtuple_row if make is None else (lambda _cur: make)
+        cur.execute(compiled.sql, sent, prepare=True)
+        result = cur.pgresult
+        if result is None or not result.nfields:  # a statement that returns no rows
+            return []
+        found = cur.fetchall()
     except psycopg.Error as exc:
         _raise(c, compiled.sql, sent, exc)
         raise  # not reached: _raise raises
+    if make is None and found:
+        _ROW_TYPES[compiled.sql] = type(found[0])._make
+    return found
 
 
 def first(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -> Any | None:
@@ -174,7 +198,6 @@ def many(c: Connection | Session, stmt: Executable, rowlist: Sequence[Mapping[st
     compiled = _compiled(stmt, tuple(rowlist[0]), c.dialect, True)
     sent = [compiled.params(r) for r in rowlist]
     try:
-        with driver.cursor() as cur:
-            cur.executemany(compiled.sql, sent)
+        _cursor(driver).executemany(compiled.sql, sent)
     except psycopg.Error as exc:
         _raise(c, compiled.sql, sent, exc)
