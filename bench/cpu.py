@@ -1,12 +1,12 @@
 """Where the machine's CPU goes during a measurement: read from /proc before and after.
 
 Split into the worker processes, the agency simulator (the agencies' stand-in: not our cost in
-production), the harness (this process: it queues the checks and waits for them, as an order
-flow on another machine would), PostgreSQL (the backends serving the benchmark's database plus the server's
-background processes: WAL writer, checkpointer, autovacuum), the Redis server, and the rest
-of the machine (the kernel, and anything else running: on a shared machine,
-other people's work). PostgreSQL's background processes and Redis serve every database on the
-server, so they count other users' work too; the workers and the simulator are ours alone.
+production), the harness (this process: it queues the checks and waits for them, as an order flow
+on another machine would), PostgreSQL (the backends serving the benchmark's database plus the
+server's background processes: WAL writer, checkpointer, autovacuum), the Redis server, and the
+rest of the machine (the kernel, and anything else running: on a shared machine, other people's
+work). PostgreSQL's background processes and Redis serve every database on the server, so they
+count other users' work too; the workers and the simulator are ours alone.
 """
 
 from __future__ import annotations

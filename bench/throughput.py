@@ -352,9 +352,7 @@ class Bench:
                 raise TimeoutError(f"{len(wanted) - done} checks still running after {timeout}s")
             time.sleep(0.25)
 
-    def wait_drained(
-        self, queue: str, n: int, timeout: float, tick: Callable[[int], None]
-    ) -> None:
+    def wait_drained(self, queue: str, n: int, timeout: float, tick: Callable[[int], None]) -> None:
         """Poll until no message of ``queue`` is left unacknowledged, nor waiting to be retried.
 
         A message is acknowledged once its actor has returned, i.e. once the check has ended or
