@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import Connection
 
 from agencies.config import Agencies
-from agencies.contract import AgencyKind, ResultEnvelope, Role
+from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchResult
 from agencies.errors import AgencyError, TransientAgencyError
 from checks.associations import (
     AssociateCredit,
@@ -152,12 +152,16 @@ class CheckRunner:
         ended = False
         try:
             used = self._agencies_in_use(claimed.steps)
+            # The results this run wrote, by step id: the decision reads the others back.
+            written: dict[int, SearchResult] = {}
             steps = [
-                self._run_step(claimed, st, used) for st in claimed.steps if st.status in STEP_OPEN
+                self._run_step(claimed, st, used, written)
+                for st in claimed.steps
+                if st.status in STEP_OPEN
             ]
             await self._run_steps(steps)
             try:
-                outcomes = await self._write(self._decide, check_id, person_names(claimed))
+                outcomes = await self._write(self._decide, check_id, person_names(claimed), written)
                 result = await self._conclude(check_id, claimed.notify, outcomes)
             except EncryptionKeyError:  # a stored result under a key no longer configured
                 await self._in_store(self._key_missing, check_id)
@@ -201,7 +205,11 @@ class CheckRunner:
         return used
 
     async def _run_step(
-        self, claimed: ClaimedCheck, step: StepState, used: dict[Role, set[str]]
+        self,
+        claimed: ClaimedCheck,
+        step: StepState,
+        used: dict[Role, set[str]],
+        written: dict[int, SearchResult],
     ) -> None:
         while True:
             adapter = self.agencies.adapters.get(step.agency)
@@ -272,12 +280,13 @@ class CheckRunner:
                 )
                 return
             answered = time.monotonic()
-            await self._write(
-                self.store.complete_step,
-                step.id,
-                ResultEnvelope(result=result),
-                adapter.purpose_code(request),
-            )
+            envelope = ResultEnvelope(result=result)
+            if await self._write(
+                self.store.complete_step, step.id, envelope, adapter.purpose_code(request)
+            ):
+                # Stored as this: read back, it is the same (``model_validate_json`` of its
+                # JSON), so the decision need not decrypt and parse it again.
+                written[step.id] = envelope.result
             log.info(
                 "step.completed",
                 check_id=claimed.id,
@@ -311,12 +320,16 @@ class CheckRunner:
         return fallback_agency(used.get(step.role, set()), self.agencies.names())
 
     def _decide(
-        self, check_id: str, names: tuple[str, ...] = (), tx: Connection | None = None
+        self,
+        check_id: str,
+        names: tuple[str, ...] = (),
+        written: Mapping[int, SearchResult] | None = None,
+        tx: Connection | None = None,
     ) -> _Outcomes:
         """Read the outcomes and, if every step completed, write the decision: one
-        transaction (``tx``, if given)."""
+        transaction (``tx``, if given). ``written``: results this run stored, by step id."""
         with self.store.transaction(tx) as c:
-            all_steps, results = self.store.outcomes(check_id, c)
+            all_steps, results = self.store.outcomes(check_id, c, known=written)
             steps = [s for s in all_steps if s.status != StepStatus.SUPERSEDED]
             failed = tuple(s for s in steps if s.status == StepStatus.FAILED)
             if failed:

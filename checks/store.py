@@ -11,7 +11,7 @@ tries and fallbacks in :mod:`checks.failure_store`, leases and reruns in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -245,15 +245,24 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         return True
 
     def outcomes(
-        self, check_id: str, tx: Connection | None = None
+        self, check_id: str, tx: Connection | None = None, known: Mapping[int, Any] | None = None
     ) -> tuple[list[StepState], list[tuple[Role, Any]]]:
-        """Every step, and the decrypted results of the completed ones, in one read."""
+        """Every step, and the decrypted results of the completed ones, in one read.
+
+        ``known``: results the caller itself stored, by step id (a run's own steps), taken as
+        they are instead of decrypted and parsed again.
+        """
         with self.transaction(tx) as c:
             rows = direct.rows(c, q.STEP_OUTCOMES, dict(p_id=check_id))
+        known = known or {}
         results = [
             (
                 Role(r.role),
-                ResultEnvelope.model_validate_json(self.cipher.decrypt(r.result_enc or b"")).result,
+                known[r.id]
+                if r.id in known
+                else ResultEnvelope.model_validate_json(
+                    self.cipher.decrypt(r.result_enc or b"")
+                ).result,
             )
             for r in rows
             if r.status == StepStatus.COMPLETED
