@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
+from dramatiq.common import dq_name
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -360,7 +361,7 @@ class Bench:
         harness's polling must not add to the PostgreSQL CPU measured per check.
         """
         ns = self.broker.namespace  # type: ignore[attr-defined]
-        keys = [f"{ns}:{queue}.msgs", f"{ns}:{queue}.DQ.msgs"]
+        keys = [f"{ns}:{name}.msgs" for name in (queue, dq_name(queue))]
         deadline = time.monotonic() + timeout
         while (left := sum(int(self.redis.hlen(k)) for k in keys)) > 0:
             tick(n - min(left, n))

@@ -131,8 +131,9 @@ def _raise(c: Connection, sql: str, params: Any, exc: psycopg.Error) -> None:
 #: statement (its adapters, its row maker from the result's description, its close) cost a
 #: writer more than the statement's own execution.
 _CURSORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-#: Per statement, the named tuple its rows are made of (known once it has returned a row).
-_ROW_TYPES: dict[str, Callable[[Sequence[Any]], Any]] = {}
+#: Per statement, a row factory making the named tuple its rows are (known once it has
+#: returned a row; until then psycopg's ``namedtuple_row`` works it out from the result).
+_ROW_FACTORIES: dict[str, Callable[[Any], Callable[[Sequence[Any]], Any]]] = {}
 
 
 def _cursor(driver: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
@@ -153,10 +154,10 @@ def rows(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -
 
     compiled = _compiled(stmt, tuple(params), c.dialect, False)
     sent = compiled.params(params)
-    make = _ROW_TYPES.get(compiled.sql)
+    known = compiled.sql in _ROW_FACTORIES
     cur = _cursor(driver)
     try:
-        cur.row_factory = namedtuple_row if make is None else (lambda _cur: make)
+        cur.row_factory = _ROW_FACTORIES.get(compiled.sql, namedtuple_row)
         cur.execute(compiled.sql, sent, prepare=True)
         result = cur.pgresult
         if result is None or not result.nfields:  # a statement that returns no rows
@@ -165,8 +166,9 @@ def rows(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -
     except psycopg.Error as exc:
         _raise(c, compiled.sql, sent, exc)
         raise  # not reached: _raise raises
-    if make is None and found:
-        _ROW_TYPES[compiled.sql] = type(found[0])._make
+    if not known and found:
+        make = type(found[0])._make
+        _ROW_FACTORIES[compiled.sql] = lambda _cur: make
     return found
 
 
