@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -38,6 +38,65 @@ DEFERRED_AUDIT = "checks.deferred_audit"
 Write = Callable[[Connection], T]
 
 
+class _LoopWaiter:
+    """An asyncio future waiting on the writer, and its loop.
+
+    Answered in bulk: a batch wakes each loop once (one ``call_soon_threadsafe``, one write
+    to its self-pipe) for all of that loop's writes, where a concurrent future per write
+    (``asyncio.wrap_future``) woke it once per write.
+    """
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+
+
+#: Who waits on a write: a thread (``submit``) or a coroutine (``write``).
+_Waiter: TypeAlias = "Future[Any] | _LoopWaiter"
+_Queued: TypeAlias = "tuple[Write[Any], _Waiter]"
+#: A write's answer: (waiter, its result, or the exception it raised).
+_Answer: TypeAlias = "tuple[_Waiter, Any, BaseException | None]"
+
+
+def _start(waiter: _Waiter) -> bool:
+    """Whether the write is still wanted (its waiter was not cancelled); a thread's future
+    can no longer be cancelled after this."""
+    if isinstance(waiter, Future):
+        return waiter.set_running_or_notify_cancel()
+    return not waiter.future.cancelled()
+
+
+def _settle(answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    """On a waiting loop: answer each of its writes (those still awaited)."""
+    for future, result, exc in answers:
+        if future.done():  # cancelled meanwhile (or failed by a dying writer)
+            continue
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
+
+
+def _answer(answers: list[_Answer]) -> None:
+    """Answer every waiter: threads at once, and each loop once, with all of its answers."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+    for waiter, result, exc in answers:
+        if isinstance(waiter, Future):
+            if exc is None:
+                waiter.set_result(result)
+            else:
+                waiter.set_exception(exc)
+        else:
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, result, exc))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # the loop was closed: nobody is waiting any more
+            log.warning("group_commit.loop_closed", writes=len(settled))
+
+
 class WriterClosed(RuntimeError):
     """The writer was closed: the write was not made (the caller's retry makes it later)."""
 
@@ -57,7 +116,7 @@ class GroupCommit:
         self.engine = engine
         self.window = window_ms / 1000
         self.max_batch = max_batch
-        self._queue: deque[tuple[Write[Any], Future[Any]]] = deque()
+        self._queue: deque[_Queued] = deque()
         self._cond = threading.Condition()
         self._closed = False
         #: Batches committed and writes answered (for tests and logs).
@@ -73,20 +132,26 @@ class GroupCommit:
     def submit(self, write: Write[T]) -> Future[T]:
         """Queue a write; the future is answered once it is durable (or with its error)."""
         done: Future[T] = Future()
+        self._enqueue(write, done)
+        return done
+
+    async def write(self, write: Write[T]) -> T:
+        """Queue a write and wait, without blocking the event loop, until it is durable."""
+        waiter = _LoopWaiter(asyncio.get_running_loop())
+        self._enqueue(write, waiter)
+        result: T = await waiter.future
+        return result
+
+    def _enqueue(self, write: Write[Any], waiter: _Waiter) -> None:
         with self._cond:
             if self._closed:
                 raise WriterClosed("the group-commit writer is closed")
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
                 self._thread.start()
-            self._queue.append((write, done))
+            self._queue.append((write, waiter))
             if len(self._queue) in (1, self.max_batch):  # the writer waits for these two
                 self._cond.notify()
-        return done
-
-    async def write(self, write: Write[T]) -> T:
-        """Queue a write and wait, without blocking the event loop, until it is durable."""
-        return await asyncio.wrap_future(self.submit(write))
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop taking writes, make those already queued, and stop the writer's thread."""
@@ -102,7 +167,7 @@ class GroupCommit:
     # -- the writer's thread ----------------------------------------------------------------
 
     def _run(self) -> None:
-        batch: list[tuple[Write[Any], Future[Any]]] = []
+        batch: list[_Queued] = []
         try:
             while True:
                 batch = self._next_batch()
@@ -116,10 +181,10 @@ class GroupCommit:
                 self._closed = True
                 batch.extend(self._queue)
                 self._queue.clear()
-            self._fail([(w, f) for w, f in batch if not f.done()], exc)
+            self._fail([(w, f) for w, f in batch if not _answered(f)], exc)
             raise
 
-    def _next_batch(self) -> list[tuple[Write[Any], Future[Any]]]:
+    def _next_batch(self) -> list[_Queued]:
         """Wait for a first write, then up to the window for more; empty once closed and
         drained."""
         with self._cond:
@@ -134,8 +199,8 @@ class GroupCommit:
             take = min(len(self._queue), self.max_batch)
             return [self._queue.popleft() for _ in range(take)]
 
-    def _commit(self, batch: list[tuple[Write[Any], Future[Any]]]) -> None:
-        live = [(w, f) for w, f in batch if f.set_running_or_notify_cancel()]
+    def _commit(self, batch: list[_Queued]) -> None:
+        live = [(w, f) for w, f in batch if _start(f)]
         if not live:
             return
         try:
@@ -167,11 +232,10 @@ class GroupCommit:
             return
         self.batches += 1
         self.writes += len(live)
-        for (_, done), result in zip(live, results, strict=True):
-            done.set_result(result)
+        _answer([(done, result, None) for (_, done), result in zip(live, results, strict=True)])
 
     @staticmethod
-    def _run_writes(conn: Connection, live: list[tuple[Write[Any], Future[Any]]]) -> list[Any]:
+    def _run_writes(conn: Connection, live: list[_Queued]) -> list[Any]:
         """Run every write of a batch, then insert their audit events in one statement."""
         events: list[dict[str, Any]] = []
         conn.info[DEFERRED_AUDIT] = events
@@ -193,22 +257,26 @@ class GroupCommit:
             except Exception:
                 log.warning("group_commit.close_failed", exc_info=True)
 
-    def _one_by_one(self, conn: Connection, live: list[tuple[Write[Any], Future[Any]]]) -> None:
+    def _one_by_one(self, conn: Connection, live: list[_Queued]) -> None:
+        answers: list[_Answer] = []
         for write, done in live:
             try:
                 with conn.begin():
-                    result = write(conn)
+                    answers.append((done, write(conn), None))
             except Exception as exc:
-                done.set_exception(exc)
-            else:
-                done.set_result(result)
+                answers.append((done, None, exc))
+        _answer(answers)
         if conn.invalidated:
             self._drop_connection()
 
     @staticmethod
-    def _fail(live: list[tuple[Write[Any], Future[Any]]], exc: BaseException) -> None:
-        for _, done in live:
-            done.set_exception(exc)
+    def _fail(live: list[_Queued], exc: BaseException) -> None:
+        _answer([(done, None, exc) for _, done in live])
+
+
+def _answered(waiter: _Waiter) -> bool:
+    """Whether a waiter already has its answer (or gave up waiting)."""
+    return waiter.done() if isinstance(waiter, Future) else waiter.future.done()
 
 
 def writer_for(settings: Settings, engine: Engine) -> GroupCommit | None:

@@ -63,6 +63,44 @@ def test_writes_queued_within_the_window_are_committed_in_one_transaction(engine
     writer.close()
 
 
+def test_coroutines_are_answered_with_one_wake_up_of_their_loop_per_batch(engine: Engine) -> None:
+    # Given a writer that waits 200 ms for more writes, and a loop that counts its wake-ups
+    writer = GroupCommit(engine, window_ms=200)
+
+    def fails(c: Connection) -> None:
+        raise LookupError("refused")
+
+    async def main() -> tuple[list[Any], int]:
+        loop = asyncio.get_running_loop()
+        wake_ups = 0
+        call_soon_threadsafe = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wake_ups
+            wake_ups += 1
+            return call_soon_threadsafe(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        # ... and a coroutine that stops waiting before the batch is made
+        gave_up = asyncio.ensure_future(writer.write(insert(99)))
+        await asyncio.sleep(0)
+        gave_up.cancel()
+        # When 20 coroutines queue a write each (one of them failing) within the window
+        writes = [insert(i) for i in range(10)] + [fails] + [insert(i) for i in range(10, 19)]
+        answers = await asyncio.gather(*(writer.write(w) for w in writes), return_exceptions=True)
+        return answers, wake_ups
+
+    answers, wake_ups = asyncio.run(main())
+    # Then each has its own answer, its error for the one that failed
+    assert answers[:10] == list(range(10)) and answers[11:] == list(range(10, 19))
+    assert isinstance(answers[10], LookupError)
+    # ... the loop was woken once for all of them (the batch was made again write by write)
+    assert wake_ups == 1
+    # ... and the write nobody waited for any more was never made
+    assert stored(engine) == list(range(19))
+    writer.close()
+
+
 def test_a_full_batch_is_committed_without_waiting_out_the_window(engine: Engine) -> None:
     writer = GroupCommit(engine, window_ms=60_000, max_batch=5)
     futures = [writer.submit(insert(i)) for i in range(5)]
