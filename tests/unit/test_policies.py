@@ -67,6 +67,44 @@ def test_408_429_and_5xx_are_retried_quickly_then_succeed(status: int) -> None:
     assert route.call_count == 2
 
 
+def test_quick_retries_pause_exponentially_from_the_first_try_and_stop_at_their_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an agency that answers 503 every time, a policy of three quick retries, and no jitter
+    monkeypatch.setattr("random.uniform", lambda a, b: 0.0)
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float, *args: object) -> None:
+        pauses.append(round(seconds, 3))
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    router = respx.MockRouter()
+    route = router.post("https://agency.test/search").respond(503)
+    # When a call is made
+    with pytest.raises(TransientAgencyError):
+        _call(_client(router, quick_retries=3, backoff_initial=0.1, backoff_max=0.3))
+    # Then it was tried four times, pausing 0.1, 0.2 then 0.3 s (the cap) between tries
+    assert route.call_count == 4
+    assert pauses == [0.1, 0.2, 0.3]
+
+
+def test_quick_retries_stop_once_the_calls_budget_is_spent() -> None:
+    # Given an agency that answers 503 every time and a budget of 0.25 s for all tries
+    router = respx.MockRouter()
+    route = router.post("https://agency.test/search").respond(503)
+    started = time.monotonic()
+    with pytest.raises(TransientAgencyError):
+        _call(
+            _client(
+                router, quick_retries=10, backoff_initial=0.1, backoff_max=0.1, total_budget=0.25
+            )
+        )
+    # Then it stopped after the try that found the budget spent, not after ten retries
+    assert 2 <= route.call_count <= 4 and time.monotonic() - started < 1.0
+
+
 def test_a_429_is_retried_no_sooner_than_its_retry_after() -> None:
     router = respx.MockRouter()
     route = router.post("https://agency.test/search")
