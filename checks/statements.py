@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, true, update
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from agencies.contract import AgencyKind
@@ -106,6 +106,31 @@ START_STEPS = (
     )
     .returning(*_STEP_COLUMNS)
 )
+
+#: PostgreSQL: CLAIM and START_STEPS as one statement (data-modifying CTEs), one round trip where
+#: there were two. The steps are started only if the claim took the lease (they join the claimed
+#: row); a row per step, each carrying the claimed check's columns (one row with no step columns
+#: if it has no step); no row if the claim failed.
+_claimed = CLAIM.cte("claimed")
+_started = (
+    update(STEPS)
+    .where(steps.check_id == bindparam("p_id"), _claimed.c.runs.is_not(None))
+    .values(
+        status=case((_is_open, StepStatus.RUNNING), else_=steps.status),
+        attempts=case((_is_open, steps.attempts + 1), else_=steps.attempts),
+        started_at=case(
+            (_is_open, func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime()))),
+            else_=steps.started_at,
+        ),
+        sent_in_run=case(
+            (_is_open, func.coalesce(steps.sent_in_run, _claimed.c.runs)),
+            else_=steps.sent_in_run,
+        ),
+    )
+    .returning(*_STEP_COLUMNS)
+    .cte("started")
+)
+CLAIM_AND_START = select(_claimed, _started).select_from(_claimed.outerjoin(_started, true()))
 
 #: The columns a StepState is built from, in step order.
 STEP_STATE = select(*_STEP_COLUMNS).where(steps.check_id == bindparam("p_id")).order_by(steps.id)

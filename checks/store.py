@@ -11,7 +11,7 @@ tries and fallbacks in :mod:`checks.failure_store`, leases and reruns in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,10 +105,15 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         """
         now = utcnow()
         until = now + timedelta(seconds=lease_seconds)
+        params = dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
         with self.transaction(tx) as c:
-            row = direct.first(
-                c, q.CLAIM, dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
-            )
+            started: Sequence[Any] = ()
+            if c.dialect.name == "postgresql":
+                # One statement: the lease, and the steps started (a row per step).
+                started = direct.rows(c, q.CLAIM_AND_START, params)
+                row = started[0] if started else None
+            else:  # SQLite cannot update through a CTE: the steps are started below
+                row = direct.first(c, q.CLAIM, params)
             if row is None:
                 current = c.execute(
                     select(Check.status, Check.lease_owner).where(Check.id == check_id)
@@ -118,12 +123,16 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
                 if current.status in TERMINAL:
                     return None
                 raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
-            # Decrypted before any step is started: a key no longer configured (EncryptionKeyError)
-            # rolls the claim back, leaving no step marked running.
+            # Decrypted inside the claim's transaction: a key no longer configured
+            # (EncryptionKeyError) rolls the claim back, leaving no step marked running.
             inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
             # Searched now; until its outcome is written the outcome is unknown.
-            started = direct.rows(c, q.START_STEPS, dict(p_id=check_id, p_now=now, p_run=row.runs))
-            steps = tuple(self._state(r) for r in sorted(started, key=lambda r: r.id))
+            if c.dialect.name != "postgresql":
+                started = direct.rows(
+                    c, q.START_STEPS, dict(p_id=check_id, p_now=now, p_run=row.runs)
+                )
+            ordered = sorted((r for r in started if r.id is not None), key=lambda r: r.id)
+            steps = tuple(self._state(r) for r in ordered)
             # The ledger row exists before the request can leave: a worker killed mid-request
             # leaves an unknown row, never a search the ledger does not show.
             marked = [s for s in steps if s.status in STEP_OPEN and s.sent_in_run == row.runs]

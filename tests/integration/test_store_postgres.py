@@ -18,6 +18,7 @@ from agencies.contract import CreditResult, ResultEnvelope
 from agencies.sandbox import default_fixtures
 from checks.api import CheckService
 from checks.config import Settings
+from checks.errors import CheckBusy
 from checks.group_commit import GroupCommit
 from checks.models import Association, Check, Footprint, Subject
 from checks.runner import CheckRunner
@@ -331,3 +332,34 @@ def test_a_step_outcome_confirms_the_claims_row_once_and_a_direct_one_gets_its_o
     assert [(r.step_id, r.state, r.purpose_code) for r in footprints(direct_id)] == [
         (first.id, "confirmed", "QS")
     ]
+
+
+def test_a_claim_takes_the_lease_and_starts_the_steps_in_one_go_or_not_at_all(
+    backend: PgWiring,
+) -> None:
+    """On PostgreSQL the lease and the started steps are one statement: a claim refused (a live
+    lease elsewhere) or rolled back (a key no longer configured) starts no step."""
+    store = backend.store
+    check_id = backend.service.submit(request_for("alice")).check_id
+
+    def step_rows() -> list[tuple[str, int, int | None]]:
+        return [(s.status, s.attempts, s.sent_in_run) for s in store.steps(check_id)]
+
+    untouched = step_rows()
+    assert {status for status, _, _ in untouched} == {"pending"}
+    # A claim whose inputs cannot be decrypted is rolled back whole.
+    keyless = Store(Settings(database_url=store.settings.database_url, encryption_keys=()))
+    with pytest.raises(Exception, match="key"):
+        keyless.claim(check_id, "w0", 30)
+    keyless.dispose()
+    assert step_rows() == untouched
+    # The first claim starts every step, marked as possibly sent by its run.
+    claimed = store.claim(check_id, "w1", 30)
+    assert claimed is not None and claimed.run == 1
+    assert [s.id for s in claimed.steps] == sorted(s.id for s in claimed.steps)
+    assert step_rows() == [("running", 1, 1)] * len(untouched)
+    assert [(s.status, s.attempts, s.sent_in_run) for s in claimed.steps] == step_rows()
+    # Another worker's claim while the lease is live is refused and changes nothing.
+    with pytest.raises(CheckBusy):
+        store.claim(check_id, "w2", 30)
+    assert step_rows() == [("running", 1, 1)] * len(untouched)
