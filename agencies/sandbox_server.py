@@ -58,6 +58,11 @@ class SandboxApp:
         if base is None:
             await _send(send, 404, b'{"error": "no such agency"}', "application/json")
             return
+        url = f"{base}/{rest}"
+        handler = self.sandbox.handler(scope["method"], url)
+        if handler is None:  # a path or method the agency does not serve
+            await _send(send, 500, b'{"error": "sandbox error"}', "application/json")
+            return
         query = scope.get("query_string", b"").decode("latin-1")
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
@@ -65,17 +70,14 @@ class SandboxApp:
             if k.lower() != b"host"
         ]
         request = httpx.Request(
-            scope["method"],
-            f"{base}/{rest}" + (f"?{query}" if query else ""),
-            headers=headers,
-            content=body,
+            scope["method"], url + (f"?{query}" if query else ""), headers=headers, content=body
         )
         try:
-            response = await self.sandbox.router.async_handler(request)
+            response = await handler(request)
         except httpx.TimeoutException:
             await asyncio.sleep(TIMEOUT_HOLD_SECONDS)  # the client gives up first
             raise
-        except Exception:  # an unmatched route or a simulator bug
+        except Exception:  # a simulator bug
             await _send(send, 500, b'{"error": "sandbox error"}', "application/json")
             return
         retry_after = response.headers.get("retry-after")

@@ -8,6 +8,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agencies.config import AgencySettings, build_agencies, build_sandbox
@@ -132,7 +133,8 @@ def test_a_refused_search_records_nothing(tmp_path: Path) -> None:
 
 
 def test_live_mode_adapters_make_real_http_calls_to_the_sandbox_server() -> None:
-    with SandboxServer(build_sandbox()) as server:
+    sandbox = build_sandbox()
+    with SandboxServer(sandbox) as server:
         names = sorted(adapter_classes())
         settings = AgencySettings(
             mode="live",
@@ -158,6 +160,12 @@ def test_live_mode_adapters_make_real_http_calls_to_the_sandbox_server() -> None
                 await agencies.aclose()
 
         results = asyncio.run(go())
+        # A path an agency does not serve is the sandbox's error, as before any handler runs.
+        unserved = httpx.post(server.base_url("experian") + "/no/such/path", timeout=10)
     assert [r.agency for r in results] == names  # type: ignore[attr-defined]
     credit = [r for r in results if isinstance(r, CreditResult)]
     assert credit and all(r.insolvency_current for r in credit)
+    assert unserved.status_code == 500 and unserved.json() == {"error": "sandbox error"}
+    # Each agency logged its search; the server keeps no call of its own beyond that log.
+    assert {c.agency for c in sandbox.calls if c.operation == "search"} == set(names)
+    assert sandbox.router.calls.call_count == 0
