@@ -160,3 +160,18 @@ def test_the_newest_revision_builds_the_models_schema(empty_database: Engine) ->
     with empty_database.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert differences == []
+
+
+@pytest.mark.integration
+def test_progress_updates_of_a_check_can_be_heap_only_on_postgresql(pg_url: str) -> None:
+    # Given the newest schema on PostgreSQL
+    engine = create_engine(pg_url)
+    _migrate(engine, command.upgrade, "head")
+    with engine.connect() as conn:
+        options = conn.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'checks'"))
+        indexed = {c for ix in inspect(conn).get_indexes("checks") for c in ix["column_names"]}
+    engine.dispose()
+    # Then the checks table leaves room on its pages, and no index covers progress_at or
+    # updated_at, so a step's progress (TOUCH) changes no index entry
+    assert options == ["fillfactor=70"]
+    assert not indexed & {"progress_at", "updated_at"}

@@ -70,7 +70,8 @@ class Check(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
-    progress_at: Mapped[datetime] = mapped_column(index=True)
+    #: Not indexed, so progress updates can be HOT (migration 0009): see ``claim_stale``.
+    progress_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
