@@ -95,3 +95,56 @@ def test_a_closed_client_refuses_to_send_as_httpx_would() -> None:
     with pytest.raises(RuntimeError, match="client has been closed"):
         asyncio.run(call_after_close())
     assert transport.requests == []
+
+
+class _Chunks(httpx.AsyncBaseTransport):
+    """Answers with a body in chunks and no content-length, as a chunked answer comes."""
+
+    def __init__(self, chunks: list[bytes], headers: dict[str, str]) -> None:
+        self.chunks, self.headers = chunks, headers
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async def body() -> AsyncIterator[bytes]:
+            for chunk in self.chunks:
+                self.sent += 1
+                yield chunk
+
+        class Body(httpx.AsyncByteStream):
+            async def __aiter__(self) -> AsyncIterator[bytes]:
+                async for chunk in body():
+                    yield chunk
+
+        return httpx.Response(200, headers=self.headers, stream=Body())
+
+
+def _capped(transport: httpx.AsyncBaseTransport, limit: int) -> AgencyClient:
+    http = httpx.AsyncClient(base_url="https://agency.test/", transport=transport)
+    return AgencyClient(
+        "agency", http, HttpPolicy(quick_retries=0, max_response_bytes=limit), auth=None
+    )
+
+
+def test_an_answer_without_a_length_is_refused_once_it_passes_the_cap_and_read_no_further() -> None:
+    from agencies.errors import UnusableResponse
+
+    transport = _Chunks(
+        [b"[" + b"1," * 300, b"1," * 300, b"1]"], {"content-type": "application/json"}
+    )
+    with pytest.raises(UnusableResponse, match="larger than 1000 bytes"):
+        asyncio.run(_capped(transport, 1000).request("GET", "/x"))
+    assert transport.sent == 2  # the third chunk was never asked for
+
+
+def test_a_compressed_answer_is_decoded_and_the_cap_counts_the_bytes_that_came() -> None:
+    import gzip
+
+    payload = b'{"ok": true, "pad": "' + b"a" * 5000 + b'"}'
+    packed = gzip.compress(payload)
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    response = asyncio.run(
+        _capped(_Chunks([packed[:20], packed[20:]], headers), 1000).request("GET", "/x")
+    )
+    assert len(packed) < 1000 < len(payload)
+    assert response.json()["ok"] is True and response.content == payload
+    assert response.request.url == "https://agency.test/x"
