@@ -85,51 +85,42 @@ _STEP_COLUMNS = (
 )
 _is_open = steps.status.in_(STEP_OPEN)
 
-#: Every open step is searched now (running, its attempt counted, marked as possibly sent by this
-#: run unless an earlier run already was); returns every step's state (in no particular order),
-#: open or not, so a claim needs no second read.
-START_STEPS = (
-    update(STEPS)
-    .where(steps.check_id == bindparam("p_id"))
-    .values(
-        status=case((_is_open, StepStatus.RUNNING), else_=steps.status),
-        attempts=case((_is_open, steps.attempts + 1), else_=steps.attempts),
-        started_at=case(
-            (_is_open, func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime()))),
-            else_=steps.started_at,
-        ),
-        # Before any request leaves: a step an earlier run may have sent keeps that run.
-        sent_in_run=case(
-            (_is_open, func.coalesce(steps.sent_in_run, bindparam("p_run"))),
-            else_=steps.sent_in_run,
-        ),
+
+def _start_steps(run: Any) -> ReturningUpdate[Any]:
+    """Every open step of check ``p_id`` is searched now (running, its attempt counted, marked
+    as possibly sent by ``run`` unless an earlier run already was); returns every step's state
+    (in no particular order), open or not, so a claim needs no second read."""
+    return (
+        update(STEPS)
+        .where(steps.check_id == bindparam("p_id"))
+        .values(
+            status=case((_is_open, StepStatus.RUNNING), else_=steps.status),
+            attempts=case((_is_open, steps.attempts + 1), else_=steps.attempts),
+            started_at=case(
+                (
+                    _is_open,
+                    func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime())),
+                ),
+                else_=steps.started_at,
+            ),
+            # Before any request leaves: a step an earlier run may have sent keeps that run.
+            sent_in_run=case(
+                (_is_open, func.coalesce(steps.sent_in_run, run)), else_=steps.sent_in_run
+            ),
+        )
+        .returning(*_STEP_COLUMNS)
     )
-    .returning(*_STEP_COLUMNS)
-)
+
+
+#: The steps started by the run numbered ``p_run`` (after CLAIM, where SQLite needs two statements).
+START_STEPS = _start_steps(bindparam("p_run"))
 
 #: PostgreSQL: CLAIM and START_STEPS as one statement (data-modifying CTEs), one round trip where
 #: there were two. The steps are started only if the claim took the lease (they join the claimed
 #: row); a row per step, each carrying the claimed check's columns (one row with no step columns
 #: if it has no step); no row if the claim failed.
 _claimed = CLAIM.cte("claimed")
-_started = (
-    update(STEPS)
-    .where(steps.check_id == bindparam("p_id"), _claimed.c.runs.is_not(None))
-    .values(
-        status=case((_is_open, StepStatus.RUNNING), else_=steps.status),
-        attempts=case((_is_open, steps.attempts + 1), else_=steps.attempts),
-        started_at=case(
-            (_is_open, func.coalesce(steps.started_at, bindparam("p_now", type_=UTCDateTime()))),
-            else_=steps.started_at,
-        ),
-        sent_in_run=case(
-            (_is_open, func.coalesce(steps.sent_in_run, _claimed.c.runs)),
-            else_=steps.sent_in_run,
-        ),
-    )
-    .returning(*_STEP_COLUMNS)
-    .cte("started")
-)
+_started = _start_steps(_claimed.c.runs).where(_claimed.c.runs.is_not(None)).cte("started")
 CLAIM_AND_START = select(_claimed, _started).select_from(_claimed.outerjoin(_started, true()))
 
 #: The columns a StepState is built from, in step order.
