@@ -1,9 +1,11 @@
 """Benchmarks and soak runs, kept out of the product packages; run from the repository root.
 
     .venv/bin/python -m bench [--quick]          # throughput and latency (bench/throughput.py)
+                                                 # (also `checkctl bench`, from this root)
     .venv/bin/python -m bench.chaos              # faults and killed workers; the ledger audit
     .venv/bin/python -m bench.cpu_per_check 2000 # CPU per check, split by process
     .venv/bin/python -m bench.agency_calls       # client CPU per agency call (live mode)
+    .venv/bin/python -m bench.insert_rows        # a few rows: multi-row insert vs pipeline
     .venv/bin/python bench/retention_sweep.py    # the retention sweep over 1,000,000 checks
     .venv/bin/python bench/api_submit.py         # submissions over HTTP
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench              # the full run (about half an hour)
     .venv/bin/python -m bench --quick      # a small run (a minute or two)
+    .venv/bin/checkctl bench --quick       # the same, from the repository's root
 
 Needs PostgreSQL (a database is created and dropped) and Redis (the database of --redis-url,
 default ``BENCH_REDIS_URL`` or db 9, is flushed). What is measured: ``bench/throughput.py``.
@@ -22,9 +23,9 @@ from bench.throughput import Bench, BenchConfig, render
 from workers.logs import configure_logging
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
     """Run the benchmark, write its JSON summary and print the figures."""
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a small run (a minute or two)")
     p.add_argument("--out", type=Path, default=Path("bench-results.json"), help="JSON summary")
     p.add_argument("--processes", type=int, default=2, help="worker processes")

@@ -141,3 +141,22 @@ def test_the_demo_runs_without_the_postgresql_driver(tmp_path: Path) -> None:
     # Then every persona is decided as expected
     assert run.returncode == 0, run.stderr[-2000:]
     assert "9 of 9 as expected" in run.stdout
+
+
+def test_bench_runs_the_clones_benchmark_with_its_own_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    result = CliRunner().invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "usage: checkctl bench" in result.output
+    assert "--quick" in result.output and "--pg-url" in result.output
+
+
+def test_bench_outside_a_clone_says_where_to_run_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["bench", "--quick"])
+    assert result.exit_code == 2
+    assert "run it from the repository's root" in result.output

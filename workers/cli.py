@@ -259,6 +259,14 @@ from workers.cli_ledger import ledger_app  # noqa: E402
 
 app.add_typer(ledger_app, name="ledger")
 
+from workers.cli_bench import bench  # noqa: E402
+
+# Its options are the benchmark's own (`checkctl bench --help` shows them): passed through.
+app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)(bench)
+
 
 def main() -> None:
     """Console-script entry point; no traceback ever reaches the user."""

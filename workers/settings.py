@@ -42,7 +42,7 @@ class WorkerSettings(EnvSettings):
     )
     #: Per million commands.
     maintenance_chance: WholeNumber = Field(
-        10_000, validation_alias="CHECKS_REDIS_MAINTENANCE_CHANCE"
+        default=10_000, validation_alias="CHECKS_REDIS_MAINTENANCE_CHANCE"
     )
     #: Redis: most messages a worker process takes from the queue at once (see FairRedisBroker).
     fetch_batch: WholeNumber = Field(default=4, validation_alias="CHECKS_REDIS_FETCH_BATCH")
