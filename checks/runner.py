@@ -329,17 +329,17 @@ class CheckRunner:
         """Read the outcomes and, if every step completed, write the decision: one
         transaction (``tx``, if given). ``written``: results this run stored, by step id."""
         with self.store.transaction(tx) as c:
-            all_steps, results = self.store.outcomes(check_id, c, known=written)
-            steps = [s for s in all_steps if s.status != StepStatus.SUPERSEDED]
+            found = self.store.outcomes(check_id, c, known=written)
+            steps = [s for s in found.steps if s.status != StepStatus.SUPERSEDED]
             failed = tuple(s for s in steps if s.status == StepStatus.FAILED)
             if failed:
                 return _Outcomes(failed=failed)
             pending = tuple(s for s in steps if s.status in STEP_OPEN)
             if pending:
                 return _Outcomes(pending=pending)
-            associates = self._associates(check_id, c)
+            associates = self._associates(check_id, c) if found.has_associations else []
             verdict = decide(
-                results, self.thresholds, association_findings(associates, self.thresholds)
+                found.results, self.thresholds, association_findings(associates, self.thresholds)
             )
             # A name mixing scripts may be a homoglyph of someone the agencies know.
             verdict = refer_mixed_script_names(verdict, names)

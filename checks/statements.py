@@ -125,7 +125,6 @@ CLAIM_AND_START = select(_claimed, _started).select_from(_claimed.outerjoin(_sta
 
 #: The columns a StepState is built from, in step order.
 STEP_STATE = select(*_STEP_COLUMNS).where(steps.check_id == bindparam("p_id")).order_by(steps.id)
-STEP_OUTCOMES = STEP_STATE.add_columns(steps.result_enc)
 
 #: A step's result; of two racing writers the second matches no row.
 COMPLETE_STEP = (
@@ -195,6 +194,13 @@ CHECK_ASSOCIATIONS = (
         )
     )
     .where(checks.id == bindparam("p_id"), associations.status == AssociationStatus.ACTIVE.value)
+)
+
+#: Every step's state and result, each row also saying whether the check's applicant has an
+#: active association now: the decision reads the associates (CHECK_ASSOCIATIONS) only if so,
+#: one round trip fewer for the many who have none.
+STEP_OUTCOMES = STEP_STATE.add_columns(
+    steps.result_enc, CHECK_ASSOCIATIONS.exists().label("has_associations")
 )
 
 #: A subject's latest completed credit search since ``p_since``, from another check than

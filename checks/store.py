@@ -56,6 +56,18 @@ class StepState:
     sent_in_run: int | None = None
 
 
+@dataclass(frozen=True)
+class StepOutcomes:
+    """A check's steps and the results of the completed ones, read together."""
+
+    steps: list[StepState]
+    results: list[tuple[Role, Any]]
+    #: Whether the applicant had an active association when they were read (True when it
+    #: could not be told: a check with no steps), so a decision need not look for associates
+    #: when there are none.
+    has_associations: bool = True
+
+
 #: The agency's purpose code for a step's search (recorded in the ledger).
 PurposeCode = Callable[["CheckInputs", StepState], str]
 
@@ -255,8 +267,9 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
 
     def outcomes(
         self, check_id: str, tx: Connection | None = None, known: Mapping[int, Any] | None = None
-    ) -> tuple[list[StepState], list[tuple[Role, Any]]]:
-        """Every step, and the decrypted results of the completed ones, in one read.
+    ) -> StepOutcomes:
+        """Every step, the decrypted results of the completed ones, and whether the applicant
+        has an active association, in one read.
 
         ``known``: results the caller itself stored, by step id (a run's own steps), taken as
         they are instead of decrypted and parsed again.
@@ -276,7 +289,11 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
             for r in rows
             if r.status == StepStatus.COMPLETED
         ]
-        return [self._state(r) for r in rows], results
+        return StepOutcomes(
+            [self._state(r) for r in rows],
+            results,
+            has_associations=bool(rows[0].has_associations) if rows else True,
+        )
 
     def record_decision(
         self, check_id: str, verdict: Verdict, owner: str, tx: Connection | None = None

@@ -138,6 +138,19 @@ def test_an_associates_insolvency_refers_frank_until_the_association_is_broken(
     assert again["decision"] == "accept" and again["associations"] == []
 
 
+def test_the_steps_read_says_whether_the_applicant_has_an_active_association(
+    runtime: Runtime, stub_broker: dramatiq.Broker, worker: dramatiq.Worker
+) -> None:
+    # (A decision looks for associates' results only when this says there are associations.)
+    alice = _run(runtime, stub_broker, worker, request_for("alice"))
+    assert runtime.store.outcomes(alice["id"]).has_associations is False
+    joint = _run(runtime, stub_broker, worker, request_for("frank"))
+    assert runtime.store.outcomes(joint["id"]).has_associations is True
+    (link,) = association_service(runtime).associations_of(joint["subject_id"])
+    association_service(runtime).break_association(link["id"], RequestedBy.SUBJECT, "separated")
+    assert runtime.store.outcomes(joint["id"]).has_associations is False
+
+
 def test_an_old_associate_result_is_not_used(
     runtime: Runtime, stub_broker: dramatiq.Broker, worker: dramatiq.Worker
 ) -> None:
