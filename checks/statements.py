@@ -10,7 +10,23 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    Select,
+    String,
+    Table,
+    Text,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from agencies.contract import AgencyKind
@@ -39,7 +55,8 @@ checks, steps, footprints = CHECKS.c, STEPS.c, FOOTPRINTS.c
 
 AUDIT = insert(_table(AuditEvent))
 FOOTPRINT = insert(_table(Footprint))
-REASONS = insert(_table(Reason))
+REASONS_TABLE = _table(Reason)
+REASONS = insert(REASONS_TABLE)
 
 #: Take the lease on a queued or running check whose lease is free, expired or ours.
 CLAIM = (
@@ -286,3 +303,33 @@ DECIDE = end_check(**_DECIDED)
 DECIDE_FLAGGED = end_check(
     **_DECIDED, flagged=True, flag_reason=bindparam("p_flag"), flagged_at=bindparam("p_now")
 )
+
+
+def with_reasons(end: ReturningUpdate[Any]) -> Select[Any]:
+    """PostgreSQL: ``end`` (a decision) and its reasons in one statement (data-modifying
+    CTEs), one round trip where there were two. The reasons come as arrays, one per column
+    (``p_positions``, ``p_codes``, ``p_texts``, ``p_agencies``), and are inserted only if the
+    check was ended by this statement; it returns what ``end`` returns (no row: not ended)."""
+    ended = end.returning(checks.id.label("ended_id")).cte("ended")
+    given = (
+        func.unnest(
+            bindparam("p_positions", type_=ARRAY(Integer)),
+            bindparam("p_codes", type_=ARRAY(String)),
+            bindparam("p_texts", type_=ARRAY(Text)),
+            bindparam("p_agencies", type_=ARRAY(String)),
+        )
+        .table_valued("position", "code", "text", "agency")
+        .render_derived(name="given")
+    )
+    added = insert(REASONS_TABLE).from_select(
+        ["check_id", "position", "code", "text", "agency"],
+        select(ended.c.ended_id, given.c.position, given.c.code, given.c.text, given.c.agency)
+        .select_from(ended)
+        .join(given, true()),
+    )
+    return select(ended.c.subject_id, ended.c.joint_subject_id).add_cte(added.cte("added"))
+
+
+#: DECIDE and DECIDE_FLAGGED with their reasons, on PostgreSQL.
+DECIDE_WITH_REASONS = with_reasons(DECIDE)
+DECIDE_FLAGGED_WITH_REASONS = with_reasons(DECIDE_FLAGGED)

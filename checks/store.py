@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchType
 from checks import direct
@@ -305,6 +306,7 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         now = utcnow()
         st = self.settings
         params: dict[str, Any] = dict(p_id=check_id, p_now=now, p_decision=verdict.decision.value)
+        stmt: Executable
         if verdict.flag is not None:
             stmt = q.DECIDE_FLAGGED
             params.update(
@@ -315,15 +317,24 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
             stmt = q.DECIDE
             params.update(p_keep_until=now + timedelta(days=st.retention_days))
         with self.transaction(tx) as c:
+            # Reasons are only ever written here, with the statement that ends the check, so
+            # an open check has none to replace. On PostgreSQL they go in that statement.
+            together = bool(verdict.reasons) and c.dialect.name == "postgresql"
+            if together:
+                stmt = q.DECIDE_FLAGGED_WITH_REASONS if verdict.flag else q.DECIDE_WITH_REASONS
+                params.update(
+                    p_positions=list(range(len(verdict.reasons))),
+                    p_codes=[r.code for r in verdict.reasons],
+                    p_texts=[r.text for r in verdict.reasons],
+                    p_agencies=[r.agency for r in verdict.reasons],
+                )
             # A duplicate delivery finds the check already ended and matches no row.
             check = direct.first(c, stmt, params)
             if check is None:
                 if c.scalar(select(Check.id).where(Check.id == check_id)) is None:
                     raise CheckNotFound(check_id)
                 return False
-            # Reasons are only ever written here, by the statement that ends the check, so an
-            # open check has none to replace.
-            if verdict.reasons:
+            if verdict.reasons and not together:
                 direct.many(
                     c,
                     q.REASONS,

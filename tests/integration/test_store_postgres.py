@@ -14,13 +14,15 @@ import pytest
 from sqlalchemy import func, select
 
 from agencies.config import Agencies, build_agencies
-from agencies.contract import CreditResult, ResultEnvelope
+from agencies.contract import CreditResult, ResultEnvelope, Role
 from agencies.sandbox import default_fixtures
 from checks.api import CheckService
 from checks.config import Settings
 from checks.errors import CheckBusy
 from checks.group_commit import GroupCommit
-from checks.models import Association, Check, Footprint, Subject
+from checks.models import Association, Check, Footprint, Reason, Subject
+from checks.policy import Decision, Flag, Verdict
+from checks.policy import Reason as PolicyReason
 from checks.runner import CheckRunner
 from checks.store import Store, Submitted
 from tests.conftest import fast_agency_settings
@@ -363,3 +365,37 @@ def test_a_claim_takes_the_lease_and_starts_the_steps_in_one_go_or_not_at_all(
     with pytest.raises(CheckBusy):
         store.claim(check_id, "w2", 30)
     assert step_rows() == [("running", 1, 1)] * len(untouched)
+
+
+@pytest.mark.parametrize("flag", [None, Flag.FRAUD_RISK], ids=["plain", "flagged"])
+def test_a_decision_writes_its_reasons_in_order_once(backend: PgWiring, flag: Flag | None) -> None:
+    """On PostgreSQL the decision and its reasons are one statement: the reasons are written
+    as given, and a duplicate decision (the check already ended) writes none."""
+    store = backend.store
+    check_id = backend.service.submit(request_for("alice")).check_id
+    reasons = (
+        PolicyReason("FIRST", "The first reason, with an agency.", "experian"),
+        PolicyReason("SECOND", "Another, from no agency.", None),
+        PolicyReason("THIRD", "And a third: ‘quoted’ text.", "cifas"),
+    )
+    verdict = Verdict(
+        Decision.REFER, reasons, flag=flag, flagged_roles=(Role.APPLICANT,) if flag else ()
+    )
+
+    def written() -> list[tuple[int, str, str, str | None]]:
+        with store.session() as s:
+            rows = s.execute(
+                select(Reason.position, Reason.code, Reason.text, Reason.agency)
+                .where(Reason.check_id == check_id)
+                .order_by(Reason.id)
+            ).all()
+        return [tuple(r) for r in rows]
+
+    assert store.record_decision(check_id, verdict, owner="worker") is True
+    expected = [(i, r.code, r.text, r.agency) for i, r in enumerate(reasons)]
+    assert written() == expected
+    view = backend.service.get(check_id)
+    assert view["decision"] == "refer" and view["flagged"] is bool(flag)
+    # Decided again (a duplicate delivery): nothing more is written.
+    assert store.record_decision(check_id, verdict, owner="worker") is False
+    assert written() == expected
