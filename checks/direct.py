@@ -187,8 +187,8 @@ def one(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) ->
     return found[0]
 
 
-#: The most rows one multi-row ``INSERT`` carries: more are sent in statements of this many
-#: (and one of the rest), so each statement has at most this many shapes to prepare.
+#: The most rows sent as one multi-row ``INSERT`` (so a statement has at most this many shapes
+#: to prepare); more go pipelined, a statement a row, in one round trip.
 MAX_ROWS = 16
 #: A plain single-row insert: ``INSERT INTO t (..) VALUES (..)``, nothing after the values.
 _PLAIN_INSERT = re.compile(r"(INSERT INTO [^()]+\([^()]*\) VALUES )(\(.*\))", re.DOTALL)
@@ -230,9 +230,9 @@ def _multi_row(one: _Compiled, n: int) -> _Compiled | None:
 def many(c: Connection | Session, stmt: Executable, rowlist: Sequence[Mapping[str, Any]]) -> None:
     """Run ``stmt`` for every row; the rows have the same keys.
 
-    On psycopg an ``INSERT`` goes as statements of up to :data:`MAX_ROWS` rows each (one
-    round trip and one statement for PostgreSQL to run, where a pipeline of one statement per
-    row cost the writer a fifth of its CPU); anything else is pipelined row by row.
+    On psycopg an ``INSERT`` of up to :data:`MAX_ROWS` rows goes as one statement (one round
+    trip and one statement for PostgreSQL to run: half the client CPU of a pipeline of one
+    statement a row, ``bench.insert_rows``); more rows, or anything else, are pipelined.
     """
     if not rowlist:
         return
@@ -245,20 +245,17 @@ def many(c: Connection | Session, stmt: Executable, rowlist: Sequence[Mapping[st
 
     one = _compiled(stmt, tuple(rowlist[0]), c.dialect, True)
     cur = _cursor(driver)
+    multi = _multi_row(one, len(rowlist)) if len(rowlist) <= MAX_ROWS else None
     sent: Any
-    if _multi_row(one, 1) is None:  # not a plain insert: a pipeline, a statement a row
+    if multi is None:  # many rows, or not a plain insert: a pipeline, a statement a row
         sent = [one.params(r) for r in rowlist]
         try:
             cur.executemany(one.sql, sent)
         except psycopg.Error as exc:
             _raise(c, one.sql, sent, exc)
         return
-    for start in range(0, len(rowlist), MAX_ROWS):
-        chunk = rowlist[start : start + MAX_ROWS]
-        multi = _multi_row(one, len(chunk))
-        assert multi is not None  # a plain insert for one row is one for any number
-        sent = multi.params({_suffixed(k, i): v for i, r in enumerate(chunk) for k, v in r.items()})
-        try:
-            cur.execute(multi.sql, sent, prepare=True)
-        except psycopg.Error as exc:
-            _raise(c, multi.sql, sent, exc)
+    sent = multi.params({_suffixed(k, i): v for i, r in enumerate(rowlist) for k, v in r.items()})
+    try:
+        cur.execute(multi.sql, sent, prepare=True)
+    except psycopg.Error as exc:
+        _raise(c, multi.sql, sent, exc)

@@ -1,5 +1,6 @@
 """checks.direct on PostgreSQL: rows inserted by ``many`` are the rows given, in one statement
-for up to ``MAX_ROWS`` rows, with each column's own processing (aware datetimes, JSON)."""
+for up to ``MAX_ROWS`` rows (a pipeline for more), with each column's own processing (aware
+datetimes, JSON)."""
 
 from __future__ import annotations
 
@@ -76,8 +77,8 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, direct.MAX_ROWS, direct.MAX_ROWS + 3, 3 * direct.MAX_ROWS])
-def test_many_inserts_every_row_as_given_in_statements_of_up_to_max_rows(
+@pytest.mark.parametrize("n", [1, 2, 3, direct.MAX_ROWS, direct.MAX_ROWS + 1, 3 * direct.MAX_ROWS])
+def test_many_inserts_every_row_as_given_in_one_statement_or_one_pipeline(
     engine: Engine, statements: list[str], n: int
 ) -> None:
     given = _rows(n)
@@ -85,9 +86,12 @@ def test_many_inserts_every_row_as_given_in_statements_of_up_to_max_rows(
         statements.clear()
         direct.many(c, insert(PROBE), given)
         sent = list(statements)
-    # One statement per MAX_ROWS rows (and one for the rest), never one per row.
-    assert len(sent) == -(-n // direct.MAX_ROWS)
-    assert all(s.startswith("execute: INSERT INTO many_probe") for s in sent)
+    # Up to MAX_ROWS rows: one statement of them all; more: one pipeline, a statement a row.
+    (how,) = sent
+    if n <= direct.MAX_ROWS:
+        assert how.startswith("execute: INSERT INTO many_probe") and how.count("), (") == n - 1
+    else:
+        assert how.startswith("executemany: INSERT INTO many_probe") and "), (" not in how
     with engine.connect() as c:
         got = c.execute(select(PROBE).order_by(PROBE.c.id)).all()
     assert [(r.name, r.at, r.detail, r.kind) for r in got] == [
