@@ -6,6 +6,7 @@
     .venv/bin/python -m bench.cpu_per_check 2000 # CPU per check, split by process
     .venv/bin/python -m bench.agency_calls       # client CPU per agency call (live mode)
     .venv/bin/python -m bench.insert_rows        # a few rows: multi-row insert vs pipeline
+    .venv/bin/python -m bench.kept_in_flight     # the kept-in-flight phase alone (--split)
     .venv/bin/python bench/retention_sweep.py    # the retention sweep over 1,000,000 checks
     .venv/bin/python bench/api_submit.py         # submissions over HTTP
 

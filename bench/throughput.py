@@ -195,6 +195,8 @@ class Bench:
         self.broker = build_broker(WorkerSettings(broker_url=cfg.redis_url))
         self.redis = self.broker.client  # type: ignore[attr-defined]
         self.store: Store | None = None
+        #: When each check of the last closed loop was queued (in queueing order).
+        self.last_queued_at: dict[str, datetime] = {}
         self.sandbox: subprocess.Popen[str] | None = None
         self.sandbox_urls: dict[str, str] = {}
         self.sandbox_admin = ""
@@ -562,6 +564,8 @@ class Bench:
         queued_at: dict[str, datetime] = {}
         ended_at: dict[str, datetime] = {}
         in_flight: set[str] = set()
+
+        self.last_queued_at = queued_at  # for a split of where the time went (kept_in_flight)
 
         def send(cid: str) -> None:
             queued_at[cid] = datetime.now().astimezone()
