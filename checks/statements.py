@@ -305,7 +305,7 @@ DECIDE_FLAGGED = end_check(
 )
 
 
-def with_reasons(end: ReturningUpdate[Any]) -> Select[Any]:
+def _with_reasons(end: ReturningUpdate[Any]) -> Select[Any]:
     """PostgreSQL: ``end`` (a decision) and its reasons in one statement (data-modifying
     CTEs), one round trip where there were two. The reasons come as arrays, one per column
     (``p_positions``, ``p_codes``, ``p_texts``, ``p_agencies``), and are inserted only if the
@@ -331,5 +331,5 @@ def with_reasons(end: ReturningUpdate[Any]) -> Select[Any]:
 
 
 #: DECIDE and DECIDE_FLAGGED with their reasons, on PostgreSQL.
-DECIDE_WITH_REASONS = with_reasons(DECIDE)
-DECIDE_FLAGGED_WITH_REASONS = with_reasons(DECIDE_FLAGGED)
+DECIDE_WITH_REASONS = _with_reasons(DECIDE)
+DECIDE_FLAGGED_WITH_REASONS = _with_reasons(DECIDE_FLAGGED)
