@@ -160,3 +160,20 @@ def test_bench_outside_a_clone_says_where_to_run_it(
     result = CliRunner().invoke(app, ["bench", "--quick"])
     assert result.exit_code == 2
     assert "run it from the repository's root" in result.output
+
+
+def test_bench_without_postgresqls_driver_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "psycopg" else find_spec(name, *a),
+    )
+    result = CliRunner().invoke(app, ["bench", "--quick"])
+    assert result.exit_code == 2
+    assert 'pip install -e ".[postgres]"' in result.output

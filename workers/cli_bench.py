@@ -7,6 +7,7 @@ options, so ``checkctl bench --quick`` is ``.venv/bin/python -m bench --quick``.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -23,6 +24,12 @@ def bench(ctx: typer.Context) -> None:
         _fail(
             "checkctl bench runs the benchmark in a clone's bench/ directory: "
             "run it from the repository's root",
+            code=2,
+        )
+    if importlib.util.find_spec("psycopg") is None:  # it runs on PostgreSQL
+        _fail(
+            "checkctl bench needs PostgreSQL's driver, psycopg: "
+            '.venv/bin/pip install -e ".[postgres]"',
             code=2,
         )
     if str(root) not in sys.path:
