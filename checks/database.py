@@ -8,14 +8,15 @@ across processes (an advisory lock, or a lock file beside a SQLite database).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks import direct
 from checks import statements as q
 from checks.audit_chain import event_digest
 from checks.config import Settings
@@ -26,6 +27,8 @@ from checks.schema_head import at_head
 
 if TYPE_CHECKING:
     from checks.association_store import AssociationStore
+
+T = TypeVar("T")
 
 #: The Alembic scripts (``env.py`` and ``versions/``).
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -150,6 +153,11 @@ class Database:
             return
         with self.engine.begin() as conn:
             yield conn
+
+    def run_steps(self, steps: Callable[..., direct.Steps[T]], /, *args: Any, **kwargs: Any) -> T:
+        """Make a write given as steps (``steps(conn, *args, **kwargs)``) as one transaction."""
+        with self.transaction() as c:
+            return direct.run(c, steps(c, *args, **kwargs))
 
     def dispose(self) -> None:
         """Close pooled connections."""

@@ -9,6 +9,14 @@ the SQLAlchemy connection in hand, in the transaction that connection has open, 
 statement; ``many`` sends a list of rows to an ``INSERT`` as one statement of several rows
 (``VALUES (...), (...)``), and to anything else pipelined (psycopg 3's ``executemany``).
 
+A write that runs several statements can be written as *steps* (:data:`Steps`): a generator
+that yields each statement (:class:`Query` for one whose rows it needs next, :class:`Insert`
+for rows it need not wait for) and is sent each answer. :func:`run` makes the steps one after
+another; :func:`run_together` makes the steps of many writes in rounds, each round the next
+statement of every write still running, pipelined, with one wait for the whole round. The
+group-commit writer runs a batch of twenty checks' writes that way in two or three round trips
+instead of forty.
+
 Only PostgreSQL through psycopg takes this path; SQLite and an ORM session keep SQLAlchemy's
 ``execute``. Errors are SQLAlchemy's (``DBAPIError.instance``), and a lost connection is
 invalidated, as SQLAlchemy would, so the caller sees the same thing on either path.
@@ -16,12 +24,13 @@ invalidated, as SQLAlchemy would, so the caller sees the same thing on either pa
 
 from __future__ import annotations
 
+import inspect
 import re
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -34,6 +43,7 @@ if TYPE_CHECKING:  # imported where a psycopg connection is found: SQLite never 
     import psycopg
 
 _POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -137,11 +147,39 @@ _CURSORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _ROW_FACTORIES: dict[str, Callable[[Any], Callable[[Sequence[Any]], Any]]] = {}
 
 
+#: Per psycopg connection, the cursors of a round of :func:`run_together` (one per write: each
+#: holds its own statement's rows until the round is read).
+_ROUND_CURSORS: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+
+
 def _cursor(driver: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
     cur = _CURSORS.get(driver)
     if cur is None or cur.closed:
         cur = _CURSORS[driver] = driver.cursor()
     return cur
+
+
+def _round_cursors(driver: psycopg.Connection[Any], n: int) -> list[psycopg.Cursor[Any]]:
+    kept = _ROUND_CURSORS.get(driver)
+    if kept is None or any(cur.closed for cur in kept):
+        kept = _ROUND_CURSORS[driver] = []
+    while len(kept) < n:
+        kept.append(driver.cursor())
+    return kept
+
+
+def _remember_rows(sql: str, found: Sequence[Any]) -> None:
+    """Keep the row maker of a statement's first rows, for its later results."""
+    if found and sql not in _ROW_FACTORIES:
+        make = type(found[0])._make
+        _ROW_FACTORIES[sql] = lambda _cur: make
+
+
+def _fetch(cur: psycopg.Cursor[Any]) -> Sequence[Any]:
+    result = cur.pgresult
+    if result is None or not result.nfields:  # a statement that returns no rows
+        return []
+    return cur.fetchall()
 
 
 def rows(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -> Sequence[Any]:
@@ -155,21 +193,15 @@ def rows(c: Connection | Session, stmt: Executable, params: Mapping[str, Any]) -
 
     compiled = _compiled(stmt, tuple(params), c.dialect, False)
     sent = compiled.params(params)
-    known = compiled.sql in _ROW_FACTORIES
     cur = _cursor(driver)
     try:
         cur.row_factory = _ROW_FACTORIES.get(compiled.sql, namedtuple_row)
         cur.execute(compiled.sql, sent, prepare=True)
-        result = cur.pgresult
-        if result is None or not result.nfields:  # a statement that returns no rows
-            return []
-        found = cur.fetchall()
+        found = _fetch(cur)
     except psycopg.Error as exc:
         _raise(c, compiled.sql, sent, exc)
         raise  # not reached: _raise raises
-    if not known and found:
-        make = type(found[0])._make
-        _ROW_FACTORIES[compiled.sql] = lambda _cur: make
+    _remember_rows(compiled.sql, found)
     return found
 
 
@@ -241,10 +273,16 @@ def many(c: Connection | Session, stmt: Executable, rowlist: Sequence[Mapping[st
         c.execute(stmt, list(rowlist))
         return
     assert isinstance(c, Connection)
-    import psycopg  # already loaded: _driver found a psycopg connection
+    _send_insert(c, _cursor(driver), stmt, rowlist)
+
+
+def _send_insert(
+    c: Connection, cur: psycopg.Cursor[Any], stmt: Executable, rowlist: Sequence[Mapping[str, Any]]
+) -> None:
+    """Send an insert's rows on ``cur`` (in a pipeline, without waiting for them)."""
+    import psycopg  # already loaded: ``cur`` is one of its cursors
 
     one = _compiled(stmt, tuple(rowlist[0]), c.dialect, True)
-    cur = _cursor(driver)
     multi = _multi_row(one, len(rowlist)) if len(rowlist) <= MAX_ROWS else None
     sent: Any
     if multi is None:  # many rows, or not a plain insert: a pipeline, a statement a row
@@ -259,3 +297,116 @@ def many(c: Connection | Session, stmt: Executable, rowlist: Sequence[Mapping[st
         cur.execute(multi.sql, sent, prepare=True)
     except psycopg.Error as exc:
         _raise(c, multi.sql, sent, exc)
+
+
+# -- writes as steps ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A step: run ``stmt`` and send its rows back (what :func:`rows` returns)."""
+
+    stmt: Executable
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """A step: insert ``rows`` (as :func:`many`), answered at once with None. Its outcome is
+    not waited for: an error fails the transaction, at the latest when it commits."""
+
+    stmt: Executable
+    rows: Sequence[Mapping[str, Any]]
+
+
+Step: TypeAlias = "Query | Insert"
+#: A write as steps: yields each statement, is sent each answer, returns the write's result.
+Steps: TypeAlias = Generator[Step, Any, T]
+
+
+def run(c: Connection | Session, steps: Steps[T]) -> T:
+    """Make a write's steps one after another on ``c`` and return its result."""
+    answer: Any = None
+    try:
+        while True:
+            step = steps.send(answer)
+            if isinstance(step, Query):
+                answer = rows(c, step.stmt, step.params)
+            else:
+                many(c, step.stmt, step.rows)
+                answer = None
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def finish(c: Connection, started: Any) -> Any:
+    """A write's result: ``started`` itself, or, if it is steps, what they return when made."""
+    return run(c, cast("Steps[Any]", started)) if inspect.isgenerator(started) else started
+
+
+def run_together(
+    c: Connection,
+    started: Sequence[Any],
+    then: Callable[[], Sequence[Insert]] | None = None,
+) -> list[Any]:
+    """The results of several writes, each already started (steps, or a result as it is);
+    ``then``: inserts to make once every write has finished (a batch's audit events).
+
+    On psycopg the steps are made in rounds. Every write still running is sent its answer
+    and runs up to its next :class:`Query` (its own code runs then, outside any pipeline, so
+    whatever else it executes runs as usual); the round's inserts and queries are then sent
+    as one pipeline, waited for once, and each query's rows are the next answer. A write that
+    raises, or a statement that fails, raises out of here (the caller rolls back).
+    """
+    driver = _driver(c)
+    if driver is None:
+        results = [finish(c, s) for s in started]
+        for last in then() if then else ():
+            many(c, last.stmt, last.rows)
+        return results
+    import psycopg  # already loaded: _driver found a psycopg connection
+    from psycopg.rows import namedtuple_row
+
+    results = list(started)
+    running: list[tuple[int, Steps[Any], Any]] = [
+        (i, cast("Steps[Any]", s), None) for i, s in enumerate(started) if inspect.isgenerator(s)
+    ]
+    while True:
+        inserts: list[Insert] = []
+        queries: list[tuple[int, Steps[Any], Query]] = []
+        for i, steps, answer in running:
+            try:
+                step = steps.send(answer)
+                while isinstance(step, Insert):
+                    inserts.append(step)
+                    step = steps.send(None)
+            except StopIteration as stop:
+                results[i] = stop.value
+                continue
+            queries.append((i, steps, step))
+        if not queries and then is not None:
+            inserts.extend(then())
+        if not queries and not inserts:
+            return results
+        cursors = _round_cursors(driver, len(queries))
+        sent: list[tuple[int, Steps[Any], psycopg.Cursor[Any], str]] = []
+        try:
+            with driver.pipeline():
+                for insert in inserts:
+                    if insert.rows:
+                        _send_insert(c, _cursor(driver), insert.stmt, insert.rows)
+                for cur, (i, steps, query) in zip(cursors, queries, strict=False):
+                    compiled = _compiled(query.stmt, tuple(query.params), c.dialect, False)
+                    cur.row_factory = _ROW_FACTORIES.get(compiled.sql, namedtuple_row)
+                    cur.execute(compiled.sql, compiled.params(query.params), prepare=True)
+                    sent.append((i, steps, cur, compiled.sql))
+            # Leaving the block sent everything and read every result.
+            running = []
+            for i, steps, cur, sql in sent:
+                found = _fetch(cur)
+                _remember_rows(sql, found)
+                running.append((i, steps, found))
+        except psycopg.Error as exc:
+            _raise(c, "(a pipeline of statements)", None, exc)
+        if not queries:
+            return results

@@ -4,7 +4,9 @@ A check's writes (its claim, each step's outcome and footprint, its decision) ar
 they cost is the transaction around each one (a pooled connection's checkout and ping, BEGIN,
 COMMIT and PostgreSQL's flush of its log). The writer takes the writes queued by all checks,
 runs them in one transaction on its own connection, and answers each write only once that
-transaction has committed, so a caller that has its answer knows its rows are durable.
+transaction has committed, so a caller that has its answer knows its rows are durable. Writes
+given as steps (:data:`checks.direct.Steps`) have their statements pipelined together: a
+batch costs as many round trips as its longest write has statements, not all of them added.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ DEFAULT_WINDOW_MS = 2
 #: inserted in one statement at the end of the batch (see ``Store._audit``).
 DEFERRED_AUDIT = "checks.deferred_audit"
 
-#: A write: statements run on the given connection, inside a transaction it does not end.
-Write = Callable[[Connection], T]
+#: A write: statements run on the given connection, inside a transaction it does not end; it
+#: returns its result, or its steps (:data:`checks.direct.Steps`) for the writer to make.
+Write = Callable[[Connection], "T | direct.Steps[T]"]
 
 
 class _LoopWaiter:
@@ -236,16 +239,18 @@ class GroupCommit:
 
     @staticmethod
     def _run_writes(conn: Connection, live: list[_Queued]) -> list[Any]:
-        """Run every write of a batch, then insert their audit events in one statement."""
+        """Run every write of a batch (their steps together), then insert their audit events
+        in one statement."""
         events: list[dict[str, Any]] = []
         conn.info[DEFERRED_AUDIT] = events
         try:
-            results = [write(conn) for write, _ in live]
+            return direct.run_together(
+                conn,
+                [write(conn) for write, _ in live],
+                then=lambda: [direct.Insert(AUDIT, events)] if events else [],
+            )
         finally:
             del conn.info[DEFERRED_AUDIT]
-        if events:
-            direct.many(conn, AUDIT, events)
-        return results
 
     def _drop_connection(self) -> None:
         """Forget a connection that failed; the next batch opens another."""
@@ -262,7 +267,7 @@ class GroupCommit:
         for write, done in live:
             try:
                 with conn.begin():
-                    answers.append((done, write(conn), None))
+                    answers.append((done, direct.finish(conn, write(conn)), None))
             except Exception as exc:
                 answers.append((done, None, exc))
         _answer(answers)

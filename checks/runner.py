@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 from agencies.config import Agencies
 from agencies.contract import AgencyKind, ResultEnvelope, Role, SearchResult
 from agencies.errors import AgencyError, TransientAgencyError
+from checks import direct
 from checks.associations import (
     AssociateCredit,
     association_findings,
@@ -107,12 +108,15 @@ class CheckRunner:
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._store_threads, call)
 
-    async def _write(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Make a write that takes ``tx``: through the writer if there is one (answered once
-        durable), else as its own transaction on the store's threads."""
+    async def _write(
+        self, steps: Callable[..., direct.Steps[T]], /, *args: Any, **kwargs: Any
+    ) -> T:
+        """Make a write given as steps (``steps(conn, *args, **kwargs)``): through the writer
+        if there is one (answered once durable), else as its own transaction on the store's
+        threads."""
         if self.writer is None:
-            return await self._in_store(fn, *args, **kwargs)
-        return await self.writer.write(lambda conn: fn(*args, tx=conn, **kwargs))
+            return await self._in_store(self.store.run_steps, steps, *args, **kwargs)
+        return await self.writer.write(lambda conn: steps(conn, *args, **kwargs))
 
     async def _fail_for_good(
         self, step: StepState, code: str, message: str, unsent_in_run: int | None = None
@@ -134,7 +138,7 @@ class CheckRunner:
         try:
             # Raises CheckBusy if another worker holds the lease: the message is retried later.
             claimed = await self._write(
-                self.store.claim, check_id, owner, self.lease_seconds, self._purpose_code
+                self.store.claim_steps, check_id, owner, self.lease_seconds, self._purpose_code
             )
         except EncryptionKeyError:
             # No retry can bring a key back: fail now, with the reason, not after six attempts.
@@ -282,7 +286,7 @@ class CheckRunner:
             answered = time.monotonic()
             envelope = ResultEnvelope(result=result)
             if await self._write(
-                self.store.complete_step, step.id, envelope, adapter.purpose_code(request)
+                self.store.complete_step_steps, step.id, envelope, adapter.purpose_code(request)
             ):
                 # Stored as this: read back, it is the same (``model_validate_json`` of its
                 # JSON), so the decision need not decrypt and parse it again.
@@ -321,32 +325,31 @@ class CheckRunner:
 
     def _decide(
         self,
+        c: Connection,
         check_id: str,
         names: tuple[str, ...] = (),
         written: Mapping[int, SearchResult] | None = None,
-        tx: Connection | None = None,
-    ) -> _Outcomes:
-        """Read the outcomes and, if every step completed, write the decision: one
-        transaction (``tx``, if given). ``written``: results this run stored, by step id."""
-        with self.store.transaction(tx) as c:
-            found = self.store.outcomes(check_id, c, known=written)
-            steps = [s for s in found.steps if s.status != StepStatus.SUPERSEDED]
-            failed = tuple(s for s in steps if s.status == StepStatus.FAILED)
-            if failed:
-                return _Outcomes(failed=failed)
-            pending = tuple(s for s in steps if s.status in STEP_OPEN)
-            if pending:
-                return _Outcomes(pending=pending)
-            associates = self._associates(check_id, c) if found.has_associations else []
-            verdict = decide(
-                found.results, self.thresholds, association_findings(associates, self.thresholds)
+    ) -> direct.Steps[_Outcomes]:
+        """Read the outcomes and, if every step completed, write the decision: steps of one
+        write on ``c``. ``written``: results this run stored, by step id."""
+        found = yield from self.store.outcomes_steps(check_id, known=written)
+        steps = [s for s in found.steps if s.status != StepStatus.SUPERSEDED]
+        failed = tuple(s for s in steps if s.status == StepStatus.FAILED)
+        if failed:
+            return _Outcomes(failed=failed)
+        pending = tuple(s for s in steps if s.status in STEP_OPEN)
+        if pending:
+            return _Outcomes(pending=pending)
+        associates = self._associates(check_id, c) if found.has_associations else []
+        verdict = decide(
+            found.results, self.thresholds, association_findings(associates, self.thresholds)
+        )
+        # A name mixing scripts may be a homoglyph of someone the agencies know.
+        verdict = refer_mixed_script_names(verdict, names)
+        if (yield from self.store.record_decision_steps(c, check_id, verdict, owner="worker")):
+            self.store.associations.record_uses(
+                c, check_id, {a.association_id for a in associates}, utcnow()
             )
-            # A name mixing scripts may be a homoglyph of someone the agencies know.
-            verdict = refer_mixed_script_names(verdict, names)
-            if self.store.record_decision(check_id, verdict, owner="worker", tx=c):
-                self.store.associations.record_uses(
-                    c, check_id, {a.association_id for a in associates}, utcnow()
-                )
         return _Outcomes(verdict=verdict)
 
     async def _conclude(self, check_id: str, notify: bool, outcomes: _Outcomes) -> RunResult:

@@ -116,54 +116,65 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         (``purpose_code`` gives the agency's code for it), in the same transaction (``tx``, if
         given: see :meth:`transaction`).
         """
+        with self.transaction(tx) as c:
+            return direct.run(c, self.claim_steps(c, check_id, owner, lease_seconds, purpose_code))
+
+    def claim_steps(
+        self,
+        c: Connection,
+        check_id: str,
+        owner: str,
+        lease_seconds: float,
+        purpose_code: PurposeCode | None = None,
+    ) -> direct.Steps[ClaimedCheck | None]:
+        """:meth:`claim` as steps on ``c`` (for the group-commit writer)."""
         now = utcnow()
         until = now + timedelta(seconds=lease_seconds)
         params = dict(p_id=check_id, p_owner=owner, p_now=now, p_until=until)
-        with self.transaction(tx) as c:
-            started: Sequence[Any] = ()
-            if c.dialect.name == "postgresql":
-                # One statement: the lease, and the steps started (a row per step).
-                started = direct.rows(c, q.CLAIM_AND_START, params)
-                row = started[0] if started else None
-            else:  # SQLite cannot update through a CTE: the steps are started below
-                row = direct.first(c, q.CLAIM, params)
-            if row is None:
-                current = c.execute(
-                    select(Check.status, Check.lease_owner).where(Check.id == check_id)
-                ).first()
-                if current is None:
-                    raise CheckNotFound(check_id)
-                if current.status in TERMINAL:
-                    return None
-                raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
-            # Decrypted inside the claim's transaction: a key no longer configured
-            # (EncryptionKeyError) rolls the claim back, leaving no step marked running.
-            inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
-            # Searched now; until its outcome is written the outcome is unknown.
-            if c.dialect.name != "postgresql":
-                started = direct.rows(
-                    c, q.START_STEPS, dict(p_id=check_id, p_now=now, p_run=row.runs)
-                )
-            ordered = sorted((r for r in started if r.id is not None), key=lambda r: r.id)
-            steps = tuple(self._state(r) for r in ordered)
-            # The ledger row exists before the request can leave: a worker killed mid-request
-            # leaves an unknown row, never a search the ledger does not show.
-            marked = [s for s in steps if s.status in STEP_OPEN and s.sent_in_run == row.runs]
-            if marked:
-                direct.many(
-                    c,
-                    q.FOOTPRINT,
-                    [
-                        self._footprint_row(
-                            check_id, row, st, purpose_code(inputs, st) if purpose_code else "", now
-                        )
-                        for st in marked
-                    ],
-                )
-            if row.runs == 1:
-                self._audit(c, owner, "started", check_id)
-            else:
-                self._audit(c, owner, "resumed", check_id, run=row.runs)
+        started: Sequence[Any] = ()
+        if c.dialect.name == "postgresql":
+            # One statement: the lease, and the steps started (a row per step).
+            started = yield direct.Query(q.CLAIM_AND_START, params)
+            row = started[0] if started else None
+        else:  # SQLite cannot update through a CTE: the steps are started below
+            found = yield direct.Query(q.CLAIM, params)
+            row = found[0] if found else None
+        if row is None:
+            current = c.execute(
+                select(Check.status, Check.lease_owner).where(Check.id == check_id)
+            ).first()
+            if current is None:
+                raise CheckNotFound(check_id)
+            if current.status in TERMINAL:
+                return None
+            raise CheckBusy(f"check {check_id} is being run by {current.lease_owner}")
+        # Decrypted inside the claim's transaction: a key no longer configured
+        # (EncryptionKeyError) rolls the claim back, leaving no step marked running.
+        inputs = CheckInputs.model_validate_json(self.cipher.decrypt(row.request_enc or b""))
+        # Searched now; until its outcome is written the outcome is unknown.
+        if c.dialect.name != "postgresql":
+            started = yield direct.Query(
+                q.START_STEPS, dict(p_id=check_id, p_now=now, p_run=row.runs)
+            )
+        ordered = sorted((r for r in started if r.id is not None), key=lambda r: r.id)
+        steps = tuple(self._state(r) for r in ordered)
+        # The ledger row exists before the request can leave: a worker killed mid-request
+        # leaves an unknown row, never a search the ledger does not show.
+        marked = [s for s in steps if s.status in STEP_OPEN and s.sent_in_run == row.runs]
+        if marked:
+            yield direct.Insert(
+                q.FOOTPRINT,
+                [
+                    self._footprint_row(
+                        check_id, row, st, purpose_code(inputs, st) if purpose_code else "", now
+                    )
+                    for st in marked
+                ],
+            )
+        if row.runs == 1:
+            self._audit(c, owner, "started", check_id)
+        else:
+            self._audit(c, owner, "resumed", check_id, run=row.runs)
         return ClaimedCheck(check_id, inputs, steps, notify=bool(row.notify), run=row.runs)
 
     @staticmethod
@@ -225,45 +236,52 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         writes nothing) if the step was already completed, so a duplicate delivery can never
         add a second footprint. Given ``tx``, the writes join that transaction.
         """
+        with self.transaction(tx) as c:
+            return direct.run(c, self.complete_step_steps(c, step_id, result, purpose_code))
+
+    def complete_step_steps(
+        self, c: Connection, step_id: int, result: ResultEnvelope, purpose_code: str
+    ) -> direct.Steps[bool]:
+        """:meth:`complete_step` as steps on ``c`` (for the group-commit writer)."""
         now = utcnow()
         sealed = self.cipher.encrypt(result.model_dump_json())
         params = dict(p_step=step_id, p_now=now, p_result=sealed, p_code=purpose_code)
         check: Any  # its subjects
-        with self.transaction(tx) as c:
-            if c.dialect.name == "postgresql":
-                # One statement: the step, its check's progress and its footprint (the touch and
-                # the confirmation join the completed step: none if it was already completed).
-                step = check = direct.first(c, q.COMPLETE_STEP_AT_ONCE, params)
-                confirmed = bool(step and step.confirmed)
-            else:  # SQLite cannot update through a CTE: three statements
-                step = direct.first(c, q.COMPLETE_STEP, params)
-                check = step and self._touch(c, step.check_id, now)
-                confirmed = bool(step and direct.first(c, q.CONFIRM_FOOTPRINT, params))
-            if step is None:  # already completed: nothing more to write
-                if c.scalar(select(Step.id).where(Step.id == step_id)) is None:
-                    raise LookupError(f"no step {step_id}")
-                return False
-            if not confirmed:
-                # Completed without a claim's row (a step written directly): confirmed at once.
-                c.execute(
-                    q.FOOTPRINT,
-                    dict(
-                        step_id=step_id,
-                        check_id=step.check_id,
-                        subject_id=(check.joint_subject_id if step.role == "joint" else None)
-                        or check.subject_id,
-                        agency=step.agency,
-                        search_type=step.search_type,
-                        purpose_code=purpose_code,
-                        searched_at=now,
-                        client_ref=step.client_ref,
-                        state=FootprintState.CONFIRMED,
-                        confirmed_at=now,
-                    ),
-                )
-            self._audit(
-                c, "worker", "step_completed", step.check_id, agency=step.agency, slot=step.slot
+        if c.dialect.name == "postgresql":
+            # One statement: the step, its check's progress and its footprint (the touch and
+            # the confirmation join the completed step: none if it was already completed).
+            found = yield direct.Query(q.COMPLETE_STEP_AT_ONCE, params)
+            step = check = found[0] if found else None
+            confirmed = bool(step and step.confirmed)
+        else:  # SQLite cannot update through a CTE: three statements
+            step = direct.first(c, q.COMPLETE_STEP, params)
+            check = step and self._touch(c, step.check_id, now)
+            confirmed = bool(step and direct.first(c, q.CONFIRM_FOOTPRINT, params))
+        if step is None:  # already completed: nothing more to write
+            if c.scalar(select(Step.id).where(Step.id == step_id)) is None:
+                raise LookupError(f"no step {step_id}")
+            return False
+        if not confirmed:
+            # Completed without a claim's row (a step written directly): confirmed at once.
+            c.execute(
+                q.FOOTPRINT,
+                dict(
+                    step_id=step_id,
+                    check_id=step.check_id,
+                    subject_id=(check.joint_subject_id if step.role == "joint" else None)
+                    or check.subject_id,
+                    agency=step.agency,
+                    search_type=step.search_type,
+                    purpose_code=purpose_code,
+                    searched_at=now,
+                    client_ref=step.client_ref,
+                    state=FootprintState.CONFIRMED,
+                    confirmed_at=now,
+                ),
             )
+        self._audit(
+            c, "worker", "step_completed", step.check_id, agency=step.agency, slot=step.slot
+        )
         return True
 
     def outcomes(
@@ -276,7 +294,13 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         they are instead of decrypted and parsed again.
         """
         with self.transaction(tx) as c:
-            rows = direct.rows(c, q.STEP_OUTCOMES, dict(p_id=check_id))
+            return direct.run(c, self.outcomes_steps(check_id, known))
+
+    def outcomes_steps(
+        self, check_id: str, known: Mapping[int, Any] | None = None
+    ) -> direct.Steps[StepOutcomes]:
+        """:meth:`outcomes` as steps (for the group-commit writer)."""
+        rows = yield direct.Query(q.STEP_OUTCOMES, dict(p_id=check_id))
         known = known or {}
         results = [
             (
@@ -303,6 +327,13 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
 
         Returns False if the check had already ended (a duplicate delivery).
         """
+        with self.transaction(tx) as c:
+            return direct.run(c, self.record_decision_steps(c, check_id, verdict, owner))
+
+    def record_decision_steps(
+        self, c: Connection, check_id: str, verdict: Verdict, owner: str
+    ) -> direct.Steps[bool]:
+        """:meth:`record_decision` as steps on ``c`` (for the group-commit writer)."""
         now = utcnow()
         st = self.settings
         params: dict[str, Any] = dict(p_id=check_id, p_now=now, p_decision=verdict.decision.value)
@@ -316,67 +347,64 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         else:
             stmt = q.DECIDE
             params.update(p_keep_until=now + timedelta(days=st.retention_days))
-        with self.transaction(tx) as c:
-            # Reasons are only ever written here, with the statement that ends the check, so
-            # an open check has none to replace. On PostgreSQL they go in that statement.
-            together = bool(verdict.reasons) and c.dialect.name == "postgresql"
-            if together:
-                stmt = q.DECIDE_FLAGGED_WITH_REASONS if verdict.flag else q.DECIDE_WITH_REASONS
-                params.update(
-                    p_positions=list(range(len(verdict.reasons))),
-                    p_codes=[r.code for r in verdict.reasons],
-                    p_texts=[r.text for r in verdict.reasons],
-                    p_agencies=[r.agency for r in verdict.reasons],
-                )
-            # A duplicate delivery finds the check already ended and matches no row.
-            check = direct.first(c, stmt, params)
-            if check is None:
-                if c.scalar(select(Check.id).where(Check.id == check_id)) is None:
-                    raise CheckNotFound(check_id)
-                return False
-            if verdict.reasons and not together:
-                direct.many(
-                    c,
-                    q.REASONS,
-                    [
-                        dict(
-                            check_id=check_id, position=i, code=r.code, text=r.text, agency=r.agency
-                        )
-                        for i, r in enumerate(verdict.reasons)
-                    ],
-                )
-            if verdict.flag is not None:
-                # The flag belongs to the person the agency's match concerns: one row per
-                # flagged person, never on their co-applicant.
-                subjects = {Role.APPLICANT: check.subject_id, Role.JOINT: check.joint_subject_id}
-                # A verdict that names no one (built by hand) concerns the applicant.
-                roles = verdict.flagged_roles or (Role.APPLICANT,)
-                rows = [
-                    dict(
-                        subject_id=subjects[role],
-                        check_id=check_id,
-                        reason=verdict.flag.value,
-                        source="automated",
-                        flagged_at=now,
-                    )
-                    for role in roles
-                    if subjects[role] is not None
-                ]
-                if rows:
-                    c.execute(insert(SubjectFlag), rows)
-            if check.joint_subject_id:
-                # Only a hard joint application links them (a joint quotation does not).
-                self.associations.link_joint_application(
-                    c, check_id, check.subject_id, check.joint_subject_id, now
-                )
-            self._audit(
-                c,
-                owner,
-                "decided",
-                check_id,
-                decision=verdict.decision.value,
-                flagged=verdict.flag is not None,
-                flagged_roles=[r.value for r in verdict.flagged_roles],
-                reasons=[r.code for r in verdict.reasons],
+        # Reasons are only ever written here, with the statement that ends the check, so
+        # an open check has none to replace. On PostgreSQL they go in that statement.
+        together = bool(verdict.reasons) and c.dialect.name == "postgresql"
+        if together:
+            stmt = q.DECIDE_FLAGGED_WITH_REASONS if verdict.flag else q.DECIDE_WITH_REASONS
+            params.update(
+                p_positions=list(range(len(verdict.reasons))),
+                p_codes=[r.code for r in verdict.reasons],
+                p_texts=[r.text for r in verdict.reasons],
+                p_agencies=[r.agency for r in verdict.reasons],
             )
+        # A duplicate delivery finds the check already ended and matches no row.
+        found = yield direct.Query(stmt, params)
+        check = found[0] if found else None
+        if check is None:
+            if c.scalar(select(Check.id).where(Check.id == check_id)) is None:
+                raise CheckNotFound(check_id)
+            return False
+        if verdict.reasons and not together:
+            yield direct.Insert(
+                q.REASONS,
+                [
+                    dict(check_id=check_id, position=i, code=r.code, text=r.text, agency=r.agency)
+                    for i, r in enumerate(verdict.reasons)
+                ],
+            )
+        if verdict.flag is not None:
+            # The flag belongs to the person the agency's match concerns: one row per
+            # flagged person, never on their co-applicant.
+            subjects = {Role.APPLICANT: check.subject_id, Role.JOINT: check.joint_subject_id}
+            # A verdict that names no one (built by hand) concerns the applicant.
+            roles = verdict.flagged_roles or (Role.APPLICANT,)
+            rows = [
+                dict(
+                    subject_id=subjects[role],
+                    check_id=check_id,
+                    reason=verdict.flag.value,
+                    source="automated",
+                    flagged_at=now,
+                )
+                for role in roles
+                if subjects[role] is not None
+            ]
+            if rows:
+                c.execute(insert(SubjectFlag), rows)
+        if check.joint_subject_id:
+            # Only a hard joint application links them (a joint quotation does not).
+            self.associations.link_joint_application(
+                c, check_id, check.subject_id, check.joint_subject_id, now
+            )
+        self._audit(
+            c,
+            owner,
+            "decided",
+            check_id,
+            decision=verdict.decision.value,
+            flagged=verdict.flag is not None,
+            flagged_roles=[r.value for r in verdict.flagged_roles],
+            reasons=[r.code for r in verdict.reasons],
+        )
         return True

@@ -128,3 +128,83 @@ def test_a_failing_multi_row_insert_raises_as_sqlalchemy_and_writes_nothing(
         direct.many(c, insert(PROBE), given)
     with engine.connect() as c:
         assert c.execute(select(PROBE.c.id)).all() == []
+
+
+# -- writes as steps, made together ---------------------------------------------------------
+
+
+def _named(name: str, at: datetime) -> direct.Steps[tuple[int, list[str]]]:
+    """A write as steps: insert a row (its id back), two more unwaited, then read them all."""
+    found = yield direct.Query(insert(PROBE).returning(PROBE.c.id), dict(name=name, at=at))
+    (first_id,) = (r.id for r in found)
+    yield direct.Insert(insert(PROBE), [dict(name=f"{name}-{i}", at=at) for i in (1, 2)])
+    names = yield direct.Query(
+        select(PROBE.c.name).where(PROBE.c.name.startswith(name)).order_by(PROBE.c.id), {}
+    )
+    return first_id, [r.name for r in names]
+
+
+@pytest.fixture
+def pipelines(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts psycopg pipelines entered (each is one wait for its results)."""
+    entered: list[int] = []
+    pipeline = psycopg.Connection.pipeline
+
+    def counted(self: psycopg.Connection[Any]) -> Any:
+        entered.append(1)
+        return pipeline(self)
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", counted)
+    return entered
+
+
+def test_writes_as_steps_are_made_together_one_pipeline_a_round(
+    engine: Engine, pipelines: list[int]
+) -> None:
+    at = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    with engine.begin() as c:
+        started = [_named("ann", at), "given as it is", _named("bob", at)]
+        results = direct.run_together(
+            c, started, then=lambda: [direct.Insert(insert(PROBE), [dict(name="last", at=at)])]
+        )
+    # Round 1: both first inserts; round 2: the unwaited inserts and both reads; then the
+    # batch's last insert. Three waits for seven statements.
+    assert len(pipelines) == 3
+    (ann_id, ann_names), plain, (bob_id, bob_names) = results
+    assert plain == "given as it is"
+    assert ann_names == ["ann", "ann-1", "ann-2"] and bob_names == ["bob", "bob-1", "bob-2"]
+    with engine.connect() as c:
+        got = {r.name: r.id for r in c.execute(select(PROBE.c.id, PROBE.c.name))}
+    assert (got["ann"], got["bob"]) == (ann_id, bob_id) and "last" in got
+
+
+def test_writes_as_steps_one_after_another_give_the_same_results(tmp_path: Any) -> None:
+    """Where there is no pipeline (SQLite) the same steps run one statement at a time."""
+    eng = create_engine(f"sqlite:///{tmp_path / 'steps.db'}")
+    _META.create_all(eng)
+    at = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    with eng.begin() as c:
+        (ann_id, ann_names), (bob_id, bob_names) = direct.run_together(
+            c, [_named("ann", at), _named("bob", at)]
+        )
+    assert ann_names == ["ann", "ann-1", "ann-2"] and bob_names == ["bob", "bob-1", "bob-2"]
+    with eng.begin() as c:
+        assert direct.run(c, _named("cy", at))[1] == ["cy", "cy-1", "cy-2"]
+    eng.dispose()
+
+
+def test_a_statement_failing_in_a_round_raises_as_sqlalchemy_and_nothing_is_kept(
+    engine: Engine,
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    at = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+
+    def failing() -> direct.Steps[None]:
+        yield direct.Insert(insert(PROBE), [dict(name=None, at=at)])  # NOT NULL
+        yield direct.Query(select(PROBE.c.id), {})
+
+    with pytest.raises(IntegrityError), engine.begin() as c:
+        direct.run_together(c, [_named("ann", at), failing()])
+    with engine.connect() as c:
+        assert c.execute(select(PROBE.c.id)).all() == []

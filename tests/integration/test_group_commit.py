@@ -10,10 +10,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, select, text
+from sqlalchemy import Connection, Engine, column, create_engine, select, table, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from agencies.config import build_agencies
+from checks import direct
 from checks.config import InvalidSetting, Settings
 from checks.group_commit import GroupCommit, WriterClosed, writer_for
 from checks.models import AuditEvent
@@ -158,6 +159,39 @@ def test_a_failing_write_fails_only_itself_and_the_others_still_commit(engine: E
         futures[2].result()
     # The refused write's own row went with it; nothing was written twice
     assert stored(engine) == [1, 2]
+    writer.close()
+
+
+def test_writes_given_as_steps_are_pipelined_and_a_failing_one_fails_only_itself(
+    engine: Engine,
+) -> None:
+    """Steps of a batch's writes go together, round by round; a statement failing in a round
+    fails the batch, and each write is then made alone, so only that one fails."""
+    probe = table("probe", column("id"), column("v"))
+    writer = GroupCommit(engine, window_ms=200)
+
+    def stepwise(i: int) -> Callable[[Connection], direct.Steps[int]]:
+        def write(c: Connection) -> direct.Steps[int]:
+            yield direct.Insert(probe.insert(), [dict(id=i, v="x")])
+            found = yield direct.Query(select(probe.c.id).where(probe.c.id == i), {})
+            return int(found[0].id)
+
+        return write
+
+    def bad_steps(c: Connection) -> direct.Steps[None]:
+        yield direct.Query(select(text("1")).select_from(table("no_such_table")), {})
+
+    futures: list[Future[Any]] = [
+        writer.submit(stepwise(1)),
+        writer.submit(bad_steps),
+        writer.submit(insert(2)),
+        writer.submit(stepwise(3)),
+    ]
+    wait(futures, timeout=10)
+    assert [futures[0].result(), futures[2].result(), futures[3].result()] == [1, 2, 3]
+    with pytest.raises(Exception, match="no_such_table"):
+        futures[1].result()
+    assert stored(engine) == [1, 2, 3]
     writer.close()
 
 
