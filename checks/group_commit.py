@@ -106,7 +106,10 @@ class WriterClosed(RuntimeError):
 
 class GroupCommit:
     """Commits queued writes in batches: every ``window_ms``, or at once when ``max_batch``
-    are waiting.
+    are waiting. The window is waited out only while writes come in company: after a batch
+    of one write, the next write is made as soon as it comes (a lone check at low load need
+    not wait for others that are not coming; under load, writes queue up behind each batch
+    anyway, and the window is waited again as soon as a batch holds more than one).
 
     A write that raises fails only itself: the batch is rolled back and each of its writes
     is made again in a transaction of its own, so the others still commit and the failing
@@ -125,6 +128,8 @@ class GroupCommit:
         #: Batches committed and writes answered (for tests and logs).
         self.batches = 0
         self.writes = 0
+        # Writes in the last batch taken (the first waits out the window).
+        self._last_batch = max_batch
         # Started by the first write: a worker builds its runtime before Dramatiq forks its
         # processes, and a thread does not survive a fork.
         self._thread: threading.Thread | None = None
@@ -188,18 +193,19 @@ class GroupCommit:
             raise
 
     def _next_batch(self) -> list[_Queued]:
-        """Wait for a first write, then up to the window for more; empty once closed and
-        drained."""
+        """Wait for a first write, then up to the window for more (unless the last batch was a
+        lone write); empty once closed and drained."""
         with self._cond:
             while not self._queue and not self._closed:
                 self._cond.wait()
-            deadline = time.monotonic() + self.window
+            window = self.window if self._last_batch > 1 or len(self._queue) > 1 else 0.0
+            deadline = time.monotonic() + window
             while len(self._queue) < self.max_batch and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            take = min(len(self._queue), self.max_batch)
+            take = self._last_batch = min(len(self._queue), self.max_batch)
             return [self._queue.popleft() for _ in range(take)]
 
     def _commit(self, batch: list[_Queued]) -> None:

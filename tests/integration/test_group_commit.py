@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from types import SimpleNamespace
@@ -99,6 +100,19 @@ def test_coroutines_are_answered_with_one_wake_up_of_their_loop_per_batch(engine
     assert wake_ups == 1
     # ... and the write nobody waited for any more was never made
     assert stored(engine) == list(range(19))
+    writer.close()
+
+
+def test_a_lone_write_after_a_lone_batch_is_made_without_waiting_out_the_window(
+    engine: Engine,
+) -> None:
+    writer = GroupCommit(engine, window_ms=2_000)
+    assert writer.submit(insert(1)).result(timeout=10) == 1  # the first waits the window
+    # At low load the next write comes alone: it is made at once, not two seconds later
+    started = time.monotonic()
+    assert writer.submit(insert(2)).result(timeout=10) == 2
+    assert time.monotonic() - started < 1.0
+    assert (writer.batches, stored(engine)) == (2, [1, 2])
     writer.close()
 
 
