@@ -258,7 +258,7 @@ class QuickPollWorker(dramatiq.Worker):
         self,
         broker: dramatiq.Broker,
         *,
-        poll_ms: int = 30,
+        poll_ms: int = 15,
         guard_stop_signals: bool = False,
         **kwargs: Any,
     ) -> None:

@@ -24,7 +24,7 @@ def worker(
     threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
     worker_timeout: Annotated[
         int, typer.Option(help="Longest idle poll of the queue, in ms (latency when idle).")
-    ] = 30,
+    ] = 15,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the Dramatiq worker (Redis or RabbitMQ broker), and the reconciler schedule."""
