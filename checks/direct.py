@@ -279,7 +279,8 @@ def many(c: Connection | Session, stmt: Executable, rowlist: Sequence[Mapping[st
 def _send_insert(
     c: Connection, cur: psycopg.Cursor[Any], stmt: Executable, rowlist: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Send an insert's rows on ``cur`` (in a pipeline, without waiting for them)."""
+    """Send an insert's rows on ``cur``: waited for, except inside a pipeline (whose end
+    waits for them)."""
     import psycopg  # already loaded: ``cur`` is one of its cursors
 
     one = _compiled(stmt, tuple(rowlist[0]), c.dialect, True)
