@@ -154,9 +154,17 @@ class Database:
         with self.engine.begin() as conn:
             yield conn
 
-    def run_steps(self, steps: Callable[..., direct.Steps[T]], /, *args: Any, **kwargs: Any) -> T:
-        """Make a write given as steps (``steps(conn, *args, **kwargs)``) as one transaction."""
-        with self.transaction() as c:
+    def run_steps(
+        self,
+        steps: Callable[..., direct.Steps[T]],
+        /,
+        *args: Any,
+        tx: Connection | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """Make a write given as steps (``steps(conn, *args, **kwargs)``), one statement after
+        another, as one transaction (``tx``, if given: see :meth:`transaction`)."""
+        with self.transaction(tx) as c:
             return direct.run(c, steps(c, *args, **kwargs))
 
     def dispose(self) -> None:

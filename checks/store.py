@@ -116,8 +116,7 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         (``purpose_code`` gives the agency's code for it), in the same transaction (``tx``, if
         given: see :meth:`transaction`).
         """
-        with self.transaction(tx) as c:
-            return direct.run(c, self.claim_steps(c, check_id, owner, lease_seconds, purpose_code))
+        return self.run_steps(self.claim_steps, check_id, owner, lease_seconds, purpose_code, tx=tx)
 
     def claim_steps(
         self,
@@ -236,8 +235,7 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
         writes nothing) if the step was already completed, so a duplicate delivery can never
         add a second footprint. Given ``tx``, the writes join that transaction.
         """
-        with self.transaction(tx) as c:
-            return direct.run(c, self.complete_step_steps(c, step_id, result, purpose_code))
+        return self.run_steps(self.complete_step_steps, step_id, result, purpose_code, tx=tx)
 
     def complete_step_steps(
         self, c: Connection, step_id: int, result: ResultEnvelope, purpose_code: str
@@ -327,8 +325,7 @@ class Store(FailureStore, LeaseStore, ReadStore, ReconcileStore):
 
         Returns False if the check had already ended (a duplicate delivery).
         """
-        with self.transaction(tx) as c:
-            return direct.run(c, self.record_decision_steps(c, check_id, verdict, owner))
+        return self.run_steps(self.record_decision_steps, check_id, verdict, owner, tx=tx)
 
     def record_decision_steps(
         self, c: Connection, check_id: str, verdict: Verdict, owner: str
